@@ -1,0 +1,79 @@
+import { Scalar } from "@scalar/hono-api-reference";
+import { HTTPException } from "hono/http-exception";
+import { newRouter } from "./context";
+import { ConfigError } from "./env";
+import { ApiError, problem } from "./errors";
+import { log } from "./log";
+import { authenticate } from "./middleware/auth";
+import { idempotency } from "./middleware/idempotency";
+import { limitBodySize, requireJsonBody } from "./middleware/json-body";
+import { requestContext } from "./middleware/request-context";
+import { registerRoutes } from "./routes";
+
+const openApiInfo = {
+  openapi: "3.1.0",
+  info: {
+    title: "Virtual Accounts API",
+    version: "1.0.0",
+    description:
+      "Customer balances in ARS fed by bank transfers into one settlement account and drained by payouts, " +
+      "over a double-entry ledger reconciled daily against the bank. Errors are RFC 9457 problem+json; " +
+      "every POST accepts an Idempotency-Key. Where the contract is silent this API follows Stripe's conventions: " +
+      "unknown request fields are rejected, 5xx responses are not stored under an Idempotency-Key (a retry runs again), " +
+      "and lists are newest first with opaque cursors.",
+  },
+  servers: [{ url: "http://localhost:8787", description: "wrangler dev" }],
+};
+
+/** The one place where the HTTP app is assembled: middleware order matters and is read top-down. */
+export function newApp() {
+  const app = newRouter();
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "operatorKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "The platform operator's key (the ADMIN_API_KEY secret).",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "merchantKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "A merchant API key, returned once by POST /v1/merchants or key rotation.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bankSignature", {
+    type: "apiKey",
+    in: "header",
+    name: "Bank-Signature",
+    description: "t=<unix seconds>,v1=<hex HMAC-SHA256 of `<t>.<raw body>` with BANK_WEBHOOK_SECRET>.",
+  });
+
+  app.use("*", requestContext);
+  app.use("/v1/*", limitBodySize, requireJsonBody);
+  // The bank authenticates by signature, checked by its own route over the raw body.
+  app.use("/v1/*", async (c, next) => (c.req.path === "/v1/bank/events" ? next() : authenticate(c, next)));
+  app.use("/v1/*", idempotency);
+
+  registerRoutes(app);
+
+  app.doc31("/openapi.json", openApiInfo);
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Virtual Accounts API" }));
+
+  app.notFound((c) => problem(c, "not_found", `No route for ${c.req.method} ${c.req.path}.`));
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) return problem(c, error.code, error.detail, error.errors);
+    if (error instanceof ConfigError) {
+      log("error", "refusing to serve: configuration invalid", { problems: error.problems });
+      return problem(c, "unavailable", `The service is misconfigured: ${error.problems.join("; ")}.`);
+    }
+    if (error instanceof HTTPException && error.status === 400) {
+      // Hono's JSON validator: the body is not JSON at all.
+      return problem(c, "invalid_request", "The request body is not valid JSON.", [{ path: "body", message: "malformed JSON" }]);
+    }
+    log("error", "unhandled error", { request_id: c.get("requestId"), error: String(error), stack: (error as Error).stack });
+    return problem(c, "internal_error", "Something went wrong on our side. The request id identifies it to support.");
+  });
+
+  return app;
+}
+
+export type App = ReturnType<typeof newApp>;

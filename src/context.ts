@@ -1,0 +1,41 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { ZodError } from "zod";
+import type { Config, Env } from "./env";
+import { fieldPath, problem, type FieldError } from "./errors";
+
+/** Who is calling: the platform operator, or one merchant (by one of its keys). */
+export type Caller = { kind: "operator" } | { kind: "merchant"; merchantId: string; keyPrefix: string };
+
+export type AppEnv = {
+  Bindings: Env;
+  Variables: { requestId: string; config: Config; caller: Caller };
+};
+
+/** zod issues → the `errors[]` of a problem, one per field, named the way the client wrote it. */
+export function fieldErrors(error: ZodError, prefix: ReadonlyArray<PropertyKey> = []): FieldError[] {
+  return error.issues.flatMap((issue) => {
+    // An unknown field is reported at the field itself, not at its parent object.
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => ({
+        path: fieldPath([...prefix, ...issue.path, key]),
+        message: "unknown field",
+      }));
+    }
+    return [{ path: fieldPath([...prefix, ...issue.path]) || "body", message: issue.message }];
+  });
+}
+
+/**
+ * Every resource router is built here so that every route shares one validation hook:
+ * a request that fails its schema answers 400 invalid_request naming each bad field.
+ */
+export function newRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      const errors = fieldErrors(result.error, result.target === "json" ? [] : [result.target]);
+      const first = errors[0];
+      return problem(c, "invalid_request", first ? `${first.path}: ${first.message}` : "Invalid request.", errors);
+    },
+  });
+}

@@ -1,0 +1,33 @@
+/**
+ * Every bound the service enforces, in one place (TigerBeetle style: a limit on everything).
+ * Units are last in the name.
+ */
+export const limits = {
+  /** Largest request body accepted, before parsing. */
+  request_body_bytes: 1024 * 1024,
+  /** A valid amount is an integer in [amount_min, amount_max] minor units (API §1). */
+  amount_min: 1,
+  amount_max: 100_000_000_000_000,
+  /** Page sizes for every list. */
+  page_size_default: 20,
+  page_size_max: 100,
+  /** Idempotency keys: length, how long a first request holds the key, how long keys live. */
+  idempotency_key_length_max: 255,
+  idempotency_lock_ms: 60_000,
+  idempotency_retention_ms: 48 * 60 * 60 * 1000,
+  /** Stored idempotent responses larger than this are not replayable (nothing we send is). */
+  idempotency_response_bytes: 256 * 1024,
+  /** Free text. */
+  name_length_max: 200,
+  description_length_max: 140,
+  concepto_length_max: 1000,
+  webhook_url_length_max: 2048,
+  /** Bank webhook signatures: tolerated clock skew, and how many v1 values we try. */
+  bank_signature_tolerance_seconds: 300,
+  bank_signature_values_max: 8,
+  /** Random bytes in generated secrets. */
+  api_key_random_bytes: 32,
+  webhook_secret_random_bytes: 32,
+  /** Attempts to mint a unique reference before giving up (collisions are ~1 in 10^10). */
+  reference_mint_attempts: 5,
+} as const;
