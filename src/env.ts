@@ -1,12 +1,14 @@
 import { z } from "zod";
 import { isValidCbu } from "./domain/cbu";
 import type { CustomerAccount } from "./accounts/customer-account";
+import type { SandboxBank } from "./bank/sandbox-bank";
 import type { PayoutMessage } from "./jobs/payout-queue";
 
 /** The bindings and variables the Worker runs with (wrangler.toml, .dev.vars, secrets). */
 export interface Env {
   DB: D1Database;
   CUSTOMER_ACCOUNTS: DurableObjectNamespace<CustomerAccount>;
+  SANDBOX_BANK: DurableObjectNamespace<SandboxBank>;
   PAYOUT_QUEUE: Queue<PayoutMessage>;
   SANDBOX?: string;
   SETTLEMENT_CBU?: string;
@@ -23,7 +25,7 @@ declare global {
     interface Env extends WorkerBindings {}
     interface GlobalProps {
       mainModule: typeof import("./index");
-      durableNamespaces: "CustomerAccount";
+      durableNamespaces: "CustomerAccount" | "SandboxBank";
     }
   }
 }

@@ -31,3 +31,15 @@ export const limits = {
   /** Attempts to mint a unique reference before giving up (collisions are ~1 in 10^10). */
   reference_mint_attempts: 5,
 } as const;
+
+/** Money-core bounds. */
+export const accountLimits = {
+  /** How long a customer's object waits before replaying projections D1 has not confirmed. */
+  projection_grace_ms: 10_000,
+  /** Outbox rows one alarm replays (each is one D1 batch); the rest wait for the next alarm. */
+  projection_replay_batch: 25,
+  /** D1 allows 100 bound parameters per statement: stay under it in IN (...) lists. */
+  d1_parameters_max: 90,
+  /** Entries one page of a customer's history returns at most. */
+  entries_page_max: 100,
+} as const;

@@ -52,3 +52,24 @@ export function afterCursor(createdAt: SQLiteColumn, id: SQLiteColumn, cursor: C
   if (cursor === null) return undefined;
   return or(lt(createdAt, cursor.created_at), and(eq(createdAt, cursor.created_at), lt(id, cursor.id)));
 }
+
+/**
+ * One page of rows newest first, for raw SQL lists: `where` is the filter (no ORDER/LIMIT),
+ * its params bound first. Fetches limit + 1 rows so toPage can tell whether there is more.
+ */
+export async function selectPage<Row extends Cursor>(
+  d1: D1Database,
+  table: string,
+  where: string,
+  params: unknown[],
+  cursor: Cursor | null,
+  limit: number,
+): Promise<Row[]> {
+  const after = cursor ? " AND (created_at < ? OR (created_at = ? AND id < ?))" : "";
+  const afterParams = cursor ? [cursor.created_at, cursor.created_at, cursor.id] : [];
+  const { results } = await d1
+    .prepare(`SELECT * FROM ${table} WHERE ${where}${after} ORDER BY created_at DESC, id DESC LIMIT ?`)
+    .bind(...params, ...afterParams, limit + 1)
+    .all<Row>();
+  return results;
+}

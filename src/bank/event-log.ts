@@ -1,0 +1,43 @@
+/**
+ * The log of bank events we accepted (signature verified). Every event ends here, processed
+ * or failed, with its raw body, so an operator can see and retry what could not be applied.
+ */
+export interface ReceivedEvent {
+  id: string;
+  type: string;
+  payload: string;
+  received_at: number;
+}
+
+/** An event that was signed but cannot be applied: stored failed and answered 422. */
+export class UnprocessableEvent extends Error {}
+
+export function eventProcessedStatement(d1: D1Database, event: ReceivedEvent, now: number): D1PreparedStatement {
+  return d1
+    .prepare(
+      `INSERT INTO bank_events (id, type, status, payload, received_at, updated_at) VALUES (?, ?, 'processed', ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET status = 'processed', error = NULL, attempts = attempts + 1, updated_at = excluded.updated_at`,
+    )
+    .bind(event.id, event.type, event.payload, event.received_at, now);
+}
+
+export async function recordEventProcessed(d1: D1Database, event: ReceivedEvent, now = Date.now()): Promise<void> {
+  await eventProcessedStatement(d1, event, now).run();
+}
+
+/** A processed event is never demoted: a late failing redelivery leaves it processed. */
+export async function recordEventFailed(d1: D1Database, event: ReceivedEvent, error: string, now = Date.now()): Promise<void> {
+  await d1
+    .prepare(
+      `INSERT INTO bank_events (id, type, status, payload, error, received_at, updated_at) VALUES (?, ?, 'failed', ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET error = excluded.error, attempts = attempts + 1, updated_at = excluded.updated_at
+       WHERE bank_events.status <> 'processed'`,
+    )
+    .bind(event.id, event.type, event.payload, error.slice(0, 1000), event.received_at, now)
+    .run();
+}
+
+export async function eventStatus(d1: D1Database, eventId: string): Promise<"processed" | "failed" | null> {
+  const row = await d1.prepare("SELECT status FROM bank_events WHERE id = ?").bind(eventId).first<{ status: "processed" | "failed" }>();
+  return row?.status ?? null;
+}

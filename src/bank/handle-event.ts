@@ -1,0 +1,98 @@
+/**
+ * Applying a verified bank event (API §6). Every outcome is durable before it is answered:
+ * applied (200), already applied (200, nothing changes), or stored as failed for the
+ * operator (422). Nothing is dropped.
+ */
+import type { ZodType } from "zod";
+import { receiveTransfer } from "../cashins/receive-transfer";
+import { sha256Hex } from "../crypto";
+import type { Config, Env } from "../env";
+import { enqueueSubmission } from "../payouts/create-payout";
+import { finishPayout } from "../payouts/finish-payout";
+import { retryDelaySeconds } from "../payouts/submit-payout";
+import {
+  bankEventSchema,
+  payoutCompletedSchema,
+  payoutFailedSchema,
+  transferReceivedSchema,
+} from "./events";
+import { recordEventFailed, recordEventProcessed, type ReceivedEvent, UnprocessableEvent } from "./event-log";
+
+export type EventResult = { status: "processed"; detail: string } | { status: "failed"; error: string };
+
+function parse<T>(schema: ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => `${issue.path.join(".") || what}: ${issue.message}`);
+  throw new UnprocessableEvent(`malformed ${what}: ${issues.join("; ")}`);
+}
+
+/** The envelope, or a stand-in id for a body too broken to have one (so it is still stored). */
+async function envelopeOf(rawBody: string, received_at: number): Promise<{ event: ReceivedEvent; data?: unknown; error?: string }> {
+  let json: unknown;
+  try {
+    json = JSON.parse(rawBody);
+  } catch {
+    return { event: { id: `malformed_${(await sha256Hex(rawBody)).slice(0, 32)}`, type: "unknown", payload: rawBody, received_at }, error: "body is not JSON" };
+  }
+  const parsed = bankEventSchema.safeParse(json);
+  if (!parsed.success) {
+    const id = typeof (json as { id?: unknown })?.id === "string" ? ((json as { id: string }).id.slice(0, 100)) : `malformed_${(await sha256Hex(rawBody)).slice(0, 32)}`;
+    const issues = parsed.error.issues.map((issue) => `${issue.path.join(".") || "event"}: ${issue.message}`).join("; ");
+    return { event: { id, type: "unknown", payload: rawBody, received_at }, error: `malformed event: ${issues}` };
+  }
+  return { event: { id: parsed.data.id, type: parsed.data.type, payload: rawBody, received_at }, data: parsed.data.data };
+}
+
+export async function handleBankEvent(env: Env, config: Config, rawBody: string): Promise<EventResult> {
+  const { event, data, error } = await envelopeOf(rawBody, Date.now());
+  try {
+    if (error !== undefined) throw new UnprocessableEvent(error);
+    const detail = await apply(env, config, event, data);
+    return { status: "processed", detail };
+  } catch (failure) {
+    if (!(failure instanceof UnprocessableEvent)) throw failure; // a 500: the bank redelivers
+    await recordEventFailed(env.DB, event, failure.message);
+    return { status: "failed", error: failure.message };
+  }
+}
+
+async function apply(env: Env, config: Config, event: ReceivedEvent, data: unknown): Promise<string> {
+  switch (event.type) {
+    case "transfer.received": {
+      const transfer = parse(transferReceivedSchema, data, "transfer.received data");
+      const { outcome } = await receiveTransfer(env, config, event, transfer);
+      return outcome; // the event was recorded in the same write as the payment
+    }
+    case "payout.completed": {
+      const { payout_id, bank_transaction_id } = parse(payoutCompletedSchema, data, "payout.completed data");
+      const result = await finishPayout(env, payout_id, { kind: "completed", bank_transaction_id });
+      if (!result.ok) throw new UnprocessableEvent(`payout ${payout_id}: ${result.reason}${result.payout ? ` (status ${result.payout.status})` : ""}`);
+      await recordEventProcessed(env.DB, event);
+      return result.replayed ? "duplicate" : "completed";
+    }
+    case "payout.failed": {
+      const { payout_id, permanent, reason } = parse(payoutFailedSchema, data, "payout.failed data");
+      if (permanent) {
+        const result = await finishPayout(env, payout_id, { kind: "failed", reason });
+        if (!result.ok) throw new UnprocessableEvent(`payout ${payout_id}: ${result.reason}${result.payout ? ` (status ${result.payout.status})` : ""}`);
+        await recordEventProcessed(env.DB, event);
+        return result.replayed ? "duplicate" : "failed";
+      }
+      // Not permanent: the bank wants it again. Forget the submission and queue a retry.
+      const retried = await env.DB.prepare(
+        "UPDATE payouts SET submitted_at = NULL, updated_at = ? WHERE id = ? AND status = 'processing' RETURNING submit_attempts",
+      )
+        .bind(Date.now(), payout_id)
+        .first<{ submit_attempts: number }>();
+      if (!retried) throw new UnprocessableEvent(`payout ${payout_id} is not processing`);
+      await enqueueSubmission(env, payout_id, retryDelaySeconds(retried.submit_attempts));
+      await recordEventProcessed(env.DB, event);
+      return "retrying";
+    }
+    case "transfer.reversed":
+      throw new UnprocessableEvent("transfer.reversed is not applied yet: stored for the operator");
+    default:
+      throw new UnprocessableEvent(`unknown event type ${event.type}`);
+  }
+}

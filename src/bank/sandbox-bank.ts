@@ -1,0 +1,176 @@
+import { DurableObject } from "cloudflare:workers";
+import { randomToken } from "../crypto";
+import { businessDateOf } from "../domain/business-day";
+import type { Env } from "../env";
+import type { PayoutSubmission, StatementLine, StatementPage, SubmissionResult } from "./adapter";
+import { TransientBankError } from "./adapter";
+
+/**
+ * The sandbox bank (API §10). It *is* the bank: its statement and its payouts live in its own
+ * storage, separate from our D1, so reconciliation compares two independent records.
+ * One instance, named "sandbox".
+ */
+export interface BookTransferInput {
+  amount: number;
+  currency: string;
+  sender: { cuit: string | null; name: string | null; cbu: string | null };
+  account_number: string | null;
+  concepto: string | null;
+  booked_at_ms?: number;
+  bank_transaction_id?: string;
+}
+
+export type SettleResult =
+  | { ok: true; line: StatementLine | null; bank_transaction_id: string | null }
+  | { ok: false; reason: "unknown_payout" | "not_processing"; status?: string };
+
+export class SandboxBank extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    ctx.blockConcurrencyWhile(async () => {
+      this.sql.exec(`
+        CREATE TABLE IF NOT EXISTS statement_lines (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          bank_transaction_id TEXT NOT NULL UNIQUE,
+          direction TEXT NOT NULL,
+          amount INTEGER NOT NULL,
+          currency TEXT NOT NULL,
+          booked_at INTEGER NOT NULL,
+          business_date TEXT NOT NULL,
+          counterparty_cuit TEXT, counterparty_name TEXT, counterparty_cbu TEXT,
+          account_number TEXT, concepto TEXT, payout_id TEXT
+        );
+        CREATE INDEX IF NOT EXISTS statement_by_date ON statement_lines(business_date, seq);
+        CREATE TABLE IF NOT EXISTS payouts (
+          payout_id TEXT PRIMARY KEY,
+          amount INTEGER NOT NULL, currency TEXT NOT NULL, destination_cbu TEXT NOT NULL,
+          status TEXT NOT NULL, bank_transaction_id TEXT, submitted_at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS virtual_accounts (account_number TEXT PRIMARY KEY, registered_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS failure_plan (kind TEXT PRIMARY KEY, remaining INTEGER NOT NULL);
+      `);
+    });
+  }
+
+  /** Books an incoming transfer on the statement (its webhook is delivered by the caller). */
+  async bookTransfer(input: BookTransferInput): Promise<StatementLine> {
+    const booked_at = input.booked_at_ms ?? Date.now();
+    const bank_transaction_id = input.bank_transaction_id ?? `bt_${randomToken(20)}`;
+    this.sql.exec(
+      `INSERT INTO statement_lines (bank_transaction_id, direction, amount, currency, booked_at, business_date,
+         counterparty_cuit, counterparty_name, counterparty_cbu, account_number, concepto, payout_id)
+       VALUES (?, 'credit', ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+      bank_transaction_id,
+      input.amount,
+      input.currency,
+      booked_at,
+      businessDateOf(booked_at),
+      input.sender.cuit,
+      input.sender.name,
+      input.sender.cbu,
+      input.account_number,
+      input.concepto,
+    );
+    return this.line(bank_transaction_id)!;
+  }
+
+  /** Tests and demos: make the next `count` submissions fail, transiently or permanently. */
+  async planSubmissionFailures(kind: "transient" | "permanent", count: number): Promise<void> {
+    this.sql.exec("INSERT OR REPLACE INTO failure_plan (kind, remaining) VALUES (?, ?)", kind, count);
+  }
+
+  async submitPayout(submission: PayoutSubmission): Promise<SubmissionResult> {
+    const existing = this.sql.exec("SELECT status FROM payouts WHERE payout_id = ?", submission.payout_id).toArray()[0];
+    if (existing && existing.status !== "retry") return { status: "accepted" }; // idempotent by payout id
+    if (this.takePlannedFailure("transient")) throw new TransientBankError("sandbox bank: temporarily unavailable");
+    if (this.takePlannedFailure("permanent")) return { status: "rejected", reason: "sandbox bank: destination account closed" };
+    this.sql.exec(
+      `INSERT INTO payouts (payout_id, amount, currency, destination_cbu, status, submitted_at) VALUES (?, ?, ?, ?, 'processing', ?)
+       ON CONFLICT (payout_id) DO UPDATE SET status = 'processing'`,
+      submission.payout_id,
+      submission.amount,
+      submission.currency,
+      submission.destination_cbu,
+      Date.now(),
+    );
+    return { status: "accepted" };
+  }
+
+  /**
+   * Settles a payout the bank is processing. Completed: the money leaves, a debit on the
+   * statement. Failed and permanent: nothing left. Failed and not permanent: the bank
+   * expects the payout to be submitted again.
+   */
+  async settlePayout(payoutId: string, outcome: "completed" | "failed", permanent: boolean): Promise<SettleResult> {
+    const payout = this.sql.exec("SELECT * FROM payouts WHERE payout_id = ?", payoutId).toArray()[0];
+    if (!payout) return { ok: false, reason: "unknown_payout" };
+    if (payout.status !== "processing") return { ok: false, reason: "not_processing", status: payout.status as string };
+    if (outcome === "failed") {
+      this.sql.exec("UPDATE payouts SET status = ? WHERE payout_id = ?", permanent ? "failed" : "retry", payoutId);
+      return { ok: true, line: null, bank_transaction_id: null };
+    }
+    const bank_transaction_id = `bt_${randomToken(20)}`;
+    const booked_at = Date.now();
+    this.sql.exec("UPDATE payouts SET status = 'completed', bank_transaction_id = ? WHERE payout_id = ?", bank_transaction_id, payoutId);
+    this.sql.exec(
+      `INSERT INTO statement_lines (bank_transaction_id, direction, amount, currency, booked_at, business_date,
+         counterparty_cbu, payout_id) VALUES (?, 'debit', ?, ?, ?, ?, ?, ?)`,
+      bank_transaction_id,
+      payout.amount,
+      payout.currency,
+      booked_at,
+      businessDateOf(booked_at),
+      payout.destination_cbu,
+      payoutId,
+    );
+    return { ok: true, line: this.line(bank_transaction_id), bank_transaction_id };
+  }
+
+  async statement(date: string, cursor: string | null, limit: number): Promise<StatementPage> {
+    const after = cursor === null ? 0 : Number(cursor);
+    const rows = this.sql
+      .exec("SELECT * FROM statement_lines WHERE business_date = ? AND seq > ? ORDER BY seq LIMIT ?", date, Number.isSafeInteger(after) ? after : 0, limit + 1)
+      .toArray();
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { lines: page.map(toLine), next_cursor: rows.length > limit && last ? String(last.seq) : null };
+  }
+
+  async registerVirtualAccount(accountNumber: string): Promise<void> {
+    this.sql.exec("INSERT OR IGNORE INTO virtual_accounts (account_number, registered_at) VALUES (?, ?)", accountNumber, Date.now());
+  }
+
+  private takePlannedFailure(kind: "transient" | "permanent"): boolean {
+    const row = this.sql.exec("SELECT remaining FROM failure_plan WHERE kind = ?", kind).toArray()[0];
+    if (!row || (row.remaining as number) <= 0) return false;
+    this.sql.exec("UPDATE failure_plan SET remaining = remaining - 1 WHERE kind = ?", kind);
+    return true;
+  }
+
+  private line(bankTransactionId: string): StatementLine | null {
+    const row = this.sql.exec("SELECT * FROM statement_lines WHERE bank_transaction_id = ?", bankTransactionId).toArray()[0];
+    return row ? toLine(row) : null;
+  }
+}
+
+function toLine(row: Record<string, SqlStorageValue>): StatementLine {
+  return {
+    bank_transaction_id: row.bank_transaction_id as string,
+    direction: row.direction as "credit" | "debit",
+    amount: row.amount as number,
+    currency: row.currency as string,
+    booked_at: new Date(row.booked_at as number).toISOString(),
+    business_date: row.business_date as string,
+    counterparty: {
+      cuit: (row.counterparty_cuit as string | null) ?? null,
+      name: (row.counterparty_name as string | null) ?? null,
+      cbu: (row.counterparty_cbu as string | null) ?? null,
+    },
+    account_number: (row.account_number as string | null) ?? null,
+    concepto: (row.concepto as string | null) ?? null,
+    payout_id: (row.payout_id as string | null) ?? null,
+  };
+}

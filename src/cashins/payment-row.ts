@@ -1,0 +1,42 @@
+/** Reading payments from D1, as rows and as the API shows them. */
+import { rfc3339 } from "../schemas/common";
+import type { PaymentView } from "../schemas/payments";
+
+export interface PaymentRow {
+  id: string;
+  bank_transaction_id: string;
+  status: "credited" | "quarantined" | "reversed";
+  amount: number;
+  currency: string;
+  customer_id: string | null;
+  merchant_id: string | null;
+  sender_cuit: string | null;
+  sender_name: string | null;
+  sender_cbu: string | null;
+  concepto: string | null;
+  destination_account_number: string | null;
+  matched_by: PaymentView["matched_by"];
+  booked_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export function paymentView(row: PaymentRow): PaymentView {
+  return {
+    id: row.id,
+    status: row.status,
+    amount: row.amount,
+    currency: row.currency,
+    customer_id: row.customer_id,
+    merchant_id: row.merchant_id,
+    bank_transaction_id: row.bank_transaction_id,
+    sender: { cuit: row.sender_cuit, name: row.sender_name, cbu: row.sender_cbu },
+    concepto: row.concepto,
+    matched_by: row.matched_by,
+    created_at: rfc3339(row.created_at),
+  };
+}
+
+export function findMerchantPayment(d1: D1Database, merchantId: string, paymentId: string): Promise<PaymentRow | null> {
+  return d1.prepare("SELECT * FROM payments WHERE id = ? AND merchant_id = ?").bind(paymentId, merchantId).first<PaymentRow>();
+}

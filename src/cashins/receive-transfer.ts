@@ -1,0 +1,103 @@
+/**
+ * The cash-in saga: a verified `transfer.received` event becomes exactly one payment.
+ *
+ *   1. dedupe: a payment for this bank_transaction_id already exists → nothing to do
+ *   2. route (API §5 rules), auto-creating the sender's customer if rule 3 needs it
+ *   3. credit the customer's Durable Object; in the same atomic write it stores the raw
+ *      event and the D1 projection in its outbox (so from here on nothing can be lost)
+ *   4. project to D1 in one batch: event, payment, ledger transaction, merchant balance, link
+ * A crash after 3 is finished by the bank's redelivery (3 is a replay, 4 runs) or by the
+ * object's alarm. Quarantined and merchant-only cash-ins touch no object: 4 alone.
+ */
+import { applyProjection, type PaymentRecord, type Projection } from "../accounts/projections";
+import { customerAccountStub } from "../accounts/customer-account";
+import type { TransferReceived } from "../bank/events";
+import { eventProcessedStatement, recordEventFailed, type ReceivedEvent, UnprocessableEvent } from "../bank/event-log";
+import { derivedId } from "../crypto";
+import { generateReference } from "../domain/reference-code";
+import type { Config, Env } from "../env";
+import { faultPoint } from "../faults";
+import { log } from "../log";
+import { d1RoutingLookups } from "./routing-lookups";
+import { routeTransfer, type RoutingDecision } from "./route-transfer";
+
+export type CashInOutcome = "credited" | "quarantined" | "duplicate";
+
+export function paymentIdOf(bankTransactionId: string): Promise<string> {
+  return derivedId("pay", `bank_transaction:${bankTransactionId}`);
+}
+
+export async function receiveTransfer(env: Env, config: Config, event: ReceivedEvent, transfer: TransferReceived): Promise<{ outcome: CashInOutcome; payment_id: string }> {
+  if (!config.currencies.includes(transfer.currency)) {
+    throw new UnprocessableEvent(`currency ${transfer.currency} is not enabled`);
+  }
+  const payment_id = await paymentIdOf(transfer.bank_transaction_id);
+  const existing = await env.DB.prepare("SELECT amount, currency FROM payments WHERE id = ?")
+    .bind(payment_id)
+    .first<{ amount: number; currency: string }>();
+  if (existing) {
+    if (existing.amount !== transfer.amount || existing.currency !== transfer.currency) {
+      throw new UnprocessableEvent(`bank_transaction_id ${transfer.bank_transaction_id} is already recorded with a different amount`);
+    }
+    await eventProcessedStatement(env.DB, event, Date.now()).run();
+    return { outcome: "duplicate", payment_id };
+  }
+
+  const decision = await routeTransfer(
+    {
+      destination_account_number: transfer.destination?.account_number ?? null,
+      concepto: transfer.concepto ?? null,
+      sender: { cuit: transfer.sender.cuit ?? null, name: transfer.sender.name ?? null, cbu: transfer.sender.cbu ?? null },
+    },
+    d1RoutingLookups(env, config),
+  );
+  const now = Date.now();
+  const payment = paymentRecord(payment_id, transfer, decision, now);
+  const projection: Projection = {
+    kind: "payment.recorded",
+    op_id: payment_id,
+    payment,
+    event,
+    link_reference: decision.kind === "customer" ? generateReference("customer") : null,
+  };
+
+  if (decision.kind !== "customer") {
+    await applyProjection(env.DB, projection, now);
+    if (decision.kind === "quarantine") log("warn", "cash-in quarantined", { payment_id, reason: decision.reason });
+    return { outcome: payment.status, payment_id };
+  }
+
+  faultPoint("cashin.before_account_credit");
+  const account = customerAccountStub(env, decision.customer_id);
+  await account.credit({ op_id: payment_id, amount: payment.amount, currency: payment.currency, merchant_id: decision.merchant_id, projection });
+  faultPoint("cashin.after_account_credit");
+  const outcome = await applyProjection(env.DB, projection);
+  if (outcome === "conflict") {
+    // Two deliveries of one bank transfer were routed differently (their data differed) and
+    // the other one was recorded first: this credit was a duplicate.
+    await account.revertCredit(payment_id);
+    await recordEventFailed(env.DB, event, "bank_transaction_id was already recorded with different data");
+    return { outcome: "duplicate", payment_id };
+  }
+  return { outcome: "credited", payment_id };
+}
+
+function paymentRecord(id: string, transfer: TransferReceived, decision: RoutingDecision, now: number): PaymentRecord {
+  return {
+    id,
+    bank_transaction_id: transfer.bank_transaction_id,
+    status: decision.kind === "quarantine" ? "quarantined" : "credited",
+    amount: transfer.amount,
+    currency: transfer.currency,
+    customer_id: decision.kind === "customer" ? decision.customer_id : null,
+    merchant_id: decision.kind === "quarantine" ? null : decision.merchant_id,
+    sender_cuit: transfer.sender.cuit ?? null,
+    sender_name: transfer.sender.name ?? null,
+    sender_cbu: transfer.sender.cbu ?? null,
+    concepto: transfer.concepto ?? null,
+    destination_account_number: transfer.destination?.account_number ?? null,
+    matched_by: decision.kind === "quarantine" ? null : decision.matched_by,
+    booked_at: Date.parse(transfer.booked_at),
+    created_at: now,
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Failure injection for tests: a test arms a named point, and the next time the code passes
+ * that point it throws, as if the process died there. Nothing arms a point in production;
+ * an unarmed check costs one Set lookup.
+ */
+export type FaultPoint =
+  | "cashin.after_account_credit" // the customer's object committed, D1 not yet written
+  | "cashin.before_account_credit" // routed (customer may be auto-created), nothing credited
+  | "payout.after_customer_reserve" // the customer's object reserved, the merchant's D1 reserve not yet made
+  | "payout.after_projection" // D1 has the payout, the queue has not been told
+  | "payout.after_rejection" // D1 rejected the payout, the customer's reservation not yet released
+  | "payout.after_claim" // the queue claimed the payout for the bank, not yet submitted
+  | "transition.after_ledger" // D1 settled a payout, the customer's object not yet told
+  | "alarm.before_replay"; // the object's alarm started, nothing replayed
+
+export class InjectedFault extends Error {
+  constructor(readonly point: FaultPoint) {
+    super(`injected fault at ${point}`);
+  }
+}
+
+const armed = new Set<FaultPoint>();
+
+export function armFault(point: FaultPoint): void {
+  armed.add(point);
+}
+
+export function disarmFaults(): void {
+  armed.clear();
+}
+
+/** Throws once if `point` is armed. */
+export function faultPoint(point: FaultPoint): void {
+  if (armed.delete(point)) throw new InjectedFault(point);
+}

@@ -1,0 +1,20 @@
+/** What the cron triggers run. Each job is independent: one failing does not stop the others. */
+import { database } from "../db/client";
+import type { Env } from "../env";
+import { log } from "../log";
+import { pruneIdempotencyKeys } from "../middleware/idempotency";
+import { repair } from "./repair";
+
+export async function runScheduled(controller: Pick<ScheduledController, "cron" | "scheduledTime">, env: Env): Promise<void> {
+  const jobs: [string, () => Promise<unknown>][] = [
+    ["repair", () => repair(env, controller.scheduledTime)],
+    ["prune_idempotency_keys", () => pruneIdempotencyKeys(database(env.DB), controller.scheduledTime)],
+  ];
+  for (const [name, job] of jobs) {
+    try {
+      await job();
+    } catch (error) {
+      log("error", "scheduled job failed", { job: name, cron: controller.cron, error: String(error) });
+    }
+  }
+}

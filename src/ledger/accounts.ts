@@ -1,0 +1,126 @@
+/**
+ * Ledger account identities. Ids are derived from what owns the account, so that any code
+ * (a route, a projection replayed by a Durable Object alarm) can address an account without
+ * a lookup, and creating it twice is a no-op.
+ */
+export type LedgerAccountKind = "settlement" | "suspense" | "attribution" | "customer" | "merchant" | "merchant_unassigned";
+
+export interface LedgerAccountSpec {
+  id: string;
+  kind: LedgerAccountKind;
+  owner_id: string;
+  name: string;
+  normal_balance: "credit" | "debit";
+  currency: string;
+  ledgerable_type: string | null;
+  ledgerable_id: string | null;
+  no_overdraft: 0 | 1;
+}
+
+function suffix(ownerId: string): string {
+  return ownerId.slice(ownerId.indexOf("_") + 1);
+}
+
+/** The platform's own accounts: the bank account (asset), suspense, and the merchant memo contra. */
+export const platformAccountId = {
+  settlement: (currency: string) => `la_settlement_${currency.toLowerCase()}`,
+  suspense: (currency: string) => `la_suspense_${currency.toLowerCase()}`,
+  attribution: (currency: string) => `la_attribution_${currency.toLowerCase()}`,
+};
+
+export function customerAccount(customerId: string, currency: string): LedgerAccountSpec {
+  return {
+    id: `la_c${suffix(customerId)}_${currency.toLowerCase()}`,
+    kind: "customer",
+    owner_id: customerId,
+    name: `Customer ${customerId} (${currency})`,
+    normal_balance: "credit",
+    currency,
+    ledgerable_type: "customer",
+    ledgerable_id: customerId,
+    // The customer's Durable Object guards this balance; D1 only mirrors it, and a mirror
+    // that refused an entry would stop being one.
+    no_overdraft: 0,
+  };
+}
+
+export function merchantAccount(merchantId: string, currency: string): LedgerAccountSpec {
+  return {
+    id: `la_m${suffix(merchantId)}_${currency.toLowerCase()}`,
+    kind: "merchant",
+    owner_id: merchantId,
+    name: `Merchant ${merchantId} balance (${currency})`,
+    normal_balance: "credit",
+    currency,
+    ledgerable_type: "merchant",
+    ledgerable_id: merchantId,
+    no_overdraft: 1, // D1 is the merchant balance's guard: see migrations/0002
+  };
+}
+
+/** Money a merchant received from senders with no usable CUIT (API §5 rule 3). */
+export function merchantUnassignedAccount(merchantId: string, currency: string): LedgerAccountSpec {
+  return {
+    id: `la_u${suffix(merchantId)}_${currency.toLowerCase()}`,
+    kind: "merchant_unassigned",
+    owner_id: merchantId,
+    name: `Merchant ${merchantId} unassigned funds (${currency})`,
+    normal_balance: "credit",
+    currency,
+    ledgerable_type: "merchant",
+    ledgerable_id: merchantId,
+    no_overdraft: 1,
+  };
+}
+
+/**
+ * An INSERT that opens `account` unless it exists. With `ownerTable`, it opens only if the
+ * owner row exists: a customer insert that lost a race (ON CONFLICT DO NOTHING) must not
+ * leave an account behind for an id that never became a customer.
+ */
+export function openAccountStatement(d1: D1Database, account: LedgerAccountSpec, now: number, ownerTable?: "customers" | "merchants"): D1PreparedStatement {
+  // SQLite needs a WHERE in INSERT … SELECT … ON CONFLICT to parse the ON as the upsert clause.
+  const guard = ownerTable ? ` WHERE EXISTS (SELECT 1 FROM ${ownerTable} WHERE id = ?10)` : " WHERE 1";
+  const statement = d1.prepare(
+    `INSERT INTO ledger_accounts (id, kind, owner_id, name, normal_balance, currency, ledgerable_type, ledgerable_id, no_overdraft, created_at, updated_at)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?11${guard}
+     ON CONFLICT DO NOTHING`,
+  );
+  return statement.bind(
+    account.id,
+    account.kind,
+    account.owner_id,
+    account.name,
+    account.normal_balance,
+    account.currency,
+    account.ledgerable_type,
+    account.ledgerable_id,
+    account.no_overdraft,
+    account.owner_id,
+    now,
+  );
+}
+
+/** The platform's accounts in one currency (ARS's are opened by the migration). */
+export function platformAccounts(currency: string): LedgerAccountSpec[] {
+  const platform = { owner_id: "platform", currency, ledgerable_type: null, ledgerable_id: null, no_overdraft: 0 as const };
+  return [
+    { ...platform, id: platformAccountId.settlement(currency), kind: "settlement", name: `Settlement bank account (${currency})`, normal_balance: "debit", ledgerable_type: "internal_account", ledgerable_id: "settlement" },
+    { ...platform, id: platformAccountId.suspense(currency), kind: "suspense", name: `Suspense: unmatched cash-ins (${currency})`, normal_balance: "credit" },
+    { ...platform, id: platformAccountId.attribution(currency), kind: "attribution", name: `Merchant attribution, memo contra (${currency})`, normal_balance: "debit" },
+  ];
+}
+
+/** Every account a new merchant needs, in every enabled currency (and the platform's, if new). */
+export function merchantAccounts(merchantId: string, currencies: readonly string[]): LedgerAccountSpec[] {
+  return currencies.flatMap((currency) => [
+    ...platformAccounts(currency),
+    merchantAccount(merchantId, currency),
+    merchantUnassignedAccount(merchantId, currency),
+  ]);
+}
+
+/** Every account a new customer needs, in every enabled currency. */
+export function customerAccounts(customerId: string, currencies: readonly string[]): LedgerAccountSpec[] {
+  return currencies.map((currency) => customerAccount(customerId, currency));
+}

@@ -1,0 +1,91 @@
+/**
+ * Creating a payout: reserve on the customer AND the merchant, or on neither (API §7).
+ *
+ *   1. the customer's Durable Object reserves (available → reserved) if it covers the amount,
+ *      storing the D1 projection in its outbox in the same write
+ *   2. D1, in one batch: the payout row and a pending ledger transaction whose merchant entry
+ *      the ledger refuses if the merchant's available would go below zero
+ *   3. if D1 refused: the payout is recorded 'rejected' and the customer's reservation released
+ *   4. the payout is queued for submission to the bank
+ * The payout id is derived from (merchant, Idempotency-Key): a retry after a crash at any step
+ * finds the same reservation and the same row and finishes the job. The object's alarm
+ * finishes it too if nobody retries; the repair job re-queues a payout never queued.
+ */
+import { customerAccountStub } from "../accounts/customer-account";
+import { applyProjection, type PayoutRecord } from "../accounts/projections";
+import { derivedId } from "../crypto";
+import { findLinkedCustomer } from "../db/customers";
+import type { Env } from "../env";
+import { ApiError } from "../errors";
+import { faultPoint } from "../faults";
+import { log } from "../log";
+import { findPayout, type PayoutRow } from "./payout-row";
+
+export interface CreatePayoutInput {
+  customer_id: string;
+  amount: number;
+  currency: string;
+  destination_cbu: string | null;
+  description: string | null;
+}
+
+const insufficientFunds = (who: string) => new ApiError("insufficient_funds", `The ${who}'s available balance does not cover this payout.`);
+
+export async function createPayout(env: Env, merchantId: string, idempotencyKey: string, input: CreatePayoutInput): Promise<PayoutRow> {
+  const customer = await findLinkedCustomer(env.DB, input.customer_id, merchantId);
+  if (!customer) throw new ApiError("not_found", `No customer ${input.customer_id}.`, [{ path: "customer_id", message: "no such customer" }]);
+  const destination_cbu = input.destination_cbu ?? customer.cbu;
+  if (!destination_cbu) {
+    throw new ApiError("invalid_request", "The customer has no CBU on file: give destination_cbu.", [
+      { path: "destination_cbu", message: "required: the customer has no CBU" },
+    ]);
+  }
+
+  const payoutId = await derivedId("po", `${merchantId}:${idempotencyKey}`);
+  const existing = await findPayout(env.DB, payoutId);
+  if (existing?.status === "rejected") throw insufficientFunds("merchant");
+  if (existing) return existing;
+
+  const payout: PayoutRecord = {
+    id: payoutId,
+    merchant_id: merchantId,
+    customer_id: customer.id,
+    amount: input.amount,
+    currency: input.currency,
+    destination_cbu,
+    description: input.description,
+    created_at: Date.now(),
+  };
+  const account = customerAccountStub(env, customer.id);
+  const reservation = await account.reserve({
+    op_id: payoutId,
+    amount: payout.amount,
+    currency: payout.currency,
+    merchant_id: merchantId,
+    projection: { kind: "payout.created", op_id: payoutId, payout },
+  });
+  if (!reservation.ok) throw insufficientFunds("customer");
+  if (reservation.state === "released") throw insufficientFunds("merchant"); // an earlier attempt was rejected
+  faultPoint("payout.after_customer_reserve");
+
+  const outcome = await applyProjection(env.DB, { kind: "payout.created", op_id: payoutId, payout });
+  if (outcome === "rejected") {
+    faultPoint("payout.after_rejection");
+    await account.release(payoutId);
+    throw insufficientFunds("merchant");
+  }
+  faultPoint("payout.after_projection");
+  await enqueueSubmission(env, payoutId);
+  const row = await findPayout(env.DB, payoutId);
+  if (!row) throw new Error(`payout ${payoutId} missing right after its projection`);
+  return row;
+}
+
+/** A lost message is not lost money: the repair job re-queues pending payouts it finds idle. */
+export async function enqueueSubmission(env: Env, payoutId: string, delaySeconds = 0): Promise<void> {
+  try {
+    await env.PAYOUT_QUEUE.send({ payout_id: payoutId }, delaySeconds > 0 ? { delaySeconds } : undefined);
+  } catch (error) {
+    log("warn", "payout not queued; the repair job will", { payout_id: payoutId, error: String(error) });
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Finishing a payout: completed by the bank, failed permanently, or canceled while pending.
+ *
+ *   1. D1, in one batch: the status moves (compare-and-set from the states it may leave),
+ *      the ledger transaction is posted (completed) or archived (funds returned), and the
+ *      saga marker `customer_sync` records that the customer's object must follow
+ *   2. the customer's Durable Object settles or releases the reservation (idempotent)
+ *   3. the marker is cleared
+ * D1 decides first because D1's status is what arbitrates between a cancel and the queue
+ * taking the payout to the bank. A crash after 1 leaves the marker: the repair job (cron)
+ * or the next delivery of the same event does 2 and 3.
+ */
+import { customerAccountStub } from "../accounts/customer-account";
+import { ledgerTransactionIdOf } from "../accounts/projections";
+import type { Env } from "../env";
+import { faultPoint } from "../faults";
+import { settleTransaction } from "../ledger/posting";
+import { log } from "../log";
+import { findPayout, type PayoutRow, type PayoutStatus } from "./payout-row";
+
+export type PayoutOutcome =
+  | { kind: "completed"; bank_transaction_id: string }
+  | { kind: "failed"; reason: string }
+  | { kind: "canceled" };
+
+const transitions = {
+  completed: { from: ["processing"], ledger: "posted", customer: "settle" },
+  failed: { from: ["pending", "processing"], ledger: "archived", customer: "release" },
+  canceled: { from: ["pending"], ledger: "archived", customer: "release" },
+} as const satisfies Record<PayoutOutcome["kind"], { from: PayoutStatus[]; ledger: "posted" | "archived"; customer: "settle" | "release" }>;
+
+export type FinishResult = { ok: true; payout: PayoutRow; replayed: boolean } | { ok: false; reason: "not_found" | "invalid_state"; payout?: PayoutRow };
+
+export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOutcome): Promise<FinishResult> {
+  const rule = transitions[outcome.kind];
+  const now = Date.now();
+  const from = rule.from.map(() => "?").join(", ");
+  const results = await env.DB.batch([
+    env.DB.prepare(
+      `UPDATE payouts SET status = ?, failure_reason = ?, bank_transaction_id = COALESCE(?, bank_transaction_id),
+         customer_sync = ?, updated_at = ? WHERE id = ? AND status IN (${from})`,
+    ).bind(
+      outcome.kind,
+      outcome.kind === "failed" ? outcome.reason.slice(0, 500) : null,
+      outcome.kind === "completed" ? outcome.bank_transaction_id : null,
+      rule.customer,
+      now,
+      payoutId,
+      ...rule.from,
+    ),
+    settleTransaction(env.DB, ledgerTransactionIdOf(payoutId), rule.ledger, now, {
+      sql: "EXISTS (SELECT 1 FROM payouts WHERE id = ? AND status = ?)",
+      params: [payoutId, outcome.kind],
+    }),
+  ]);
+  const moved = (results[0]?.meta.changes ?? 0) > 0;
+  const payout = await findPayout(env.DB, payoutId);
+  if (!payout || payout.status === "rejected") return { ok: false, reason: "not_found" };
+  if (payout.status !== outcome.kind) return { ok: false, reason: "invalid_state", payout };
+  faultPoint("transition.after_ledger");
+  return { ok: true, payout: await syncCustomer(env, payout), replayed: !moved };
+}
+
+/** Steps 2 and 3: tells the customer's object, then clears the marker. Idempotent. */
+export async function syncCustomer(env: Env, payout: PayoutRow): Promise<PayoutRow> {
+  if (payout.customer_sync === null) return payout;
+  const account = customerAccountStub(env, payout.customer_id);
+  const result = payout.customer_sync === "settle" ? await account.settle(payout.id) : await account.release(payout.id);
+  if (!result.ok) {
+    // D1 and the object disagree about this reservation: leave the marker for an operator
+    // (the invariants endpoint shows it) rather than guess which one is right.
+    log("error", "customer object refused a payout transition", { payout_id: payout.id, sync: payout.customer_sync, reason: result.reason });
+    return payout;
+  }
+  await env.DB.prepare("UPDATE payouts SET customer_sync = NULL WHERE id = ? AND customer_sync = ?").bind(payout.id, payout.customer_sync).run();
+  return { ...payout, customer_sync: null };
+}

@@ -1,0 +1,46 @@
+/**
+ * The bank's webhook (API §6). The signature is checked over the raw body before anything
+ * parses it; then the event is applied, and answered only once its outcome is durable.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { bankEventSchema } from "../bank/events";
+import { handleBankEvent } from "../bank/handle-event";
+import { verifySignature } from "../bank/signature";
+import { newRouter } from "../context";
+import { problem } from "../errors";
+import { jsonResponse, problemResponses } from "../schemas/common";
+
+const receive = createRoute({
+  method: "post",
+  path: "/v1/bank/events",
+  tags: ["Bank"],
+  summary: "Receive a bank event (webhook)",
+  description:
+    "Signed by the bank: `Bank-Signature: t=<unix seconds>,v1=<hex>` (several v1 values allowed during secret rotation), " +
+    "HMAC-SHA256 with BANK_WEBHOOK_SECRET over `<t>.<raw body>`, at most 300 s from now. 200 once the effect is durable " +
+    "(also for a repeat, which changes nothing). A signed event that cannot be applied is stored for the operator and " +
+    "answered 422 with code `unprocessable_event` (an addition to the contract's list: the bank needs to tell it from a bad signature).",
+  security: [{ bankSignature: [] }],
+  // Documented, not validated here: the body must be verified as raw bytes before parsing.
+  request: { body: { content: { "application/json": { schema: bankEventSchema } }, required: true } },
+  responses: {
+    200: jsonResponse(z.object({ received: z.literal(true) }).openapi("BankEventReceived"), "Applied, or already applied."),
+    ...problemResponses(401, 413, 415, 422),
+  },
+});
+
+export const bankEventsRouter = newRouter();
+
+// Registered for the OpenAPI document only; the handler below reads the raw body itself.
+bankEventsRouter.openAPIRegistry.registerPath(receive);
+
+bankEventsRouter.post("/v1/bank/events", async (c) => {
+  const rawBody = await c.req.text();
+  const config = c.get("config");
+  if (!(await verifySignature(rawBody, c.req.header("bank-signature"), config.bankWebhookSecret))) {
+    return problem(c, "invalid_signature", "Missing or invalid Bank-Signature, or its timestamp is more than 300 s away.");
+  }
+  const result = await handleBankEvent(c.env, config, rawBody);
+  if (result.status === "failed") return problem(c, "unprocessable_event", `Stored for the operator: ${result.error}`);
+  return c.json({ received: true as const }, 200);
+});

@@ -1,0 +1,65 @@
+/** Cash-ins as the merchant sees them (API §5): only payments whose merchant_id is the caller. */
+import { createRoute } from "@hono/zod-openapi";
+import { findMerchantPayment, paymentView, type PaymentRow } from "../cashins/payment-row";
+import { newRouter } from "../context";
+import { findLinkedCustomer } from "../db/customers";
+import { ApiError } from "../errors";
+import { merchantIdOf, requireMerchant } from "../middleware/auth";
+import { decodeCursor, selectPage, toPage } from "../pagination";
+import { jsonResponse, listSchema, problemResponses } from "../schemas/common";
+import { customerIdParams } from "../schemas/customers";
+import { paymentIdParams, paymentListQuery, paymentSchema } from "../schemas/payments";
+
+const merchant = { tags: ["Payments"], security: [{ merchantKey: [] }], middleware: [requireMerchant] };
+const paymentList = listSchema(paymentSchema, "PaymentList");
+
+const getPayment = createRoute({
+  ...merchant,
+  method: "get",
+  path: "/v1/payments/{id}",
+  summary: "Get a payment (cash-in)",
+  request: { params: paymentIdParams },
+  responses: { 200: jsonResponse(paymentSchema, "The payment."), ...problemResponses(403, 404) },
+});
+
+const listPayments = createRoute({
+  ...merchant,
+  method: "get",
+  path: "/v1/payments",
+  summary: "List the caller's payments, newest first",
+  request: { query: paymentListQuery },
+  responses: { 200: jsonResponse(paymentList, "A page of payments."), ...problemResponses(403) },
+});
+
+const listCustomerPayments = createRoute({
+  ...merchant,
+  method: "get",
+  path: "/v1/customers/{id}/payments",
+  summary: "List a customer's payments made through the caller",
+  request: { params: customerIdParams, query: paymentListQuery },
+  responses: { 200: jsonResponse(paymentList, "A page of payments."), ...problemResponses(403, 404) },
+});
+
+export const paymentsRouter = newRouter()
+  .openapi(getPayment, async (c) => {
+    const payment = await findMerchantPayment(c.env.DB, merchantIdOf(c.get("caller")), c.req.valid("param").id);
+    if (!payment) throw new ApiError("not_found", "No such payment.");
+    return c.json(paymentView(payment), 200);
+  })
+  .openapi(listPayments, async (c) => {
+    const { limit, cursor, status } = c.req.valid("query");
+    const merchantId = merchantIdOf(c.get("caller"));
+    const where = status ? "merchant_id = ? AND status = ?" : "merchant_id = ?";
+    const rows = await selectPage<PaymentRow>(c.env.DB, "payments", where, status ? [merchantId, status] : [merchantId], decodeCursor(cursor), limit);
+    return c.json(toPage(rows, limit, paymentView), 200);
+  })
+  .openapi(listCustomerPayments, async (c) => {
+    const { limit, cursor, status } = c.req.valid("query");
+    const merchantId = merchantIdOf(c.get("caller"));
+    const customerId = c.req.valid("param").id;
+    if (!(await findLinkedCustomer(c.env.DB, customerId, merchantId))) throw new ApiError("not_found", "No such customer.");
+    const where = `customer_id = ? AND merchant_id = ?${status ? " AND status = ?" : ""}`;
+    const params = status ? [customerId, merchantId, status] : [customerId, merchantId];
+    const rows = await selectPage<PaymentRow>(c.env.DB, "payments", where, params, decodeCursor(cursor), limit);
+    return c.json(toPage(rows, limit, paymentView), 200);
+  });

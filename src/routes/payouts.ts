@@ -1,0 +1,115 @@
+/** Payouts (API §7): the merchant sends a customer's money out to a bank account. */
+import { createRoute } from "@hono/zod-openapi";
+import { newRouter } from "../context";
+import { findLinkedCustomer } from "../db/customers";
+import { ApiError } from "../errors";
+import { enabledCurrency } from "../ledger/balances";
+import { merchantIdOf, requireMerchant } from "../middleware/auth";
+import { decodeCursor, selectPage, toPage } from "../pagination";
+import { createPayout } from "../payouts/create-payout";
+import { finishPayout } from "../payouts/finish-payout";
+import { findMerchantPayout, payoutView, type PayoutRow } from "../payouts/payout-row";
+import { jsonBody, jsonResponse, listSchema, problemResponses } from "../schemas/common";
+import { customerIdParams } from "../schemas/customers";
+import { createPayoutRequest, idempotencyHeader, payoutIdParams, payoutListQuery, payoutSchema } from "../schemas/payouts";
+
+const merchant = { tags: ["Payouts"], security: [{ merchantKey: [] }], middleware: [requireMerchant] };
+const payoutList = listSchema(payoutSchema, "PayoutList");
+
+const create = createRoute({
+  ...merchant,
+  method: "post",
+  path: "/v1/payouts",
+  summary: "Create a payout",
+  description:
+    "Reserves the amount on both the customer's and the calling merchant's available balance, or on neither " +
+    "(422 insufficient_funds), then submits the payout to the bank. Idempotency-Key is required: a retry with the " +
+    "same key never pays twice. A payout that cannot be created is never shown.",
+  request: { headers: idempotencyHeader, body: jsonBody(createPayoutRequest) },
+  responses: { 201: jsonResponse(payoutSchema, "The payout, pending."), ...problemResponses(403, 404, 409, 422) },
+});
+
+const get = createRoute({
+  ...merchant,
+  method: "get",
+  path: "/v1/payouts/{id}",
+  summary: "Get a payout",
+  request: { params: payoutIdParams },
+  responses: { 200: jsonResponse(payoutSchema, "The payout."), ...problemResponses(403, 404) },
+});
+
+const list = createRoute({
+  ...merchant,
+  method: "get",
+  path: "/v1/payouts",
+  summary: "List the caller's payouts, newest first",
+  request: { query: payoutListQuery },
+  responses: { 200: jsonResponse(payoutList, "A page of payouts."), ...problemResponses(403) },
+});
+
+const cancel = createRoute({
+  ...merchant,
+  method: "post",
+  path: "/v1/payouts/{id}/cancel",
+  summary: "Cancel a pending payout",
+  description: "Only while pending (not yet submitted to the bank): the reserved funds return to both balances. Otherwise 422 invalid_state.",
+  request: { params: payoutIdParams },
+  responses: { 200: jsonResponse(payoutSchema, "The payout, canceled."), ...problemResponses(403, 404, 409, 422) },
+});
+
+const listForCustomer = createRoute({
+  ...merchant,
+  method: "get",
+  path: "/v1/customers/{id}/payouts",
+  summary: "List a customer's payouts made by the caller",
+  request: { params: customerIdParams, query: payoutListQuery },
+  responses: { 200: jsonResponse(payoutList, "A page of payouts."), ...problemResponses(403, 404) },
+});
+
+const visible = "status <> 'rejected'";
+
+export const payoutsRouter = newRouter()
+  .openapi(create, async (c) => {
+    const body = c.req.valid("json");
+    const currency = enabledCurrency(c.get("config").currencies, body.currency);
+    const payout = await createPayout(c.env, merchantIdOf(c.get("caller")), c.req.valid("header")["idempotency-key"], {
+      customer_id: body.customer_id,
+      amount: body.amount,
+      currency,
+      destination_cbu: body.destination_cbu ?? null,
+      description: body.description ?? null,
+    });
+    return c.json(payoutView(payout), 201);
+  })
+  .openapi(get, async (c) => {
+    const payout = await findMerchantPayout(c.env.DB, merchantIdOf(c.get("caller")), c.req.valid("param").id);
+    if (!payout) throw new ApiError("not_found", "No such payout.");
+    return c.json(payoutView(payout), 200);
+  })
+  .openapi(list, async (c) => {
+    const { limit, cursor, status } = c.req.valid("query");
+    const merchantId = merchantIdOf(c.get("caller"));
+    const where = `merchant_id = ? AND ${status ? "status = ?" : visible}`;
+    const rows = await selectPage<PayoutRow>(c.env.DB, "payouts", where, status ? [merchantId, status] : [merchantId], decodeCursor(cursor), limit);
+    return c.json(toPage(rows, limit, payoutView), 200);
+  })
+  .openapi(cancel, async (c) => {
+    const merchantId = merchantIdOf(c.get("caller"));
+    const payoutId = c.req.valid("param").id;
+    if (!(await findMerchantPayout(c.env.DB, merchantId, payoutId))) throw new ApiError("not_found", "No such payout.");
+    const result = await finishPayout(c.env, payoutId, { kind: "canceled" });
+    if (!result.ok) {
+      throw new ApiError("invalid_state", `Only a pending payout can be canceled; this one is ${result.payout?.status ?? "gone"}.`);
+    }
+    return c.json(payoutView(result.payout), 200);
+  })
+  .openapi(listForCustomer, async (c) => {
+    const { limit, cursor, status } = c.req.valid("query");
+    const merchantId = merchantIdOf(c.get("caller"));
+    const customerId = c.req.valid("param").id;
+    if (!(await findLinkedCustomer(c.env.DB, customerId, merchantId))) throw new ApiError("not_found", "No such customer.");
+    const where = `customer_id = ? AND merchant_id = ? AND ${status ? "status = ?" : visible}`;
+    const params = status ? [customerId, merchantId, status] : [customerId, merchantId];
+    const rows = await selectPage<PayoutRow>(c.env.DB, "payouts", where, params, decodeCursor(cursor), limit);
+    return c.json(toPage(rows, limit, payoutView), 200);
+  });

@@ -1,0 +1,127 @@
+/**
+ * The sandbox bank's controls (API §10), operator only, and only when SANDBOX=true: every
+ * route answers 404 otherwise, exactly like a route that does not exist.
+ */
+import { createRoute } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
+import { deliverBankEvent } from "../bank/deliver";
+import { newRouter, type AppEnv } from "../context";
+import { randomToken } from "../crypto";
+import { ApiError, problem } from "../errors";
+import { enabledCurrency } from "../ledger/balances";
+import { requireOperator } from "../middleware/auth";
+import { findPayout } from "../payouts/payout-row";
+import { submitPayout } from "../payouts/submit-payout";
+import { jsonBody, jsonResponse, problemResponses } from "../schemas/common";
+import { payoutIdParams } from "../schemas/payouts";
+import {
+  sandboxTransferRequest,
+  sandboxTransferResponse,
+  settleRequest,
+  settleResponse,
+  statementQuery,
+  statementResponse,
+} from "../schemas/sandbox";
+
+const sandboxOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!c.get("config").sandbox) return problem(c, "not_found", `No route for ${c.req.method} ${c.req.path}.`);
+  return next();
+};
+
+const operator = { tags: ["Sandbox bank"], security: [{ operatorKey: [] }], middleware: [sandboxOnly, requireOperator] };
+
+const bank = (env: AppEnv["Bindings"]) => env.SANDBOX_BANK.get(env.SANDBOX_BANK.idFromName("sandbox"));
+
+const transfer = createRoute({
+  ...operator,
+  method: "post",
+  path: "/v1/sandbox/transfers",
+  summary: "Simulate an incoming bank transfer",
+  description: "Books the transfer on the sandbox bank's statement and delivers its signed `transfer.received` event once, twice, or not at all.",
+  request: { body: jsonBody(sandboxTransferRequest) },
+  responses: { 201: jsonResponse(sandboxTransferResponse, "Booked (and delivered)."), ...problemResponses(403, 404) },
+});
+
+const settle = createRoute({
+  ...operator,
+  method: "post",
+  path: "/v1/sandbox/payouts/{id}/settle",
+  summary: "Settle a payout at the sandbox bank",
+  description:
+    "The bank completes or fails a processing payout and delivers the event. A payout still pending (the queue has not " +
+    "submitted it yet) is submitted first, through the same code the queue runs.",
+  request: { params: payoutIdParams, body: jsonBody(settleRequest) },
+  responses: { 200: jsonResponse(settleResponse, "Settled and delivered."), ...problemResponses(403, 404, 422) },
+});
+
+const statement = createRoute({
+  ...operator,
+  method: "get",
+  path: "/v1/sandbox/statement",
+  summary: "The sandbox bank's statement for a business day",
+  request: { query: statementQuery },
+  responses: { 200: jsonResponse(statementResponse, "Statement lines, in booking order."), ...problemResponses(403, 404) },
+});
+
+export const sandboxRouter = newRouter()
+  .openapi(transfer, async (c) => {
+    const body = c.req.valid("json");
+    const config = c.get("config");
+    const currency = enabledCurrency(config.currencies, body.currency);
+    const sender = { cuit: body.sender.cuit ?? null, name: body.sender.name ?? null, cbu: body.sender.cbu ?? null };
+    const line = await bank(c.env).bookTransfer({
+      amount: body.amount,
+      currency,
+      sender,
+      account_number: body.destination?.account_number ?? null,
+      concepto: body.concepto ?? null,
+    });
+    const event = {
+      id: `evt_${randomToken(24)}`,
+      type: "transfer.received",
+      created_at: new Date().toISOString(),
+      data: {
+        bank_transaction_id: line.bank_transaction_id,
+        amount: line.amount,
+        currency: line.currency,
+        sender,
+        destination: { account_number: line.account_number },
+        concepto: line.concepto,
+        booked_at: line.booked_at,
+      },
+    };
+    const times = { once: 1, twice: 2, none: 0 }[body.deliver];
+    const deliveries = [];
+    for (let attempt = 0; attempt < times; attempt++) {
+      deliveries.push(await deliverBankEvent(c.env, c.executionCtx, config.bankWebhookSecret, event));
+    }
+    return c.json({ transfer: line, event_id: event.id, deliveries }, 201);
+  })
+  .openapi(settle, async (c) => {
+    const payoutId = c.req.valid("param").id;
+    const { outcome, permanent } = c.req.valid("json");
+    const config = c.get("config");
+    const payout = await findPayout(c.env.DB, payoutId);
+    if (!payout || payout.status === "rejected") throw new ApiError("not_found", "No such payout.");
+    if (payout.status === "pending") await submitPayout(c.env, config, payoutId);
+    const settled = await bank(c.env).settlePayout(payoutId, outcome, permanent);
+    if (!settled.ok) {
+      throw new ApiError("invalid_state", `The sandbox bank is not processing this payout (${settled.reason}${settled.status ? `: ${settled.status}` : ""}).`);
+    }
+    const event = {
+      id: `evt_${randomToken(24)}`,
+      type: outcome === "completed" ? "payout.completed" : "payout.failed",
+      created_at: new Date().toISOString(),
+      data:
+        outcome === "completed"
+          ? { payout_id: payoutId, bank_transaction_id: settled.bank_transaction_id }
+          : { payout_id: payoutId, permanent, reason: permanent ? "sandbox: account closed" : "sandbox: temporarily unavailable" },
+    };
+    const delivery = await deliverBankEvent(c.env, c.executionCtx, config.bankWebhookSecret, event);
+    return c.json({ payout_id: payoutId, outcome, event_id: event.id, delivery }, 200);
+  })
+  .openapi(statement, async (c) => {
+    const { date, limit, cursor } = c.req.valid("query");
+    const page = await bank(c.env).statement(date, cursor ?? null, limit);
+    return c.json({ date, data: page.lines, has_more: page.next_cursor !== null, next_cursor: page.next_cursor }, 200);
+  });

@@ -1,0 +1,60 @@
+import { z } from "@hono/zod-openapi";
+import { limits } from "../limits";
+import { amountSchema, currencySchema } from "./common";
+
+const loose = (max: number) => z.string().max(max).nullable().optional();
+
+export const sandboxTransferRequest = z
+  .object({
+    amount: amountSchema,
+    currency: currencySchema.optional(),
+    sender: z
+      .object({ cuit: loose(32), name: loose(limits.name_length_max), cbu: loose(32) })
+      .strict()
+      .openapi({ description: "As the bank reports it: not validated, so a sender without a usable CUIT can be simulated." }),
+    destination: z.object({ account_number: loose(32) }).strict().optional(),
+    concepto: z.string().max(limits.concepto_length_max).nullable().optional(),
+    deliver: z.enum(["once", "twice", "none"]).default("once").openapi({ description: "`none` simulates a dropped webhook." }),
+  })
+  .strict()
+  .openapi("SandboxTransferRequest");
+
+export const statementLineSchema = z
+  .object({
+    bank_transaction_id: z.string(),
+    direction: z.enum(["credit", "debit"]),
+    amount: z.number().int(),
+    currency: z.string(),
+    booked_at: z.string(),
+    business_date: z.string(),
+    counterparty: z.object({ cuit: z.string().nullable(), name: z.string().nullable(), cbu: z.string().nullable() }),
+    account_number: z.string().nullable(),
+    concepto: z.string().nullable(),
+    payout_id: z.string().nullable(),
+  })
+  .openapi("StatementLine");
+
+export const deliverySchema = z.object({ status: z.number().int(), body: z.unknown() });
+
+export const sandboxTransferResponse = z
+  .object({ transfer: statementLineSchema, event_id: z.string(), deliveries: z.array(deliverySchema) })
+  .openapi("SandboxTransfer");
+
+export const settleRequest = z
+  .object({ outcome: z.enum(["completed", "failed"]), permanent: z.boolean().default(true) })
+  .strict()
+  .openapi("SandboxSettleRequest");
+
+export const settleResponse = z
+  .object({ payout_id: z.string(), outcome: z.enum(["completed", "failed"]), event_id: z.string(), delivery: deliverySchema })
+  .openapi("SandboxSettlement");
+
+export const statementQuery = z.object({
+  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be YYYY-MM-DD").openapi({ example: "2026-11-21" }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(40).optional(),
+});
+
+export const statementResponse = z
+  .object({ date: z.string(), data: z.array(statementLineSchema), has_more: z.boolean(), next_cursor: z.string().nullable() })
+  .openapi("Statement");

@@ -1,0 +1,110 @@
+/**
+ * Helpers for tests that move money: signed bank events, funding a customer through its
+ * reference, payouts, and the invariants proof.
+ */
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { expect } from "vitest";
+import { customerAccountStub } from "../src/accounts/customer-account";
+import { signatureHeader } from "../src/bank/signature";
+import { api, bearer, createCustomer, createMerchant, json, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "./helpers";
+
+let sequence = 0;
+export function uniqueId(prefix: string): string {
+  sequence += 1;
+  return `${prefix}_${Date.now().toString(36)}_${sequence}_${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export async function sendBankEvent(event: unknown, options: { secret?: string; timestamp_ms?: number; header?: string } = {}): Promise<Response> {
+  const body = typeof event === "string" ? event : JSON.stringify(event);
+  const header = options.header ?? (await signatureHeader(body, options.secret ?? env.BANK_WEBHOOK_SECRET!, options.timestamp_ms));
+  return api("/v1/bank/events", { method: "POST", headers: { "content-type": "application/json", "bank-signature": header }, body });
+}
+
+export interface TransferOptions {
+  amount: number;
+  concepto?: string | null;
+  sender?: { cuit?: string | null; name?: string | null; cbu?: string | null };
+  bank_transaction_id?: string;
+  event_id?: string;
+  currency?: string;
+  account_number?: string | null;
+}
+
+export function transferEvent(options: TransferOptions) {
+  return {
+    id: options.event_id ?? uniqueId("evt"),
+    type: "transfer.received",
+    created_at: new Date().toISOString(),
+    data: {
+      bank_transaction_id: options.bank_transaction_id ?? uniqueId("bt"),
+      amount: options.amount,
+      currency: options.currency ?? "ARS",
+      sender: options.sender ?? { cuit: randomCuit(), name: "Sender", cbu: randomCbu() },
+      destination: { account_number: options.account_number ?? null },
+      concepto: options.concepto ?? null,
+      booked_at: new Date().toISOString(),
+    },
+  };
+}
+
+export async function depositReference(apiKey: string, customerId: string): Promise<string> {
+  const response = await api(`/v1/customers/${customerId}/deposit-details`, { headers: bearer(apiKey) });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { reference: string }).reference;
+}
+
+/** Cash-in to a customer through its reference for `merchant`; returns the payment id. */
+export async function fund(merchant: TestMerchant, customerId: string, amount: number): Promise<string> {
+  const reference = await depositReference(merchant.api_key, customerId);
+  const event = transferEvent({ amount, concepto: `pago ${reference}` });
+  const response = await sendBankEvent(event);
+  expect(response.status).toBe(200);
+  const payments = await api(`/v1/customers/${customerId}/payments?limit=1`, { headers: bearer(merchant.api_key) });
+  const page = (await payments.json()) as { data: { id: string; bank_transaction_id: string }[] };
+  const payment = page.data.find((candidate) => candidate.bank_transaction_id === event.data.bank_transaction_id);
+  expect(payment).toBeDefined();
+  return payment!.id;
+}
+
+/** A merchant with one customer holding `amount` (both balances), with a CBU for payouts. */
+export async function fundedCustomer(amount: number) {
+  const merchant = await createMerchant();
+  const customer = await createCustomer(merchant.api_key, { cbu: randomCbu() });
+  if (amount > 0) await fund(merchant, customer.id, amount);
+  return { merchant, customer };
+}
+
+export async function balanceOf(apiKey: string, customerId: string) {
+  const response = await api(`/v1/customers/${customerId}/balance`, { headers: bearer(apiKey) });
+  expect(response.status).toBe(200);
+  return (await response.json()) as { available: number; reserved: number };
+}
+
+export async function merchantBalance(apiKey: string) {
+  const response = await api("/v1/merchant/balance", { headers: bearer(apiKey) });
+  expect(response.status).toBe(200);
+  return (await response.json()) as { available: number; reserved: number };
+}
+
+export function postPayout(apiKey: string, body: Record<string, unknown>, key: string | null = uniqueId("idem")): Promise<Response> {
+  return api("/v1/payouts", json(body, { ...bearer(apiKey), ...(key === null ? {} : { "idempotency-key": key }) }));
+}
+
+export async function settle(payoutId: string, outcome: "completed" | "failed", permanent = true) {
+  const response = await api(`/v1/sandbox/payouts/${payoutId}/settle`, json({ outcome, permanent }, operatorHeaders()));
+  return { status: response.status, body: (await response.json()) as { delivery: { status: number } } };
+}
+
+/** Runs a customer's object alarm now (the projection replay), if one is scheduled. */
+export function runAccountAlarm(customerId: string): Promise<boolean> {
+  return runDurableObjectAlarm(customerAccountStub(env, customerId));
+}
+
+export async function expectInvariants(): Promise<void> {
+  const response = await api("/v1/admin/invariants", { headers: operatorHeaders() });
+  expect(response.status).toBe(200);
+  const report = (await response.json()) as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };
+  expect(report.checks.filter((check) => !check.ok)).toEqual([]);
+  expect(report.ok).toBe(true);
+}
