@@ -15,10 +15,10 @@ const app = newApp();
 
 export default {
   fetch: app.fetch,
-  async scheduled(controller, env) {
+  async scheduled(controller, env, _ctx) {
     await runScheduled(controller, env);
   },
-  async queue(batch, env) {
+  async queue(batch, env, _ctx) {
     await handlePayoutMessages(batch as MessageBatch<PayoutMessage>, env, loadConfig(env));
   },
 } satisfies ExportedHandler<Env>;

@@ -2,8 +2,10 @@
  * Helpers for tests that move money: signed bank events, funding a customer through its
  * reference, payouts, and the invariants proof.
  */
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import worker from "../src/index";
+import type { PayoutMessage } from "../src/jobs/payout-queue";
 import { expect } from "vitest";
 import { customerAccountStub } from "../src/accounts/customer-account";
 import { signatureHeader } from "../src/bank/signature";
@@ -107,4 +109,20 @@ export async function expectInvariants(): Promise<void> {
   const report = (await response.json()) as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };
   expect(report.checks.filter((check) => !check.ok)).toEqual([]);
   expect(report.ok).toBe(true);
+}
+
+/** Delivers the payout queue's messages for these payouts, as the queue would. */
+export async function drainPayoutQueue(payoutIds: string[], attempts = 1) {
+  const batch = createMessageBatch<PayoutMessage>(
+    "payout-submissions",
+    payoutIds.map((payout_id, index) => ({ id: `msg-${index}-${payout_id}`, timestamp: Date.now(), attempts, body: { payout_id } })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env, ctx);
+  return getQueueResult(batch, ctx);
+}
+
+export async function getPayout(apiKey: string, payoutId: string) {
+  const response = await api(`/v1/payouts/${payoutId}`, { headers: bearer(apiKey) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }

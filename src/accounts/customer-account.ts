@@ -4,7 +4,7 @@ import type { Env } from "../env";
 import { faultPoint } from "../faults";
 import { accountLimits } from "../limits";
 import { log } from "../log";
-import { applyProjection, type Projection } from "./projections";
+import { applyProjection, confirmationKey, type Projection } from "./projections";
 
 /**
  * One per customer (named by the customer id): the only place a customer's balance changes.
@@ -272,11 +272,11 @@ export class CustomerAccount extends DurableObject<Env> {
       .exec("SELECT op_id, projection FROM outbox ORDER BY seq LIMIT ?", accountLimits.projection_replay_batch)
       .toArray();
     if (rows.length === 0) return;
-    const confirmed = await this.confirmedInD1(rows.map((row) => row.op_id as string));
-    for (const row of rows) {
-      const op_id = row.op_id as string;
-      if (!confirmed.has(op_id)) {
-        const projection = JSON.parse(row.projection as string) as Projection;
+    const projections = rows.map((row) => JSON.parse(row.projection as string) as Projection);
+    const confirmed = await this.confirmedInD1(projections.map(confirmationKey));
+    for (const projection of projections) {
+      const op_id = projection.op_id;
+      if (!confirmed.has(confirmationKey(projection))) {
         const outcome = await applyProjection(this.env.DB, projection);
         if (outcome === "rejected") await this.release(op_id);
         if (outcome === "conflict") await this.revertCredit(op_id);
@@ -288,10 +288,10 @@ export class CustomerAccount extends DurableObject<Env> {
     if (remaining > 0) await this.ensureAlarm();
   }
 
-  private async confirmedInD1(opIds: string[]): Promise<Set<string>> {
+  private async confirmedInD1(keys: string[]): Promise<Set<string>> {
     const confirmed = new Set<string>();
-    for (let start = 0; start < opIds.length; start += accountLimits.d1_parameters_max) {
-      const chunk = opIds.slice(start, start + accountLimits.d1_parameters_max);
+    for (let start = 0; start < keys.length; start += accountLimits.d1_parameters_max) {
+      const chunk = keys.slice(start, start + accountLimits.d1_parameters_max);
       const { results } = await this.env.DB.prepare(
         `SELECT id FROM applied_projections WHERE id IN (${chunk.map(() => "?").join(", ")})`,
       )

@@ -67,6 +67,15 @@ export type Projection =
  */
 export type ProjectionOutcome = "applied" | "rejected" | "conflict";
 
+/**
+ * The key D1 confirms a projection under. A payment's includes its customer: two deliveries
+ * of one bank transfer routed to two customers are two different claims on one payment, and
+ * only the one D1 recorded may be confirmed.
+ */
+export function confirmationKey(projection: Projection): string {
+  return projection.kind === "payment.recorded" ? `${projection.op_id}/${projection.payment.customer_id}` : projection.op_id;
+}
+
 /** The ledger transaction id that accounts for a payment or payout. */
 export function ledgerTransactionIdOf(recordId: string): string {
   return `lt_${recordId}`;
@@ -213,7 +222,7 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
   const confirm = (condition: string, ...params: unknown[]) =>
     d1
       .prepare(`INSERT INTO applied_projections (id, applied_at) SELECT ?, ? WHERE ${condition} ON CONFLICT DO NOTHING`)
-      .bind(projection.op_id, now, ...params);
+      .bind(confirmationKey(projection), now, ...params);
 
   if (projection.kind === "payment.recorded") {
     const { payment } = projection;
@@ -227,7 +236,7 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
         payment.amount,
       ),
     ]);
-    return (results[results.length - 1]?.meta.changes ?? 0) > 0 || (await isConfirmed(d1, projection.op_id)) ? "applied" : "conflict";
+    return (results[results.length - 1]?.meta.changes ?? 0) > 0 || (await isConfirmed(d1, confirmationKey(projection))) ? "applied" : "conflict";
   }
 
   const { payout } = projection;
