@@ -8,7 +8,13 @@ export type Caller = { kind: "operator" } | { kind: "merchant"; merchantId: stri
 
 export type AppEnv = {
   Bindings: Env;
-  Variables: { requestId: string; config: Config; caller: Caller };
+  Variables: {
+    requestId: string;
+    config: Config;
+    caller: Caller;
+    /** Response fields that are secrets: never stored in the idempotency log (null on replay). */
+    secretFields?: string[];
+  };
 };
 
 /** zod issues → the `errors[]` of a problem, one per field, named the way the client wrote it. */

@@ -120,7 +120,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
 
   const where = and(eq(idempotencyKeys.caller, scope), eq(idempotencyKeys.key, key), eq(idempotencyKeys.state, "in_flight"));
   try {
-    const body = await c.res.clone().text();
+    const body = redact(await c.res.clone().text(), c.get("secretFields"));
     if (c.res.status >= 500 || body.length > limits.idempotency_response_bytes) {
       await db.delete(idempotencyKeys).where(where);
     } else {
@@ -134,6 +134,17 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     log("error", "idempotency record not saved", { request_id: c.get("requestId"), error: String(error) });
   }
 };
+
+/**
+ * Secrets are shown once (an API key, a webhook secret): the stored response keeps every
+ * other field and nulls those, so a replay says what was created without revealing them.
+ */
+function redact(body: string, fields: string[] | undefined): string {
+  if (!fields || fields.length === 0) return body;
+  const parsed = JSON.parse(body) as Record<string, unknown>;
+  for (const field of fields) if (field in parsed) parsed[field] = null;
+  return JSON.stringify(parsed);
+}
 
 /** Forgets keys past retention; run by the cron. */
 export async function pruneIdempotencyKeys(db: Db, now: number): Promise<void> {

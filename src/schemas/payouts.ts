@@ -47,5 +47,5 @@ export const idempotencyHeader = z.object({
     .string()
     .min(1)
     .max(limits.idempotency_key_length_max)
-    .openapi({ param: { name: "Idempotency-Key", in: "header" }, description: "Required: 1-255 printable ASCII characters.", example: "payout-2026-11-21-0001" }),
+    .openapi({ param: { name: "idempotency-key", in: "header" }, description: "Required: 1-255 printable ASCII characters.", example: "payout-2026-11-21-0001" }),
 });

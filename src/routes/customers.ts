@@ -1,0 +1,154 @@
+/**
+ * Customers (API §4), seen by a merchant: only those linked to it, and a customer that is not
+ * linked answers 404 exactly like one that does not exist.
+ */
+import { createRoute } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../context";
+import { newRouter } from "../context";
+import { findLinkedCustomer, findOrCreateCustomer, linkCustomer, listLinkedCustomers, type LinkedCustomer } from "../db/customers";
+import type { CustomerRow } from "../db/schema";
+import { formatReference } from "../domain/reference-code";
+import { ApiError } from "../errors";
+import { enabledCurrency, readCustomerBalance } from "../ledger/balances";
+import { merchantIdOf, requireMerchant } from "../middleware/auth";
+import { decodeCursor, toPage } from "../pagination";
+import { jsonBody, jsonResponse, listSchema, problemResponses, rfc3339 } from "../schemas/common";
+import {
+  createCustomerRequest,
+  customerBalanceSchema,
+  customerIdParams,
+  customerSchema,
+  depositDetailsQuery,
+  depositDetailsSchema,
+  listCustomersQuery,
+} from "../schemas/customers";
+import { balanceQuery, balanceView } from "../schemas/merchants";
+
+const merchantOnly = { tags: ["Customers"], security: [{ merchantKey: [] }], middleware: [requireMerchant] };
+
+function customerView(row: CustomerRow) {
+  return {
+    id: row.id,
+    cuit: row.cuit,
+    name: row.name,
+    cbu: row.cbu,
+    last_merchant_id: row.last_merchant_id,
+    origin: row.origin,
+    created_at: rfc3339(row.created_at),
+  };
+}
+
+/** The customer as the calling merchant sees it, or 404. */
+async function visibleCustomer(c: Context<AppEnv>, customerId: string): Promise<LinkedCustomer> {
+  const customer = await findLinkedCustomer(c.env.DB, customerId, merchantIdOf(c.get("caller")));
+  if (!customer) throw new ApiError("not_found", `No such customer: ${customerId}.`);
+  return customer;
+}
+
+const createCustomer = createRoute({
+  method: "post",
+  path: "/v1/customers",
+  ...merchantOnly,
+  summary: "Register a customer",
+  description:
+    "Registers a customer by CUIT and links it to the calling merchant. `201` when the CUIT was new; `200` with " +
+    "the existing customer, unchanged (the request's `name` and `cbu` are ignored), when it was already known to " +
+    "the platform — the caller is then linked to it.",
+  request: { body: jsonBody(createCustomerRequest) },
+  responses: {
+    201: jsonResponse(customerSchema, "A new customer."),
+    200: jsonResponse(customerSchema, "The existing customer with this CUIT, now linked to the caller."),
+    ...problemResponses(403, 409, 413, 415, 422),
+  },
+});
+
+const getCustomer = createRoute({
+  method: "get",
+  path: "/v1/customers/{id}",
+  ...merchantOnly,
+  summary: "Retrieve a customer",
+  request: { params: customerIdParams },
+  responses: { 200: jsonResponse(customerSchema, "The customer."), ...problemResponses(403, 404) },
+});
+
+const listCustomers = createRoute({
+  method: "get",
+  path: "/v1/customers",
+  ...merchantOnly,
+  summary: "List customers",
+  description: "The customers linked to the caller, most recently linked first; `cuit` narrows it to one.",
+  request: { query: listCustomersQuery },
+  responses: { 200: jsonResponse(listSchema(customerSchema, "CustomerList"), "A page of customers."), ...problemResponses(403) },
+});
+
+const getDepositDetails = createRoute({
+  method: "get",
+  path: "/v1/customers/{id}/deposit-details",
+  ...merchantOnly,
+  summary: "How the customer pays in",
+  description:
+    "The settlement CBU to transfer to and this customer's reference for the calling merchant: each merchant " +
+    "linked to a customer gets its own reference, so money is credited through the merchant that issued it.",
+  request: { params: customerIdParams, query: depositDetailsQuery },
+  responses: { 200: jsonResponse(depositDetailsSchema, "Deposit details."), ...problemResponses(403, 404) },
+});
+
+const getCustomerBalance = createRoute({
+  method: "get",
+  path: "/v1/customers/{id}/balance",
+  ...merchantOnly,
+  summary: "Retrieve a customer's balance",
+  request: { params: customerIdParams, query: balanceQuery },
+  responses: { 200: jsonResponse(customerBalanceSchema, "The balance."), ...problemResponses(403, 404) },
+});
+
+export const customersRouter = newRouter()
+  .openapi(createCustomer, async (c) => {
+    const body = c.req.valid("json");
+    const d1 = c.env.DB;
+    const { customer, created } = await findOrCreateCustomer(
+      d1,
+      { cuit: body.cuit, name: body.name, cbu: body.cbu ?? null, origin: "api" },
+      c.get("config").currencies,
+    );
+    await linkCustomer(d1, customer.id, merchantIdOf(c.get("caller")));
+    if (created) return c.json(customerView(customer), 201);
+    return c.json(customerView(customer), 200);
+  })
+  .openapi(getCustomer, async (c) => {
+    const customer = await visibleCustomer(c, c.req.valid("param").id);
+    return c.json(customerView(customer), 200);
+  })
+  .openapi(listCustomers, async (c) => {
+    const query = c.req.valid("query");
+    const rows = await listLinkedCustomers(c.env.DB, merchantIdOf(c.get("caller")), {
+      cuit: query.cuit,
+      limit: query.limit,
+      cursor: decodeCursor(query.cursor),
+    });
+    return c.json(toPage(rows, query.limit, (row) => customerView(row.customer)), 200);
+  })
+  .openapi(getDepositDetails, async (c) => {
+    const customer = await visibleCustomer(c, c.req.valid("param").id);
+    const currency = enabledCurrency(c.get("config").currencies, c.req.valid("query").currency);
+    const cbu = c.get("config").settlementCbu;
+    const reference = formatReference(customer.reference);
+    return c.json(
+      {
+        customer_id: customer.id,
+        currency,
+        cbu,
+        reference,
+        virtual_account: null,
+        instructions: `Transfer ${currency} to CBU ${cbu} and write ${reference} in the description (concepto).`,
+      },
+      200,
+    );
+  })
+  .openapi(getCustomerBalance, async (c) => {
+    const customer = await visibleCustomer(c, c.req.valid("param").id);
+    const currency = enabledCurrency(c.get("config").currencies, c.req.valid("query").currency);
+    const balance = await readCustomerBalance(c.env, customer.id, currency);
+    return c.json({ customer_id: customer.id, ...balanceView(balance) }, 200);
+  });

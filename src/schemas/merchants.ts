@@ -1,0 +1,130 @@
+import { z } from "@hono/zod-openapi";
+import type { Balance } from "../ledger/balances";
+import { limits } from "../limits";
+import { currencySchema, idSchema, rfc3339, timestampSchema } from "./common";
+
+const localHosts = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** https anywhere; plain http only to this machine (local development). */
+export function isAcceptableWebhookUrl(text: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  if (url.username !== "" || url.password !== "") return false; // credentials belong in the signature, not the URL
+  return url.protocol === "https:" || (url.protocol === "http:" && localHosts.has(url.hostname));
+}
+
+/** A name as people type it: trimmed, then 1..name_length_max characters. */
+export const nameSchema = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(limits.name_length_max, `must be at most ${limits.name_length_max} characters`);
+
+export const merchantIdSchema = idSchema("mer", "mer_0mhx2k3p1a8bcdefghjkmnpq");
+
+export const merchantIdParams = z.object({
+  id: merchantIdSchema.openapi({ param: { name: "id", in: "path" } }),
+});
+
+export const createMerchantRequest = z
+  .object({
+    name: nameSchema.openapi({ description: "Display name, trimmed.", example: "Tienda Sur" }),
+    webhook_url: z
+      .string()
+      .max(limits.webhook_url_length_max, `must be at most ${limits.webhook_url_length_max} characters`)
+      .refine(isAcceptableWebhookUrl, "must be an https URL (http only for localhost)")
+      .optional()
+      .openapi({
+        description: "Where outbound events are delivered. https only; http is accepted for localhost (development).",
+        example: "https://tiendasur.example/webhooks/virtual-accounts",
+      }),
+  })
+  .strict()
+  .openapi("CreateMerchantRequest");
+
+const merchantFields = {
+  id: merchantIdSchema,
+  name: z.string().openapi({ example: "Tienda Sur" }),
+  reference: z.string().openapi({
+    description: "The merchant's deposit reference (display form). A payer who writes it in a transfer's concepto credits this merchant.",
+    example: "MR-7K4M-9QX3",
+  }),
+  webhook_url: z.string().nullable().openapi({ example: "https://tiendasur.example/webhooks/virtual-accounts" }),
+  created_at: timestampSchema,
+};
+
+export const merchantSchema = z.object(merchantFields).openapi("Merchant", { description: "A merchant, without its secrets." });
+
+export const createdMerchantSchema = z
+  .object({
+    id: merchantFields.id,
+    name: merchantFields.name,
+    reference: merchantFields.reference,
+    api_key: z.string().nullable().openapi({
+      description: "The merchant's first API key. Shown only in this response: only its hash is stored (null on an idempotent replay).",
+      example: "vak_k3m9x2pq_7d4hw...",
+    }),
+    webhook_secret: z.string().nullable().openapi({
+      description: "Signs outbound webhooks (header Signature). Shown only in this response (null on an idempotent replay).",
+      example: "whsec_9fq2...",
+    }),
+    webhook_url: merchantFields.webhook_url,
+    created_at: merchantFields.created_at,
+  })
+  .openapi("CreatedMerchant");
+
+export const keyPrefixSchema = z.string().min(1).max(64).openapi({
+  description: "The first 12 characters of a key (`vak_` + 8), which identify it without revealing it.",
+  example: "vak_k3m9x2pq",
+});
+
+export const apiKeyParams = z.object({
+  id: merchantIdSchema.openapi({ param: { name: "id", in: "path" } }),
+  key_prefix: keyPrefixSchema.openapi({ param: { name: "key_prefix", in: "path" } }),
+});
+
+export const createdApiKeySchema = z
+  .object({
+    api_key: z.string().nullable().openapi({ description: "The new key. Shown only in this response (null on an idempotent replay).", example: "vak_p2x8m4kq_3nf7..." }),
+    key_prefix: keyPrefixSchema,
+  })
+  .openapi("CreatedApiKey");
+
+export const revokedApiKeySchema = z
+  .object({
+    key_prefix: keyPrefixSchema,
+    revoked: z.literal(true),
+    revoked_at: timestampSchema.openapi({ description: "When the key was first revoked (a repeat does not move it)." }),
+  })
+  .openapi("RevokedApiKey");
+
+export const balanceQuery = z.object({
+  currency: currencySchema.optional().openapi({ param: { name: "currency", in: "query" }, description: "Defaults to ARS." }),
+});
+
+const balanceFields = {
+  currency: currencySchema,
+  available: z.number().int().openapi({ description: "Minor units that can be paid out now.", example: 150000 }),
+  reserved: z.number().int().openapi({ description: "Minor units held by payouts not yet settled.", example: 0 }),
+  updated_at: timestampSchema.nullable().openapi({ description: "When the balance last changed; null if nothing was ever recorded in this currency." }),
+};
+
+export const merchantBalanceSchema = z
+  .object({ merchant_id: merchantIdSchema, ...balanceFields })
+  .openapi("MerchantBalance");
+
+export { balanceFields };
+
+/** A balance as both balance routes render it (the owner's id is added by each). */
+export function balanceView(balance: Balance) {
+  return {
+    currency: balance.currency,
+    available: balance.available,
+    reserved: balance.reserved,
+    updated_at: balance.updated_at === null ? null : rfc3339(balance.updated_at),
+  };
+}
