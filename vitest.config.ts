@@ -12,7 +12,10 @@ export default defineConfig(async () => {
           // Tests drive the payout queue's consumer themselves (test/money.ts), so that a
           // payout stays pending until a test says otherwise: in tests the producer sends to a
           // queue nothing consumes.
-          queueProducers: { PAYOUT_QUEUE: { queueName: "payout-submissions-unconsumed-in-tests" } },
+          queueProducers: {
+            PAYOUT_QUEUE: { queueName: "payout-submissions-unconsumed-in-tests" },
+            RECONCILIATION_QUEUE: { queueName: "reconciliation-steps-unconsumed-in-tests" },
+          },
           bindings: {
             TEST_MIGRATIONS: migrations,
             ADMIN_API_KEY: "sk_operator_test_key_0123456789abcdef",

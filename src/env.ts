@@ -3,6 +3,7 @@ import { isValidCbu } from "./domain/cbu";
 import type { CustomerAccount } from "./accounts/customer-account";
 import type { SandboxBank } from "./bank/sandbox-bank";
 import type { PayoutMessage } from "./jobs/payout-queue";
+import type { ReconciliationMessage } from "./reconciliation/driver";
 
 /** The bindings and variables the Worker runs with (wrangler.toml, .dev.vars, secrets). */
 export interface Env {
@@ -10,6 +11,7 @@ export interface Env {
   CUSTOMER_ACCOUNTS: DurableObjectNamespace<CustomerAccount>;
   SANDBOX_BANK: DurableObjectNamespace<SandboxBank>;
   PAYOUT_QUEUE: Queue<PayoutMessage>;
+  RECONCILIATION_QUEUE: Queue<ReconciliationMessage>;
   SANDBOX?: string;
   SETTLEMENT_CBU?: string;
   CURRENCIES?: string;

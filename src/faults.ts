@@ -11,7 +11,8 @@ export type FaultPoint =
   | "payout.after_rejection" // D1 rejected the payout, the customer's reservation not yet released
   | "payout.after_claim" // the queue claimed the payout for the bank, not yet submitted
   | "transition.after_ledger" // D1 settled a payout, the customer's object not yet told
-  | "alarm.before_replay"; // the object's alarm started, nothing replayed
+  | "alarm.before_replay" // the object's alarm started, nothing replayed
+  | "reconciliation.before_commit"; // a step recovered its lines, its marks and counters not yet written
 
 export class InjectedFault extends Error {
   constructor(readonly point: FaultPoint) {

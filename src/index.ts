@@ -7,6 +7,7 @@ import { loadConfig, type Env } from "./env";
 import type { PayoutMessage } from "./jobs/payout-queue";
 import { runScheduled } from "./jobs/scheduled";
 import { handlePayoutMessages } from "./payouts/submit-payout";
+import { handleReconciliationMessages, type ReconciliationMessage } from "./reconciliation/driver";
 
 export { CustomerAccount } from "./accounts/customer-account";
 export { SandboxBank } from "./bank/sandbox-bank";
@@ -19,7 +20,12 @@ export default {
     await runScheduled(controller, env);
   },
   async queue(batch, env, _ctx) {
-    await handlePayoutMessages(batch as MessageBatch<PayoutMessage>, env, loadConfig(env));
+    const config = loadConfig(env);
+    if (batch.queue.startsWith("reconciliation-steps")) {
+      await handleReconciliationMessages(batch as MessageBatch<ReconciliationMessage>, env, config);
+    } else {
+      await handlePayoutMessages(batch as MessageBatch<PayoutMessage>, env, config);
+    }
   },
 } satisfies ExportedHandler<Env>;
 

@@ -43,3 +43,23 @@ export const accountLimits = {
   /** Entries one page of a customer's history returns at most. */
   entries_page_max: 100,
 } as const;
+
+/**
+ * Reconciliation works a step at a time so that a day of any size fits Workers' limits (one
+ * step per invocation: a queue message or a cron tick; D1 allows 100 bound parameters per
+ * statement and a bounded number of queries per invocation).
+ */
+export const reconciliationLimits = {
+  /** Statement lines read per step. */
+  statement_page_lines: 200,
+  /** Lost webhooks recovered per step (each runs the full cash-in or payout path). */
+  recoveries_per_step: 20,
+  /** Ledger records checked against the statement per step (ledger → bank direction). */
+  ledger_page_rows: 500,
+  /** Hard ceiling on D1 queries one step may make: asserted, never silently exceeded. */
+  d1_queries_per_step: 400,
+  /** A running run untouched this long lost its queue message: the cron resumes it. */
+  stale_run_ms: 2 * 60_000,
+  /** Discrepancies embedded in GET /v1/admin/reconciliations/{id}; the rest are paged. */
+  discrepancies_embedded_max: 1000,
+} as const;

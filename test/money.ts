@@ -4,7 +4,10 @@
  */
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { businessDateOf } from "../src/domain/business-day";
+import { loadConfig } from "../src/env";
 import worker from "../src/index";
+import { reconciliationStep } from "../src/reconciliation/step";
 import type { PayoutMessage } from "../src/jobs/payout-queue";
 import { expect } from "vitest";
 import { customerAccountStub } from "../src/accounts/customer-account";
@@ -125,4 +128,43 @@ export async function drainPayoutQueue(payoutIds: string[], attempts = 1) {
 export async function getPayout(apiKey: string, payoutId: string) {
   const response = await api(`/v1/payouts/${payoutId}`, { headers: bearer(apiKey) });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** Today's business date in Buenos Aires (where the sandbox books what it receives today). */
+export function today(): string {
+  return businessDateOf(Date.now());
+}
+
+export interface ReconciliationReport {
+  id: string;
+  date: string;
+  status: string;
+  totals: { statement_lines: number; matched: number; missing_in_ledger: number; missing_at_bank: number; amount_mismatch: number };
+  steps: number;
+  discrepancies: { id: string; kind: string; bank_transaction_id: string; ledger_amount: number | null; bank_amount: number | null; resolution: string; record_id: string | null }[];
+}
+
+/**
+ * Starts a reconciliation over HTTP, then plays the queue: one step per "invocation" until
+ * the run is done. Returns the report and the most D1 queries any step made.
+ */
+export async function reconcile(date: string, maxSteps = 10_000): Promise<{ report: ReconciliationReport; maxQueries: number }> {
+  const started = await api("/v1/admin/reconciliations", json({ date }, operatorHeaders()));
+  expect(started.status).toBe(202);
+  const { id } = (await started.json()) as { id: string };
+  return { report: await finishReconciliation(id, maxSteps), maxQueries: lastMaxQueries };
+}
+
+let lastMaxQueries = 0;
+
+export async function finishReconciliation(id: string, maxSteps = 10_000): Promise<ReconciliationReport> {
+  lastMaxQueries = 0;
+  for (let step = 0; step < maxSteps; step++) {
+    const outcome = await reconciliationStep(env, loadConfig(env), id);
+    lastMaxQueries = Math.max(lastMaxQueries, outcome.queries);
+    if (outcome.status !== "running") break;
+  }
+  const response = await api(`/v1/admin/reconciliations/${id}`, { headers: operatorHeaders() });
+  expect(response.status).toBe(200);
+  return (await response.json()) as ReconciliationReport;
 }

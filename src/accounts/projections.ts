@@ -7,6 +7,7 @@
  * is keyed by the operation's id.
  */
 import { assert } from "../assert";
+import { businessDateOf } from "../domain/business-day";
 import { customerAccount, merchantAccount, merchantUnassignedAccount, platformAccountId } from "../ledger/accounts";
 import { postTransaction, type EntrySpec } from "../ledger/posting";
 
@@ -54,8 +55,6 @@ export type Projection =
       op_id: string;
       payment: PaymentRecord;
       event: BankEventRecord | null;
-      /** A fresh customer reference, used only if this payment first links customer and merchant. */
-      link_reference: string | null;
     }
   | { kind: "payout.created"; op_id: string; payout: PayoutRecord };
 
@@ -118,8 +117,8 @@ function paymentStatements(d1: D1Database, projection: Extract<Projection, { kin
     d1
       .prepare(
         `INSERT INTO payments (id, bank_transaction_id, status, amount, currency, customer_id, merchant_id, sender_cuit, sender_name,
-           sender_cbu, concepto, destination_account_number, matched_by, booked_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+           sender_cbu, concepto, destination_account_number, matched_by, booked_at, booked_date, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
       .bind(
         payment.id,
@@ -136,6 +135,7 @@ function paymentStatements(d1: D1Database, projection: Extract<Projection, { kin
         payment.destination_account_number,
         payment.matched_by,
         payment.booked_at,
+        businessDateOf(payment.booked_at),
         payment.created_at,
         now,
       ),
@@ -157,14 +157,6 @@ function paymentStatements(d1: D1Database, projection: Extract<Projection, { kin
     statements.push(
       d1.prepare("UPDATE customers SET last_merchant_id = ? WHERE id = ?").bind(payment.merchant_id, payment.customer_id),
     );
-    if (projection.link_reference) {
-      // Transacting through a merchant links the customer to it (API §4).
-      statements.push(
-        d1
-          .prepare("INSERT INTO customer_links (customer_id, merchant_id, reference, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
-          .bind(payment.customer_id, payment.merchant_id, projection.link_reference, now),
-      );
-    }
   }
   return statements;
 }

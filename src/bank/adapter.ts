@@ -25,6 +25,8 @@ export interface StatementLine {
   account_number: string | null;
   concepto: string | null;
   payout_id: string | null;
+  /** Where reading resumes after this line: a cursor for `statement()`. */
+  position: string;
 }
 
 export interface StatementPage {

@@ -77,6 +77,35 @@ export class SandboxBank extends DurableObject<Env> {
     return this.line(bank_transaction_id)!;
   }
 
+  /**
+   * Tests and benchmarks: books many incoming transfers at once (no webhooks), e.g. a large
+   * day to reconcile. Returns how many lines the statement gained.
+   */
+  async seedStatement(lines: (Omit<BookTransferInput, "booked_at_ms"> & { booked_at_ms: number; bank_transaction_id: string })[]): Promise<number> {
+    let added = 0;
+    this.ctx.storage.transactionSync(() => {
+      for (const line of lines) {
+        this.sql.exec(
+          `INSERT OR IGNORE INTO statement_lines (bank_transaction_id, direction, amount, currency, booked_at, business_date,
+             counterparty_cuit, counterparty_name, counterparty_cbu, account_number, concepto, payout_id)
+           VALUES (?, 'credit', ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+          line.bank_transaction_id,
+          line.amount,
+          line.currency,
+          line.booked_at_ms,
+          businessDateOf(line.booked_at_ms),
+          line.sender.cuit,
+          line.sender.name,
+          line.sender.cbu,
+          line.account_number,
+          line.concepto,
+        );
+        added += this.sql.exec("SELECT changes() AS changed").one().changed as number;
+      }
+    });
+    return added;
+  }
+
   /** Tests and demos: make the next `count` submissions fail, transiently or permanently. */
   async planSubmissionFailures(kind: "transient" | "permanent", count: number): Promise<void> {
     this.sql.exec("INSERT OR REPLACE INTO failure_plan (kind, remaining) VALUES (?, ?)", kind, count);
@@ -172,5 +201,6 @@ function toLine(row: Record<string, SqlStorageValue>): StatementLine {
     account_number: (row.account_number as string | null) ?? null,
     concepto: (row.concepto as string | null) ?? null,
     payout_id: (row.payout_id as string | null) ?? null,
+    position: String(row.seq),
   };
 }

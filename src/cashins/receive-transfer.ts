@@ -5,7 +5,7 @@
  *   2. route (API §5 rules), auto-creating the sender's customer if rule 3 needs it
  *   3. credit the customer's Durable Object; in the same atomic write it stores the raw
  *      event and the D1 projection in its outbox (so from here on nothing can be lost)
- *   4. project to D1 in one batch: event, payment, ledger transaction, merchant balance, link
+ *   4. project to D1 in one batch: event, payment, ledger transaction, merchant balance
  * A crash after 3 is finished by the bank's redelivery (3 is a replay, 4 runs) or by the
  * object's alarm. Quarantined and merchant-only cash-ins touch no object: 4 alone.
  */
@@ -14,7 +14,7 @@ import { customerAccountStub } from "../accounts/customer-account";
 import type { TransferReceived } from "../bank/events";
 import { eventProcessedStatement, recordEventFailed, type ReceivedEvent, UnprocessableEvent } from "../bank/event-log";
 import { derivedId } from "../crypto";
-import { generateReference } from "../domain/reference-code";
+import { linkCustomer } from "../db/customers";
 import type { Config, Env } from "../env";
 import { faultPoint } from "../faults";
 import { log } from "../log";
@@ -58,7 +58,6 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
     op_id: payment_id,
     payment,
     event,
-    link_reference: decision.kind === "customer" ? generateReference("customer") : null,
   };
 
   if (decision.kind !== "customer") {
@@ -67,6 +66,10 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
     return { outcome: payment.status, payment_id };
   }
 
+  // Transacting through a merchant links the customer to it (API §4). A customer reference
+  // exists only on a link; other rules may meet the pair for the first time (a read, and a
+  // write only then).
+  if (decision.matched_by !== "customer_reference") await linkCustomer(env.DB, decision.customer_id, decision.merchant_id);
   faultPoint("cashin.before_account_credit");
   const account = customerAccountStub(env, decision.customer_id);
   await account.credit({ op_id: payment_id, amount: payment.amount, currency: payment.currency, merchant_id: decision.merchant_id, projection });

@@ -14,6 +14,7 @@ import { findReferences } from "../domain/reference-code";
 import { normalizeCbu } from "../domain/cbu";
 import { formatCuit, normalizeCuit } from "../domain/cuit";
 import type { MatchedBy } from "../accounts/projections";
+import { limits } from "../limits";
 
 export interface TransferFacts {
   destination_account_number: string | null;
@@ -66,7 +67,7 @@ export async function routeTransfer(transfer: TransferFacts, lookups: RoutingLoo
     const cuit = transfer.sender.cuit ? normalizeCuit(transfer.sender.cuit) : null;
     if (!cuit) return { kind: "merchant_only", merchant_id, matched_by: "merchant_reference" };
     // A name is not needed to identify the sender; the CUIT stands in until one is known.
-    const name = transfer.sender.name?.trim() || formatCuit(cuit);
+    const name = transfer.sender.name?.trim().slice(0, limits.name_length_max) || formatCuit(cuit);
     const cbu = transfer.sender.cbu ? normalizeCbu(transfer.sender.cbu) : null;
     const customer_id = await lookups.senderCustomer({ cuit, name, cbu });
     return { kind: "customer", customer_id, merchant_id, matched_by: "merchant_reference" };

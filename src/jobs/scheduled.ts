@@ -3,10 +3,16 @@ import { database } from "../db/client";
 import type { Env } from "../env";
 import { log } from "../log";
 import { pruneIdempotencyKeys } from "../middleware/idempotency";
+import { scheduleReconciliation } from "../reconciliation/driver";
 import { repair } from "./repair";
 
+/** The daily trigger (wrangler.toml): 03:15 UTC is 00:15 in Buenos Aires, just after the day closes. */
+export const dailyCron = "15 3 * * *";
+
 export async function runScheduled(controller: Pick<ScheduledController, "cron" | "scheduledTime">, env: Env): Promise<void> {
+  const daily = controller.cron === dailyCron;
   const jobs: [string, () => Promise<unknown>][] = [
+    ["reconciliation", () => scheduleReconciliation(env, controller.scheduledTime, daily)],
     ["repair", () => repair(env, controller.scheduledTime)],
     ["prune_idempotency_keys", () => pruneIdempotencyKeys(database(env.DB), controller.scheduledTime)],
   ];

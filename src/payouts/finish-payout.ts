@@ -11,7 +11,9 @@
  * or the next delivery of the same event does 2 and 3.
  */
 import { customerAccountStub } from "../accounts/customer-account";
+import { assert } from "../assert";
 import { ledgerTransactionIdOf } from "../accounts/projections";
+import { businessDateOf } from "../domain/business-day";
 import type { Env } from "../env";
 import { faultPoint } from "../faults";
 import { settleTransaction } from "../ledger/posting";
@@ -38,11 +40,12 @@ export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOu
   const results = await env.DB.batch([
     env.DB.prepare(
       `UPDATE payouts SET status = ?, failure_reason = ?, bank_transaction_id = COALESCE(?, bank_transaction_id),
-         customer_sync = ?, updated_at = ? WHERE id = ? AND status IN (${from})`,
+         completed_date = ?, customer_sync = CASE WHEN kind = 'payout' THEN ? END, updated_at = ? WHERE id = ? AND status IN (${from})`,
     ).bind(
       outcome.kind,
       outcome.kind === "failed" ? outcome.reason.slice(0, 500) : null,
       outcome.kind === "completed" ? outcome.bank_transaction_id : null,
+      outcome.kind === "completed" ? businessDateOf(now) : null,
       rule.customer,
       now,
       payoutId,
@@ -52,6 +55,11 @@ export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOu
       sql: "EXISTS (SELECT 1 FROM payouts WHERE id = ? AND status = ?)",
       params: [payoutId, outcome.kind],
     }),
+    // A completed return has given a quarantined payment back to its sender.
+    env.DB.prepare(
+      `UPDATE payments SET status = 'returned', updated_at = ?
+       WHERE id = (SELECT payment_id FROM payouts WHERE id = ? AND kind = 'return' AND status = 'completed') AND status = 'quarantined'`,
+    ).bind(now, payoutId),
   ]);
   const moved = (results[0]?.meta.changes ?? 0) > 0;
   const payout = await findPayout(env.DB, payoutId);
@@ -64,6 +72,7 @@ export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOu
 /** Steps 2 and 3: tells the customer's object, then clears the marker. Idempotent. */
 export async function syncCustomer(env: Env, payout: PayoutRow): Promise<PayoutRow> {
   if (payout.customer_sync === null) return payout;
+  assert(payout.customer_id !== null, `payout ${payout.id} needs its customer's object but has no customer`);
   const account = customerAccountStub(env, payout.customer_id);
   const result = payout.customer_sync === "settle" ? await account.settle(payout.id) : await account.release(payout.id);
   if (!result.ok) {

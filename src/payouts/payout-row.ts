@@ -1,12 +1,16 @@
 /** Reading payouts from D1, as rows and as the API shows them. */
+import { assert } from "../assert";
 import { rfc3339 } from "../schemas/common";
 
 export type PayoutStatus = "pending" | "processing" | "completed" | "failed" | "canceled" | "rejected";
 
 export interface PayoutRow {
   id: string;
-  merchant_id: string;
-  customer_id: string;
+  /** 'return': quarantined money sent back to its sender (no customer, no merchant). */
+  kind: "payout" | "return";
+  payment_id: string | null;
+  merchant_id: string | null;
+  customer_id: string | null;
   amount: number;
   currency: string;
   destination_cbu: string;
@@ -17,6 +21,8 @@ export interface PayoutRow {
   submit_attempts: number;
   submitted_at: number | null;
   customer_sync: "settle" | "release" | null;
+  completed_date: string | null;
+  reconciled_by: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -33,15 +39,17 @@ export async function findMerchantPayout(d1: D1Database, merchantId: string, pay
     .first<PayoutRow>();
 }
 
+/** Merchants see payouts of their customers' money; returns are the operator's. */
 export function payoutView(row: PayoutRow) {
+  assert(row.kind === "payout" && row.merchant_id !== null && row.customer_id !== null, `payout ${row.id} is not a merchant payout`);
   return {
     id: row.id,
     object: "payout" as const,
     status: row.status as Exclude<PayoutStatus, "rejected">,
     amount: row.amount,
     currency: row.currency,
-    customer_id: row.customer_id,
-    merchant_id: row.merchant_id,
+    customer_id: row.customer_id as string,
+    merchant_id: row.merchant_id as string,
     destination_cbu: row.destination_cbu,
     description: row.description,
     failure_reason: row.failure_reason,

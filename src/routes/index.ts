@@ -1,7 +1,25 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../context";
+import { adminRouter } from "./admin";
+import { bankEventsRouter } from "./bank-events";
+import { customersRouter } from "./customers";
+import { ledgerRouter } from "./ledger";
+import { merchantsRouter } from "./merchants";
+import { paymentsRouter } from "./payments";
+import { payoutsRouter } from "./payouts";
+import { reconciliationsRouter } from "./reconciliations";
+import { sandboxRouter } from "./sandbox";
 
 /** Mounts every resource's router under the app. One line per resource. */
 export function registerRoutes(app: OpenAPIHono<AppEnv>) {
-  return app;
+  return app
+    .route("/", merchantsRouter)
+    .route("/", customersRouter)
+    .route("/", paymentsRouter)
+    .route("/", payoutsRouter)
+    .route("/", bankEventsRouter)
+    .route("/", ledgerRouter)
+    .route("/", adminRouter)
+    .route("/", reconciliationsRouter)
+    .route("/", sandboxRouter);
 }

@@ -31,6 +31,7 @@ export const statementLineSchema = z
     account_number: z.string().nullable(),
     concepto: z.string().nullable(),
     payout_id: z.string().nullable(),
+    position: z.string().openapi({ description: "Pass as `cursor` to read the lines after this one." }),
   })
   .openapi("StatementLine");
 

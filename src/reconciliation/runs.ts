@@ -1,0 +1,115 @@
+/** Reconciliation runs and their discrepancies, as stored and as the API shows them. */
+import { newId } from "../crypto";
+import type { Env } from "../env";
+import { reconciliationLimits } from "../limits";
+import { rfc3339 } from "../schemas/common";
+
+export type DiscrepancyKind = "missing_in_ledger" | "missing_at_bank" | "amount_mismatch";
+
+export interface RunRow {
+  id: string;
+  date: string;
+  trigger: "cron" | "operator";
+  status: "running" | "completed" | "failed";
+  phase: "statement" | "payments" | "payouts" | "done";
+  cursor: string | null;
+  statement_lines: number;
+  matched: number;
+  missing_in_ledger: number;
+  missing_at_bank: number;
+  amount_mismatch: number;
+  steps: number;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  completed_at: number | null;
+}
+
+export interface DiscrepancyRow {
+  id: string;
+  run_id: string;
+  kind: DiscrepancyKind;
+  bank_transaction_id: string;
+  direction: "credit" | "debit";
+  ledger_amount: number | null;
+  bank_amount: number | null;
+  record_id: string | null;
+  resolution: "recovered" | "open" | "resolved";
+  detail: string | null;
+  note: string | null;
+  resolved_at: number | null;
+  created_at: number;
+}
+
+/**
+ * Starts a run for a business day. The cron starts at most one per day (a unique index makes
+ * a repeated tick a no-op and returns the existing run); the operator may start any number.
+ */
+export async function startRun(env: Env, date: string, trigger: RunRow["trigger"], now = Date.now()): Promise<RunRow> {
+  const id = newId("rec");
+  await env.DB.prepare(
+    `INSERT INTO reconciliation_runs (id, date, trigger, status, phase, created_at, updated_at)
+     VALUES (?, ?, ?, 'running', 'statement', ?, ?) ON CONFLICT DO NOTHING`,
+  )
+    .bind(id, date, trigger, now, now)
+    .run();
+  const run =
+    (await findRun(env.DB, id)) ??
+    (await env.DB.prepare("SELECT * FROM reconciliation_runs WHERE date = ? AND trigger = 'cron'").bind(date).first<RunRow>());
+  if (!run) throw new Error(`reconciliation run for ${date} vanished right after its insert`);
+  return run;
+}
+
+export function findRun(d1: D1Database, id: string): Promise<RunRow | null> {
+  return d1.prepare("SELECT * FROM reconciliation_runs WHERE id = ?").bind(id).first<RunRow>();
+}
+
+export function discrepancyView(row: DiscrepancyRow) {
+  return {
+    id: row.id,
+    kind: row.kind,
+    direction: row.direction,
+    bank_transaction_id: row.bank_transaction_id,
+    ledger_amount: row.ledger_amount,
+    bank_amount: row.bank_amount,
+    record_id: row.record_id,
+    resolution: row.resolution,
+    detail: row.detail,
+    note: row.note,
+    resolved_at: row.resolved_at === null ? null : rfc3339(row.resolved_at),
+    created_at: rfc3339(row.created_at),
+  };
+}
+
+export function runSummary(run: RunRow) {
+  return {
+    id: run.id,
+    date: run.date,
+    status: run.status,
+    trigger: run.trigger,
+    totals: {
+      statement_lines: run.statement_lines,
+      matched: run.matched,
+      missing_in_ledger: run.missing_in_ledger,
+      missing_at_bank: run.missing_at_bank,
+      amount_mismatch: run.amount_mismatch,
+    },
+    steps: run.steps,
+    error: run.error,
+    created_at: rfc3339(run.created_at),
+    completed_at: run.completed_at === null ? null : rfc3339(run.completed_at),
+  };
+}
+
+export async function runReport(d1: D1Database, run: RunRow) {
+  const { results } = await d1
+    .prepare("SELECT * FROM reconciliation_discrepancies WHERE run_id = ? ORDER BY created_at, id LIMIT ?")
+    .bind(run.id, reconciliationLimits.discrepancies_embedded_max + 1)
+    .all<DiscrepancyRow>();
+  const truncated = results.length > reconciliationLimits.discrepancies_embedded_max;
+  return {
+    ...runSummary(run),
+    discrepancies: results.slice(0, reconciliationLimits.discrepancies_embedded_max).map(discrepancyView),
+    discrepancies_truncated: truncated,
+  };
+}
