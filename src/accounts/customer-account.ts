@@ -55,7 +55,7 @@ export type TransitionResult =
 export interface AccountEntry {
   seq: number;
   op_id: string;
-  kind: "credit" | "revert" | "reserve" | "settle" | "release";
+  kind: "credit" | "revert" | "debit" | "reserve" | "settle" | "release";
   currency: string;
   available_delta: number;
   reserved_delta: number;
@@ -104,6 +104,20 @@ const schema: string[] = [
      projection TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  // v2: bank reversals add 'debit' operations (SQLite cannot alter a CHECK: rebuild the table).
+  `CREATE TABLE operations_v2 (
+     op_id TEXT PRIMARY KEY,
+     kind TEXT NOT NULL CHECK (kind IN ('credit', 'debit', 'reserve')),
+     amount INTEGER NOT NULL CHECK (amount > 0),
+     currency TEXT NOT NULL,
+     merchant_id TEXT,
+     state TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   INSERT INTO operations_v2 SELECT * FROM operations;
+   DROP TABLE operations;
+   ALTER TABLE operations_v2 RENAME TO operations;`,
 ];
 
 export class CustomerAccount extends DurableObject<Env> {
@@ -167,7 +181,8 @@ export class CustomerAccount extends DurableObject<Env> {
       if (sums.available !== balance.available || sums.reserved !== balance.reserved) {
         detail.push(`${balance.currency}: balance ${balance.available}/${balance.reserved} ≠ entries ${sums.available}/${sums.reserved}`);
       }
-      if (balance.available < 0) detail.push(`${balance.currency}: available is negative (${balance.available})`);
+      // A negative `available` is not an inconsistency: only a bank reversal makes one, and it
+      // is what the customer owes (API §7). Equality with the entries is what must hold.
     }
     const outbox = this.sql.exec("SELECT COUNT(*) AS count FROM outbox").one().count as number;
     return { ok: detail.length === 0, balances, detail, outbox };
@@ -207,6 +222,25 @@ export class CustomerAccount extends DurableObject<Env> {
     });
     if (reverted) log("error", "duplicate credit reverted", { op_id });
     return { reverted };
+  }
+
+  /**
+   * A bank reversal (transfer.reversed): the bank clawed a credit back, so `available` falls
+   * by the amount even below zero; what is below zero is owed. Reserved funds stay reserved:
+   * a payout already on its way still settles.
+   */
+  async debit(input: CreditInput): Promise<{ replayed: boolean; balance: Balance }> {
+    assertAmount(input.amount);
+    const replayed = this.ctx.storage.transactionSync(() => {
+      if (this.operation(input.op_id)) return true;
+      const now = Date.now();
+      this.insertOperation(input.op_id, "debit", input.amount, input.currency, input.merchant_id, "applied", now);
+      this.move(input.op_id, "debit", input.currency, -input.amount, 0, now, { allowNegative: true });
+      this.enqueueProjection(input.projection, now);
+      return false;
+    });
+    if (!replayed) await this.ensureAlarm();
+    return { replayed, balance: this.readBalance(input.currency) };
   }
 
   /** A payout: `available` → `reserved`, only if `available` covers it. */
@@ -314,7 +348,7 @@ export class CustomerAccount extends DurableObject<Env> {
     return this.sql.exec("SELECT * FROM operations WHERE op_id = ?", op_id).toArray()[0];
   }
 
-  private insertOperation(op_id: string, kind: "credit" | "reserve", amount: number, currency: string, merchant_id: string | null, state: string, now: number): void {
+  private insertOperation(op_id: string, kind: "credit" | "debit" | "reserve", amount: number, currency: string, merchant_id: string | null, state: string, now: number): void {
     this.sql.exec(
       "INSERT INTO operations (op_id, kind, amount, currency, merchant_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       op_id,
@@ -347,7 +381,9 @@ export class CustomerAccount extends DurableObject<Env> {
     const available = before.available + available_delta;
     const reserved = before.reserved + reserved_delta;
     assert(Number.isSafeInteger(available) && Number.isSafeInteger(reserved), "balance overflow");
-    assert(available >= 0 || options.allowNegative === true, `available would go negative (${available}) on ${kind} ${op_id}`);
+    // Only a movement that takes money out of `available` may be refused for it: settling or
+    // releasing a reservation must still work on a balance a reversal left below zero.
+    assert(available >= 0 || available_delta >= 0 || options.allowNegative === true, `available would go negative (${available}) on ${kind} ${op_id}`);
     assert(reserved >= 0, `reserved would go negative (${reserved}) on ${kind} ${op_id}`);
     this.sql.exec(
       "INSERT INTO entries (op_id, kind, currency, available_delta, reserved_delta, created_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -56,7 +56,29 @@ export type Projection =
       payment: PaymentRecord;
       event: BankEventRecord | null;
     }
-  | { kind: "payout.created"; op_id: string; payout: PayoutRecord };
+  | { kind: "payout.created"; op_id: string; payout: PayoutRecord }
+  | {
+      /** The operator assigned a quarantined payment to a customer (API §5, matched_by "manual"). */
+      kind: "payment.assigned";
+      op_id: string;
+      payment_id: string;
+      customer_id: string;
+      merchant_id: string;
+      amount: number;
+      currency: string;
+    }
+  | {
+      /** The bank clawed a credit back (transfer.reversed). */
+      kind: "payment.reversed";
+      op_id: string;
+      payment_id: string;
+      reversal_id: string;
+      customer_id: string | null;
+      merchant_id: string | null;
+      amount: number;
+      currency: string;
+      event: BankEventRecord | null;
+    };
 
 /**
  * applied: D1 records what the object did. rejected: the merchant could not cover a payout
@@ -72,7 +94,14 @@ export type ProjectionOutcome = "applied" | "rejected" | "conflict";
  * only the one D1 recorded may be confirmed.
  */
 export function confirmationKey(projection: Projection): string {
-  return projection.kind === "payment.recorded" ? `${projection.op_id}/${projection.payment.customer_id}` : projection.op_id;
+  switch (projection.kind) {
+    case "payment.recorded":
+      return `${projection.op_id}/${projection.payment.customer_id}`;
+    case "payment.assigned":
+      return `${projection.op_id}/${projection.customer_id}`;
+    default:
+      return projection.op_id;
+  }
 }
 
 /** The ledger transaction id that accounts for a payment or payout. */
@@ -103,16 +132,7 @@ function paymentEntries(payment: PaymentRecord): EntrySpec[] {
 function paymentStatements(d1: D1Database, projection: Extract<Projection, { kind: "payment.recorded" }>, now: number): D1PreparedStatement[] {
   const { payment, event } = projection;
   const statements: D1PreparedStatement[] = [];
-  if (event) {
-    statements.push(
-      d1
-        .prepare(
-          `INSERT INTO bank_events (id, type, status, payload, received_at, updated_at) VALUES (?, ?, 'processed', ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET status = 'processed', error = NULL, updated_at = excluded.updated_at`,
-        )
-        .bind(event.id, event.type, event.payload, event.received_at, now),
-    );
-  }
+  if (event) statements.push(eventProcessed(d1, event, now));
   statements.push(
     d1
       .prepare(
@@ -199,6 +219,100 @@ function payoutStatements(d1: D1Database, payout: PayoutRecord, now: number): D1
   ];
 }
 
+/** Suspense → the customer (and the merchant's memo), once: only if this assignment won. */
+function assignmentStatements(d1: D1Database, projection: Extract<Projection, { kind: "payment.assigned" }>, now: number): D1PreparedStatement[] {
+  const { payment_id, customer_id, merchant_id, amount, currency } = projection;
+  return [
+    d1
+      .prepare(
+        `UPDATE payments SET status = 'credited', customer_id = ?, merchant_id = ?, matched_by = 'manual', updated_at = ?
+         WHERE id = ? AND status = 'quarantined'
+           AND NOT EXISTS (SELECT 1 FROM payouts WHERE payment_id = ? AND kind = 'return' AND status NOT IN ('failed', 'canceled', 'rejected'))`,
+      )
+      .bind(customer_id, merchant_id, now, payment_id, payment_id),
+    ...postTransaction(
+      d1,
+      {
+        id: `lt_assign_${payment_id}`,
+        status: "posted",
+        description: "Quarantined cash-in assigned by the operator",
+        ledgerable_type: "payment",
+        ledgerable_id: payment_id,
+        effective_at: now,
+        entries: [
+          { account_id: platformAccountId.suspense(currency), direction: "debit", amount },
+          { account_id: customerAccount(customer_id, currency).id, direction: "credit", amount },
+          { account_id: platformAccountId.attribution(currency), direction: "debit", amount },
+          { account_id: merchantAccount(merchant_id, currency).id, direction: "credit", amount },
+        ],
+      },
+      now,
+      assignedTo(payment_id, customer_id, merchant_id),
+    ),
+    d1.prepare("UPDATE customers SET last_merchant_id = ? WHERE id = ?").bind(merchant_id, customer_id),
+  ];
+}
+
+function assignedTo(paymentId: string, customerId: string, merchantId: string) {
+  return {
+    sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND customer_id = ? AND merchant_id = ? AND matched_by = 'manual' AND status IN ('credited', 'reversed'))",
+    params: [paymentId, customerId, merchantId],
+  };
+}
+
+/**
+ * The bank took the money back: it leaves the settlement account, and the customer (or the
+ * merchant's unassigned funds) and the merchant's memo owe it, below zero if need be.
+ */
+function reversalStatements(d1: D1Database, projection: Extract<Projection, { kind: "payment.reversed" }>, now: number): D1PreparedStatement[] {
+  const { payment_id, reversal_id, customer_id, merchant_id, amount, currency, event } = projection;
+  const settlement: EntrySpec = { account_id: platformAccountId.settlement(currency), direction: "credit", amount };
+  let entries: EntrySpec[];
+  if (merchant_id === null) {
+    entries = [{ account_id: platformAccountId.suspense(currency), direction: "debit", amount }, settlement];
+  } else {
+    const owedBy = customer_id ? customerAccount(customer_id, currency).id : merchantUnassignedAccount(merchant_id, currency).id;
+    entries = [
+      { account_id: owedBy, direction: "debit", amount, may_overdraw: true },
+      settlement,
+      { account_id: merchantAccount(merchant_id, currency).id, direction: "debit", amount, may_overdraw: true },
+      { account_id: platformAccountId.attribution(currency), direction: "credit", amount },
+    ];
+  }
+  return [
+    ...(event ? [eventProcessed(d1, event, now)] : []),
+    d1
+      .prepare(
+        `UPDATE payments SET status = 'reversed', reversal_id = ?, updated_at = ?
+         WHERE id = ? AND status IN ('credited', 'quarantined') AND reversal_id IS NULL`,
+      )
+      .bind(reversal_id, now, payment_id),
+    ...postTransaction(
+      d1,
+      {
+        id: `lt_reversal_${payment_id}`,
+        status: "posted",
+        description: "Cash-in reversed by the bank",
+        ledgerable_type: "payment",
+        ledgerable_id: payment_id,
+        effective_at: now,
+        entries,
+      },
+      now,
+      { sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND status = 'reversed' AND reversal_id = ?)", params: [payment_id, reversal_id] },
+    ),
+  ];
+}
+
+function eventProcessed(d1: D1Database, event: BankEventRecord, now: number): D1PreparedStatement {
+  return d1
+    .prepare(
+      `INSERT INTO bank_events (id, type, status, payload, received_at, updated_at) VALUES (?, ?, 'processed', ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET status = 'processed', error = NULL, updated_at = excluded.updated_at`,
+    )
+    .bind(event.id, event.type, event.payload, event.received_at, now);
+}
+
 function isInsufficientFunds(error: unknown): boolean {
   return String(error).includes("insufficient_funds");
 }
@@ -229,6 +343,18 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
       ),
     ]);
     return (results[results.length - 1]?.meta.changes ?? 0) > 0 || (await isConfirmed(d1, confirmationKey(projection))) ? "applied" : "conflict";
+  }
+
+  if (projection.kind === "payment.assigned") {
+    const { payment_id, customer_id, merchant_id } = projection;
+    const won = assignedTo(payment_id, customer_id, merchant_id);
+    const results = await d1.batch([...assignmentStatements(d1, projection, now), confirm(won.sql, ...won.params)]);
+    return (results[results.length - 1]?.meta.changes ?? 0) > 0 || (await isConfirmed(d1, confirmationKey(projection))) ? "applied" : "conflict";
+  }
+
+  if (projection.kind === "payment.reversed") {
+    await d1.batch([...reversalStatements(d1, projection, now), confirm("EXISTS (SELECT 1 FROM payments WHERE id = ? AND status = 'reversed')", projection.payment_id)]);
+    return "applied";
   }
 
   const { payout } = projection;

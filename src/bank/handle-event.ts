@@ -5,6 +5,7 @@
  */
 import type { ZodType } from "zod";
 import { receiveTransfer } from "../cashins/receive-transfer";
+import { reverseTransfer } from "../cashins/reverse-transfer";
 import { sha256Hex } from "../crypto";
 import type { Config, Env } from "../env";
 import { enqueueSubmission } from "../payouts/create-payout";
@@ -15,6 +16,7 @@ import {
   payoutCompletedSchema,
   payoutFailedSchema,
   transferReceivedSchema,
+  transferReversedSchema,
 } from "./events";
 import { recordEventFailed, recordEventProcessed, type ReceivedEvent, UnprocessableEvent } from "./event-log";
 
@@ -37,7 +39,10 @@ async function envelopeOf(rawBody: string, received_at: number): Promise<{ event
   }
   const parsed = bankEventSchema.safeParse(json);
   if (!parsed.success) {
-    const id = typeof (json as { id?: unknown })?.id === "string" ? ((json as { id: string }).id.slice(0, 100)) : `malformed_${(await sha256Hex(rawBody)).slice(0, 32)}`;
+    // Keyed by the body, not by the id it claims: an invalid envelope's id cannot be trusted
+    // ("" or one shared with another event), and a shared key would keep only the first
+    // payload. The same broken body delivered again still lands on the same row.
+    const id = `malformed_${(await sha256Hex(rawBody)).slice(0, 32)}`;
     const issues = parsed.error.issues.map((issue) => `${issue.path.join(".") || "event"}: ${issue.message}`).join("; ");
     return { event: { id, type: "unknown", payload: rawBody, received_at }, error: `malformed event: ${issues}` };
   }
@@ -90,8 +95,10 @@ async function apply(env: Env, config: Config, event: ReceivedEvent, data: unkno
       await recordEventProcessed(env.DB, event);
       return "retrying";
     }
-    case "transfer.reversed":
-      throw new UnprocessableEvent("transfer.reversed is not applied yet: stored for the operator");
+    case "transfer.reversed": {
+      const reversal = parse(transferReversedSchema, data, "transfer.reversed data");
+      return reverseTransfer(env, event, reversal); // the event was recorded with the reversal
+    }
     default:
       throw new UnprocessableEvent(`unknown event type ${event.type}`);
   }

@@ -5,7 +5,7 @@ import type { PaymentView } from "../schemas/payments";
 export interface PaymentRow {
   id: string;
   bank_transaction_id: string;
-  status: "credited" | "quarantined" | "reversed";
+  status: "credited" | "quarantined" | "reversed" | "returned";
   amount: number;
   currency: string;
   customer_id: string | null;
@@ -17,6 +17,9 @@ export interface PaymentRow {
   destination_account_number: string | null;
   matched_by: PaymentView["matched_by"];
   booked_at: number;
+  booked_date: string;
+  reversal_id: string | null;
+  reconciled_by: string | null;
   created_at: number;
   updated_at: number;
 }

@@ -1,6 +1,8 @@
 /** Operator tools: the invariants proof and the bank events log. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "../context";
+import { handleBankEvent } from "../bank/handle-event";
+import { ApiError } from "../errors";
 import { checkInvariants } from "../ledger/invariants";
 import { requireOperator } from "../middleware/auth";
 import { decodeCursor, selectPage, toPage } from "../pagination";
@@ -50,6 +52,36 @@ interface BankEventRow {
   updated_at: number;
 }
 
+const retryBankEvent = createRoute({
+  ...operator,
+  method: "post",
+  path: "/v1/admin/bank-events/{id}/retry",
+  summary: "Apply a stored bank event again",
+  description:
+    "Runs a failed event through the same code as its first delivery (its signature was verified when it was stored): " +
+    "e.g. a payout event that arrived before its payout, or a reversal of a cash-in recovered since. An event already " +
+    "processed is left alone.",
+  request: { params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) }) },
+  responses: { 200: jsonResponse(bankEventSchema, "The event, as it stands now."), ...problemResponses(403, 404) },
+});
+
+async function storedEvent(d1: D1Database, id: string): Promise<BankEventRow | null> {
+  return d1.prepare("SELECT * FROM bank_events WHERE id = ?").bind(id).first<BankEventRow>();
+}
+
+function bankEventView(row: BankEventRow) {
+  return {
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    error: row.error,
+    attempts: row.attempts,
+    payload: row.payload,
+    received_at: rfc3339(row.received_at),
+    updated_at: rfc3339(row.updated_at),
+  };
+}
+
 export const adminRouter = newRouter()
   .openapi(invariants, async (c) => c.json(await checkInvariants(c.env), 200))
   .openapi(listBankEvents, async (c) => {
@@ -63,17 +95,12 @@ export const adminRouter = newRouter()
       decodeCursor(cursor),
       limit,
     );
-    return c.json(
-      toPage(rows, limit, (row) => ({
-        id: row.id,
-        type: row.type,
-        status: row.status,
-        error: row.error,
-        attempts: row.attempts,
-        payload: row.payload,
-        received_at: rfc3339(row.received_at),
-        updated_at: rfc3339(row.updated_at),
-      })),
-      200,
-    );
+    return c.json(toPage(rows, limit, bankEventView), 200);
+  })
+  .openapi(retryBankEvent, async (c) => {
+    const id = c.req.valid("param").id;
+    const event = await storedEvent(c.env.DB, id);
+    if (!event) throw new ApiError("not_found", "No such bank event.");
+    if (event.status === "failed") await handleBankEvent(c.env, c.get("config"), event.payload);
+    return c.json(bankEventView((await storedEvent(c.env.DB, id))!), 200);
   });

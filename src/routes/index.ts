@@ -7,6 +7,7 @@ import { ledgerRouter } from "./ledger";
 import { merchantsRouter } from "./merchants";
 import { paymentsRouter } from "./payments";
 import { payoutsRouter } from "./payouts";
+import { quarantineRouter } from "./quarantine";
 import { reconciliationsRouter } from "./reconciliations";
 import { sandboxRouter } from "./sandbox";
 
@@ -21,5 +22,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
     .route("/", ledgerRouter)
     .route("/", adminRouter)
     .route("/", reconciliationsRouter)
+    .route("/", quarantineRouter)
     .route("/", sandboxRouter);
 }

@@ -8,7 +8,9 @@ export const paymentIdParams = z.object({ id: paymentIdSchema.openapi({ param: {
 export const paymentSchema = z
   .object({
     id: paymentIdSchema,
-    status: z.enum(["credited", "quarantined", "reversed"]),
+    status: z.enum(["credited", "quarantined", "reversed", "returned"]).openapi({
+      description: "`returned` (an addition to the contract): quarantined money the operator sent back to its sender.",
+    }),
     amount: z.number().int().openapi({ example: 150000 }),
     currency: currencySchema,
     customer_id: z.string().nullable().openapi({ description: "Null when the sender had no usable CUIT (merchant default balance) or when quarantined." }),
@@ -22,7 +24,7 @@ export const paymentSchema = z
   .openapi("Payment");
 
 export const paymentListQuery = paginationQuery.extend({
-  status: z.enum(["credited", "quarantined", "reversed"]).optional(),
+  status: z.enum(["credited", "quarantined", "reversed", "returned"]).optional(),
 });
 
 export type PaymentView = z.infer<typeof paymentSchema>;

@@ -1,0 +1,159 @@
+/**
+ * What an operator does with quarantined cash-ins (API §5): see them with a suggestion,
+ * assign one to a customer (credited exactly once, matched_by "manual"), or return it to the
+ * sender's CBU through the normal payout path.
+ */
+import { customerAccountStub } from "../accounts/customer-account";
+import { applyProjection, ledgerTransactionIdOf, type Projection } from "../accounts/projections";
+import { newId } from "../crypto";
+import { linkCustomer } from "../db/customers";
+import { normalizeCbu } from "../domain/cbu";
+import { normalizeCuit } from "../domain/cuit";
+import { findReferences, normalizeReference, REFERENCE_ALPHABET } from "../domain/reference-code";
+import type { Env } from "../env";
+import { ApiError } from "../errors";
+import { platformAccountId } from "../ledger/accounts";
+import { postTransaction } from "../ledger/posting";
+import { accountLimits } from "../limits";
+import { enqueueSubmission } from "../payouts/create-payout";
+import { findPayout, type PayoutRow } from "../payouts/payout-row";
+import type { PaymentRow } from "./payment-row";
+
+export interface Suggestion {
+  customer_id: string;
+  merchant_id: string | null;
+  reason: string;
+}
+
+/** Every valid code one substitution or one swap of neighbours away from `code`. */
+export function oneTypoAway(code: string): string[] {
+  const found = new Set<string>();
+  const consider = (candidate: string) => {
+    const normalized = normalizeReference(candidate);
+    if (normalized && normalized !== code) found.add(normalized);
+  };
+  for (let position = 0; position < code.length; position++) {
+    for (const symbol of REFERENCE_ALPHABET) consider(code.slice(0, position) + symbol + code.slice(position + 1));
+    if (position + 1 < code.length) consider(code.slice(0, position) + code[position + 1] + code[position] + code.slice(position + 2));
+  }
+  return [...found];
+}
+
+/** A customer the payment probably belongs to: a reference one typo away, or a known sender. */
+export async function suggestCustomer(d1: D1Database, payment: PaymentRow): Promise<Suggestion | null> {
+  const near = findReferences(payment.concepto ?? "").malformed.flatMap(oneTypoAway).filter((code) => code.startsWith("CR"));
+  const matches = new Map<string, { customer_id: string; merchant_id: string; reference: string }>();
+  for (let start = 0; start < near.length; start += accountLimits.d1_parameters_max) {
+    const chunk = near.slice(start, start + accountLimits.d1_parameters_max);
+    const { results } = await d1
+      .prepare(`SELECT customer_id, merchant_id, reference FROM customer_links WHERE reference IN (${chunk.map(() => "?").join(",")})`)
+      .bind(...chunk)
+      .all<{ customer_id: string; merchant_id: string; reference: string }>();
+    for (const row of results) matches.set(row.reference, row);
+  }
+  if (matches.size === 1) {
+    const [match] = matches.values();
+    return { customer_id: match!.customer_id, merchant_id: match!.merchant_id, reason: `reference ${match!.reference} is one typo away from the concepto's` };
+  }
+  const cuit = payment.sender_cuit ? normalizeCuit(payment.sender_cuit) : null;
+  if (cuit) {
+    const customer = await d1.prepare("SELECT id, last_merchant_id FROM customers WHERE cuit = ?").bind(cuit).first<{ id: string; last_merchant_id: string | null }>();
+    if (customer) return { customer_id: customer.id, merchant_id: customer.last_merchant_id, reason: "the sender's CUIT is a known customer" };
+  }
+  return null;
+}
+
+async function quarantinedPayment(d1: D1Database, paymentId: string): Promise<PaymentRow> {
+  const payment = await d1.prepare("SELECT * FROM payments WHERE id = ?").bind(paymentId).first<PaymentRow>();
+  if (!payment) throw new ApiError("not_found", "No such payment.");
+  return payment;
+}
+
+export async function assignQuarantined(env: Env, paymentId: string, customerId: string, merchantId: string): Promise<PaymentRow> {
+  const payment = await quarantinedPayment(env.DB, paymentId);
+  const sameAssignment = payment.matched_by === "manual" && payment.customer_id === customerId && payment.merchant_id === merchantId;
+  if (payment.status !== "quarantined" && !sameAssignment) {
+    throw new ApiError("invalid_state", `Only a quarantined payment can be assigned; this one is ${payment.status}.`);
+  }
+  const [customer, merchant] = await env.DB.batch([
+    env.DB.prepare("SELECT id FROM customers WHERE id = ?").bind(customerId),
+    env.DB.prepare("SELECT id FROM merchants WHERE id = ?").bind(merchantId),
+  ]);
+  if (!customer?.results.length) throw new ApiError("not_found", "No such customer.", [{ path: "customer_id", message: "no such customer" }]);
+  if (!merchant?.results.length) throw new ApiError("not_found", "No such merchant.", [{ path: "merchant_id", message: "no such merchant" }]);
+
+  await linkCustomer(env.DB, customerId, merchantId);
+  const projection: Projection = {
+    kind: "payment.assigned",
+    op_id: `${paymentId}:assign`,
+    payment_id: paymentId,
+    customer_id: customerId,
+    merchant_id: merchantId,
+    amount: payment.amount,
+    currency: payment.currency,
+  };
+  const account = customerAccountStub(env, customerId);
+  await account.credit({ op_id: projection.op_id, amount: payment.amount, currency: payment.currency, merchant_id: merchantId, projection });
+  if ((await applyProjection(env.DB, projection)) === "conflict") {
+    // Someone else's assignment (or a return) won in D1: this credit must not stand.
+    await account.revertCredit(projection.op_id);
+    throw new ApiError("invalid_state", "This payment was assigned or returned concurrently.");
+  }
+  return quarantinedPayment(env.DB, paymentId);
+}
+
+/**
+ * Sends a quarantined payment back to the sender's CBU: a 'return' payout, reserved from
+ * suspense (a pending ledger transaction), submitted and settled like any payout. At most one
+ * live return per payment (a unique index); a failed one leaves the money in suspense.
+ */
+export async function returnQuarantined(env: Env, paymentId: string): Promise<PayoutRow> {
+  const payment = await quarantinedPayment(env.DB, paymentId);
+  const live = await env.DB.prepare(
+    "SELECT id FROM payouts WHERE payment_id = ? AND kind = 'return' AND status NOT IN ('failed', 'canceled', 'rejected')",
+  )
+    .bind(paymentId)
+    .first<{ id: string }>();
+  if (live) return (await findPayout(env.DB, live.id))!;
+  if (payment.status !== "quarantined") throw new ApiError("invalid_state", `Only a quarantined payment can be returned; this one is ${payment.status}.`);
+  const destination = payment.sender_cbu ? normalizeCbu(payment.sender_cbu) : null;
+  if (!destination) throw new ApiError("invalid_state", "The sender gave no valid CBU to return the money to: assign it instead.");
+
+  const payoutId = newId("po");
+  const now = Date.now();
+  const inserted = env.DB.prepare(
+    `INSERT INTO payouts (id, kind, payment_id, amount, currency, destination_cbu, description, status, created_at, updated_at)
+     SELECT ?, 'return', ?, ?, ?, ?, ?, 'pending', ?, ? WHERE EXISTS (SELECT 1 FROM payments WHERE id = ? AND status = 'quarantined')
+     ON CONFLICT DO NOTHING`,
+  ).bind(payoutId, paymentId, payment.amount, payment.currency, destination, `Return of ${payment.bank_transaction_id}`, now, now, paymentId);
+  try {
+    await env.DB.batch([
+      inserted,
+      ...postTransaction(
+        env.DB,
+        {
+          id: ledgerTransactionIdOf(payoutId),
+          status: "pending",
+          description: "Quarantined cash-in returned to its sender",
+          ledgerable_type: "payout",
+          ledgerable_id: payoutId,
+          effective_at: now,
+          entries: [
+            { account_id: platformAccountId.suspense(payment.currency), direction: "debit", amount: payment.amount },
+            { account_id: platformAccountId.settlement(payment.currency), direction: "credit", amount: payment.amount },
+          ],
+        },
+        now,
+        { sql: "EXISTS (SELECT 1 FROM payouts WHERE id = ?)", params: [payoutId] },
+      ),
+    ]);
+  } catch (error) {
+    // The unique index: a concurrent return won. Answer with it.
+    if (!String(error).includes("UNIQUE")) throw error;
+    return returnQuarantined(env, paymentId);
+  }
+  const payout = await findPayout(env.DB, payoutId);
+  if (!payout) throw new ApiError("invalid_state", "This payment was assigned concurrently.");
+  await enqueueSubmission(env, payoutId);
+  return payout;
+}

@@ -1,0 +1,53 @@
+/**
+ * transfer.reversed: the bank clawed a credit back. The customer and the merchant are debited
+ * even below zero (what is below zero is owed, and the ledger records it), the payment is
+ * marked reversed, once per payment, and the event is idempotent by its reversal_id.
+ *   quarantined, or credited to a merchant only: one D1 batch
+ *   credited to a customer: the customer's object debits first (with the projection in its
+ *   outbox, as a cash-in does), then D1
+ */
+import { customerAccountStub } from "../accounts/customer-account";
+import { applyProjection, type Projection } from "../accounts/projections";
+import { UnprocessableEvent, type ReceivedEvent } from "../bank/event-log";
+import type { Env } from "../env";
+import type { PaymentRow } from "./payment-row";
+
+export interface TransferReversal {
+  bank_transaction_id: string;
+  reversal_id: string;
+  reason: string;
+}
+
+export async function reverseTransfer(env: Env, event: ReceivedEvent, reversal: TransferReversal): Promise<"reversed" | "duplicate"> {
+  const payment = await env.DB.prepare("SELECT * FROM payments WHERE bank_transaction_id = ?").bind(reversal.bank_transaction_id).first<PaymentRow>();
+  if (!payment) throw new UnprocessableEvent(`no payment for bank_transaction_id ${reversal.bank_transaction_id} (reconcile the day, then retry this event)`);
+  if (payment.status === "reversed" && payment.reversal_id !== reversal.reversal_id) {
+    throw new UnprocessableEvent(`payment ${payment.id} was already reversed by ${payment.reversal_id}`);
+  }
+  if (payment.status === "returned") throw new UnprocessableEvent(`payment ${payment.id} was already returned to its sender`);
+
+  const projection: Projection = {
+    kind: "payment.reversed",
+    op_id: `${payment.id}:reversal`,
+    payment_id: payment.id,
+    reversal_id: reversal.reversal_id,
+    customer_id: payment.customer_id,
+    merchant_id: payment.merchant_id,
+    amount: payment.amount,
+    currency: payment.currency,
+    event,
+  };
+  if (payment.customer_id) {
+    await customerAccountStub(env, payment.customer_id).debit({
+      op_id: projection.op_id,
+      amount: payment.amount,
+      currency: payment.currency,
+      merchant_id: payment.merchant_id,
+      projection,
+    });
+  }
+  await applyProjection(env.DB, projection);
+  const after = await env.DB.prepare("SELECT reversal_id FROM payments WHERE id = ?").bind(payment.id).first<{ reversal_id: string | null }>();
+  if (after?.reversal_id !== reversal.reversal_id) throw new UnprocessableEvent(`payment ${payment.id} was reversed by ${after?.reversal_id ?? "nothing"}`);
+  return payment.status === "reversed" ? "duplicate" : "reversed";
+}
