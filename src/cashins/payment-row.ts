@@ -1,26 +1,14 @@
 /** Reading payments from D1, as rows and as the API shows them. */
+import type { PaymentRecord } from "../accounts/projections";
 import { rfc3339 } from "../schemas/common";
 import type { PaymentView } from "../schemas/payments";
 
-export interface PaymentRow {
-  id: string;
-  bank_transaction_id: string;
+/** A payment as stored: what its projection recorded, and what happened to it since. */
+export interface PaymentRow extends Omit<PaymentRecord, "status"> {
   status: "credited" | "quarantined" | "reversed" | "returned";
-  amount: number;
-  currency: string;
-  customer_id: string | null;
-  merchant_id: string | null;
-  sender_cuit: string | null;
-  sender_name: string | null;
-  sender_cbu: string | null;
-  concepto: string | null;
-  destination_account_number: string | null;
-  matched_by: PaymentView["matched_by"];
-  booked_at: number;
   booked_date: string;
   reversal_id: string | null;
   reconciled_by: string | null;
-  created_at: number;
   updated_at: number;
 }
 
