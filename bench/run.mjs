@@ -1,0 +1,1088 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: the throughput benchmark (issue 5). Plain Node ESM, Node ≥ 22.
+ *
+ *   1. builds the Worker once (wrangler deploy --dry-run) with the bench-only floor route
+ *      (bench/floor-worker.ts), applies the D1 migrations to a fresh temporary state directory
+ *   2. serves it in workerd (bench/serve.mjs: Miniflare, bindings from wrangler.toml) on
+ *      127.0.0.1 at a free port; nothing listens or connects beyond loopback
+ *   3. seeds merchants and customers over HTTP
+ *   4. runs every scenario at every concurrency with autocannon, keeping track of every
+ *      request it sends; after each run it settles what was left unanswered (redelivers cash-ins,
+ *      retries payouts with the same Idempotency-Key, as the bank and a client would) and checks
+ *      that the books are exact: every balance equals what was acknowledged, invariants green
+ *   5. prints a table and writes bench/results.json; stops the worker (also on Ctrl-C / failure)
+ *
+ * Knobs (environment): see bench/README.md.
+ */
+import autocannon from "autocannon";
+import { execFileSync, spawn } from "node:child_process";
+import { createHmac, randomBytes, randomInt } from "node:crypto";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+
+// ── knobs ───────────────────────────────────────────────────────────────────────────────
+
+function intEnv(name, fallback, min = 0) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+const ALL_SCENARIOS = ["floor", "cashin_spread", "cashin_hot", "payout", "payout_race", "balance_read"];
+
+const knobs = {
+  duration_s: intEnv("BENCH_DURATION_S", 10, 1),
+  warmup_s: intEnv("BENCH_WARMUP_S", 1, 0),
+  timeout_s: intEnv("BENCH_TIMEOUT_S", 10, 1),
+  pool_size: intEnv("BENCH_POOL_SIZE", 64, 1),
+  concurrency: (process.env.BENCH_CONCURRENCY || "1,16,64").split(",").map((value) => {
+    const n = Number(value.trim());
+    if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_CONCURRENCY must list positive integers, got ${JSON.stringify(value)}`);
+    return n;
+  }),
+  scenarios: (process.env.BENCH_SCENARIOS || ALL_SCENARIOS.join(",")).split(",").map((value) => {
+    const name = value.trim();
+    if (!ALL_SCENARIOS.includes(name)) throw new Error(`BENCH_SCENARIOS: unknown scenario ${JSON.stringify(name)} (known: ${ALL_SCENARIOS.join(", ")})`);
+    return name;
+  }),
+  port: intEnv("BENCH_PORT", 0, 0),
+  keep_state: process.env.BENCH_KEEP_STATE === "1",
+  verbose: process.env.BENCH_VERBOSE === "1",
+  out: path.resolve(ROOT, process.env.BENCH_OUT || "bench/results.json"),
+};
+
+/** Money: a payout pool customer starts with this much (minor units); payouts are far smaller. */
+const PAYOUT_POOL_FUNDING = 1_000_000_000_000;
+const CASHIN_AMOUNT_MAX = 1_000_000; // up to 10 000.00 ARS per cash-in
+const PAYOUT_AMOUNT_MAX = 1_000; // up to 10.00 ARS per payout
+
+// ── process lifecycle: the worker is ours to stop, always ───────────────────────────────
+
+const state = { worker: null, tmp: null, stopping: null };
+
+function log(message) {
+  process.stderr.write(`${message}\n`);
+}
+
+function childEnv(tmp) {
+  const env = {
+    ...process.env,
+    // Local only: no metrics, no update check (the banner does one), no cf.json download.
+    WRANGLER_SEND_METRICS: "false",
+    WRANGLER_SEND_ERROR_REPORTS: "false",
+    WRANGLER_HIDE_BANNER: "true",
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    WRANGLER_REGISTRY_PATH: path.join(tmp, "registry"),
+    WRANGLER_LOG_PATH: path.join(tmp, "wrangler-logs"),
+    // Node 22 for wrangler whatever `node` is on PATH.
+    PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`,
+  };
+  delete env.CLOUDFLARE_ACCOUNT_ID;
+  delete env.CLOUDFLARE_API_TOKEN;
+  delete env.CLOUDFLARE_API_KEY;
+  return env;
+}
+
+/** Runs wrangler to completion (migrations, build); its output goes to a log file. */
+function runWrangler(args, tmp, logName) {
+  const logFile = path.join(tmp, logName);
+  const out = fs.openSync(logFile, "w");
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env: childEnv(tmp), stdio: ["ignore", out, out] });
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      fs.closeSync(out);
+      if (code === 0) return resolve();
+      reject(new Error(`wrangler ${args[0]} ${args[1] ?? ""} failed (${signal ?? `exit ${code}`}):\n${tail(logFile)}`));
+    });
+  });
+}
+
+function tail(file, lines = 40) {
+  try {
+    return fs.readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+async function stopWorker() {
+  const child = state.worker;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  state.stopping ??= (async () => {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    // The worker was started as its own process group (wrangler + its workerd children): end that group.
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+    const timedOut = await Promise.race([exited.then(() => false), sleep(5000).then(() => true)]);
+    if (timedOut) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {}
+      await Promise.race([exited, sleep(2000)]);
+    }
+  })();
+  return state.stopping;
+}
+
+function cleanupTmp() {
+  if (!state.tmp) return;
+  if (knobs.keep_state) {
+    log(`state kept in ${state.tmp}`);
+    return;
+  }
+  try {
+    fs.rmSync(state.tmp, { recursive: true, force: true });
+  } catch {}
+}
+
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, () => {
+    log(`\n${signal}: stopping the worker…`);
+    stopWorker().finally(() => {
+      cleanupTmp();
+      process.exit(signal === "SIGINT" ? 130 : 143);
+    });
+  });
+}
+process.on("exit", () => {
+  // Last resort (an exit nobody awaited): never leave workerd behind.
+  const child = state.worker;
+  if (child && child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {}
+  }
+});
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// ── configuration ─────────────────────────────────────────────────────────────────────
+
+/**
+ * The benchmark's wrangler config: ../wrangler.toml as it is now (so the bench never drifts
+ * from production), with `main` → bench/floor-worker.ts, paths made absolute (the file lives
+ * in the temporary directory), and bench/floor-bindings.toml appended. Written to `file`.
+ */
+function writeBenchConfig(file) {
+  const source = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+  let inTable = false;
+  let sawMain = false;
+  const lines = source.split("\n").map((line) => {
+    const trimmed = line.trim();
+    if (trimmed.startsWith("[")) inTable = true;
+    if (!inTable && /^main\s*=/.test(trimmed)) {
+      sawMain = true;
+      return `main = ${JSON.stringify(path.join(ROOT, "bench", "floor-worker.ts"))}`;
+    }
+    if (!inTable && /^name\s*=/.test(trimmed)) return `name = "virtual-accounts-api-bench"`;
+    const dir = trimmed.match(/^migrations_dir\s*=\s*"([^"]*)"/);
+    if (dir) return `migrations_dir = ${JSON.stringify(path.resolve(ROOT, dir[1]))}`;
+    return line;
+  });
+  if (!sawMain) throw new Error("wrangler.toml has no top-level `main`: cannot point the bench at bench/floor-worker.ts");
+  const overlay = fs.readFileSync(path.join(ROOT, "bench", "floor-bindings.toml"), "utf8");
+  fs.writeFileSync(file, `# Generated by bench/run.mjs from wrangler.toml + bench/floor-bindings.toml. Do not edit.\n${lines.join("\n")}\n\n${overlay}`);
+  return file;
+}
+
+/** The Worker's variables: every key of .dev.vars.example, with fresh secrets for this run. */
+function workerVars() {
+  const vars = {};
+  const example = path.join(ROOT, ".dev.vars.example");
+  if (fs.existsSync(example)) {
+    for (const line of fs.readFileSync(example, "utf8").split("\n")) {
+      const match = line.match(/^([A-Z_][A-Z0-9_]*)=(.*)$/);
+      if (match) vars[match[1]] = match[2];
+    }
+  }
+  vars.ADMIN_API_KEY = `sk_operator_bench_${randomBytes(16).toString("hex")}`;
+  vars.BANK_WEBHOOK_SECRET = `whsec_bench_${randomBytes(16).toString("hex")}`;
+  vars.BENCH = "true";
+  return vars;
+}
+
+// ── the worker ──────────────────────────────────────────────────────────────────────────
+
+async function startWorker(tmp, vars) {
+  const BENCH_CONFIG = writeBenchConfig(path.join(tmp, "wrangler.bench.toml"));
+  const persist = path.join(tmp, "state");
+  const bundle = path.join(tmp, "bundle");
+  log("applying D1 migrations to a fresh state directory…");
+  await runWrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist, "-c", BENCH_CONFIG], tmp, "migrations.log");
+  // Built once, with wrangler's own bundler, into the temporary directory: edits to src/ while
+  // the bench runs change nothing under measurement.
+  log("building the worker (src/ + bench/floor-worker.ts)…");
+  await runWrangler(["deploy", "--dry-run", "--outdir", bundle, "-c", BENCH_CONFIG], tmp, "build.log");
+  const entry = path.join(bundle, "floor-worker.js");
+  if (!fs.existsSync(entry)) throw new Error(`the build did not produce ${entry}:\n${tail(path.join(tmp, "build.log"))}`);
+
+  const port = knobs.port || (await freePort());
+  const varsFile = path.join(tmp, "vars.json");
+  fs.writeFileSync(varsFile, JSON.stringify(vars), { mode: 0o600 });
+  const logFile = path.join(tmp, "worker.log");
+  const out = fs.openSync(logFile, "a");
+  log(`starting the worker in workerd (Miniflare) on 127.0.0.1:${port}…`);
+  const child = spawn(process.execPath, [path.join(ROOT, "bench", "serve.mjs"), BENCH_CONFIG, entry, persist, String(port), varsFile, logFile], {
+    cwd: ROOT,
+    env: childEnv(tmp),
+    stdio: ["pipe", "pipe", knobs.verbose ? "inherit" : out],
+    detached: true, // its own process group, so that stopping it stops workerd too
+  });
+  state.worker = child;
+  fs.closeSync(out);
+  const ready = new Promise((resolve, reject) => {
+    let buffered = "";
+    child.stdout.on("data", (chunk) => {
+      buffered += chunk;
+      const line = buffered.split("\n").find((candidate) => candidate.startsWith("{"));
+      if (line) resolve(JSON.parse(line).ready);
+    });
+    child.on("exit", (code, signal) => reject(new Error(`the worker exited early (${signal ?? `exit ${code}`}):\n${tail(logFile)}`)));
+  });
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the worker did not start within 120 s:\n${tail(logFile)}`)), 120_000);
+  });
+  try {
+    await Promise.race([ready, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+  const base = `http://127.0.0.1:${port}`;
+  // Any HTTP answer means the app is up (this path is a 404 from the app).
+  await fetch(`${base}/bench/ready`, { signal: AbortSignal.timeout(30_000) });
+  return { base, port, logFile };
+}
+
+// ── HTTP helpers ────────────────────────────────────────────────────────────────────────
+
+let BASE = "";
+let VARS = {};
+
+async function api(method, urlPath, { key, body, headers = {} } = {}) {
+  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(60_000) };
+  if (key) init.headers.authorization = `Bearer ${key}`;
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  const response = await fetch(`${BASE}${urlPath}`, init);
+  const text = await response.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: response.status, json, text };
+}
+
+async function expectStatus(what, promise, ...statuses) {
+  const response = await promise;
+  if (!statuses.includes(response.status)) throw new Error(`${what}: HTTP ${response.status} ${response.text.slice(0, 500)}`);
+  return response;
+}
+
+async function mapLimit(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index], index);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+function signature(body) {
+  const t = Math.floor(Date.now() / 1000);
+  return `t=${t},v1=${createHmac("sha256", VARS.BANK_WEBHOOK_SECRET).update(`${t}.${body}`).digest("hex")}`;
+}
+
+// ── test data ───────────────────────────────────────────────────────────────────────────
+
+function randomDigits(count) {
+  let digits = "";
+  for (let i = 0; i < count; i++) digits += String(randomInt(10));
+  return digits;
+}
+
+/** A valid CUIT (AFIP mod 11 over weights 5,4,3,2,7,6,5,4,3,2), as in test/helpers.ts. */
+function randomCuit() {
+  const types = ["20", "23", "24", "27", "30", "33", "34"];
+  for (;;) {
+    const first10 = types[randomInt(types.length)] + randomDigits(8);
+    const weights = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];
+    const sum = weights.reduce((total, weight, i) => total + weight * Number(first10[i]), 0);
+    const check = (11 - (sum % 11)) % 11;
+    if (check !== 10) return first10 + String(check);
+  }
+}
+
+function cbuCheckDigit(digits, weights) {
+  const sum = weights.reduce((total, weight, i) => total + weight * Number(digits[i]), 0);
+  return String((10 - (sum % 10)) % 10);
+}
+
+/** A valid CBU (BCRA check digits on both blocks). */
+function randomCbu() {
+  const bankBranch = randomDigits(7);
+  const account = randomDigits(13);
+  return bankBranch + cbuCheckDigit(bankBranch, [7, 1, 3, 9, 7, 1, 3]) + account + cbuCheckDigit(account, [3, 9, 7, 1, 3, 9, 7, 1, 3, 9, 7, 1, 3]);
+}
+
+const RUN_ID = `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+let sequence = 0;
+const uniqueId = (prefix) => `${prefix}_bench_${RUN_ID}_${(++sequence).toString(36)}`;
+
+// ── the books as the bench sees them ────────────────────────────────────────────────────
+
+/** What every balance must be, from the acknowledged operations only. */
+const expected = { customers: new Map(), merchants: new Map() };
+
+function bump(map, id, available, reserved) {
+  const entry = map.get(id) ?? { available: 0, reserved: 0 };
+  entry.available += available;
+  entry.reserved += reserved;
+  map.set(id, entry);
+}
+
+async function createMerchant(name) {
+  const { json } = await expectStatus("create merchant", api("POST", "/v1/merchants", { key: VARS.ADMIN_API_KEY, body: { name } }), 201);
+  expected.merchants.set(json.id, { available: 0, reserved: 0 });
+  return { id: json.id, api_key: json.api_key, customers: [] };
+}
+
+async function createCustomer(merchant) {
+  const cuit = randomCuit();
+  const cbu = randomCbu();
+  const { json } = await expectStatus("create customer", api("POST", "/v1/customers", { key: merchant.api_key, body: { cuit, name: `Bench ${cuit}`, cbu } }), 201, 200);
+  const details = await expectStatus("deposit details", api("GET", `/v1/customers/${json.id}/deposit-details`, { key: merchant.api_key }), 200);
+  const customer = { id: json.id, cuit, cbu, merchant, reference: details.json.reference };
+  expected.customers.set(customer.id, { available: 0, reserved: 0 });
+  merchant.customers.push(customer);
+  return customer;
+}
+
+/** A pool: the merchants and customers a scenario drives. */
+async function seedPool(name, merchantCount, customersPerMerchant) {
+  const merchants = await mapLimit(Array.from({ length: merchantCount }, (_, i) => i), 8, (i) => createMerchant(`Bench ${name} ${i}`));
+  const pairs = merchants.flatMap((merchant) => Array.from({ length: customersPerMerchant }, () => merchant));
+  const customers = await mapLimit(pairs, 8, (merchant) => createCustomer(merchant));
+  return { name, merchants, customers };
+}
+
+// ── request streams: each builds requests for autocannon and keeps what it sent ─────────
+
+function cashinBody(customer, amount) {
+  const now = new Date().toISOString();
+  return JSON.stringify({
+    id: uniqueId("evt"),
+    type: "transfer.received",
+    created_at: now,
+    data: {
+      bank_transaction_id: uniqueId("bt"),
+      amount,
+      currency: "ARS",
+      sender: { cuit: customer.cuit, name: `Bench ${customer.cuit}`, cbu: customer.cbu },
+      destination: { account_number: null },
+      concepto: `pago ${customer.reference}`,
+      booked_at: now,
+    },
+  });
+}
+
+function deliverCashin(body) {
+  return api("POST", "/v1/bank/events", { body, headers: { "bank-signature": signature(body) } });
+}
+
+/** Signed transfer.received webhooks, round robin over the pool's customers by their references. */
+function cashinStream(pool) {
+  const sent = [];
+  let next = randomInt(pool.customers.length);
+  return {
+    kind: "cashin",
+    sent,
+    build(request, context) {
+      const customer = pool.customers[next++ % pool.customers.length];
+      const amount = 1 + randomInt(CASHIN_AMOUNT_MAX);
+      const body = cashinBody(customer, amount);
+      const op = { customer, amount, body, status: 0 };
+      sent.push(op);
+      context.op = op;
+      request.method = "POST";
+      request.path = "/v1/bank/events";
+      request.headers = { ...request.headers, "content-type": "application/json", "bank-signature": signature(body) };
+      request.body = body;
+      return request;
+    },
+    onResponse(status, _body, context) {
+      if (context.op) context.op.status = status;
+    },
+  };
+}
+
+function payoutBody(customer, amount) {
+  return JSON.stringify({ customer_id: customer.id, amount, currency: "ARS" });
+}
+
+function postPayout(op) {
+  return api("POST", "/v1/payouts", { key: op.customer.merchant.api_key, body: op.body, headers: { "idempotency-key": op.key } });
+}
+
+/** POST /v1/payouts (a fresh Idempotency-Key each), round robin over the pool's customers. */
+function payoutStream(pool) {
+  const sent = [];
+  let next = randomInt(pool.customers.length);
+  return {
+    kind: "payout",
+    sent,
+    build(request, context) {
+      const customer = pool.customers[next++ % pool.customers.length];
+      const amount = 1 + randomInt(PAYOUT_AMOUNT_MAX);
+      const op = { customer, amount, key: uniqueId("idem"), body: payoutBody(customer, amount), status: 0 };
+      sent.push(op);
+      context.op = op;
+      request.method = "POST";
+      request.path = "/v1/payouts";
+      request.headers = {
+        ...request.headers,
+        "content-type": "application/json",
+        authorization: `Bearer ${customer.merchant.api_key}`,
+        "idempotency-key": op.key,
+      };
+      request.body = op.body;
+      return request;
+    },
+    onResponse(status, _body, context) {
+      if (context.op) context.op.status = status;
+    },
+  };
+}
+
+/** The floor: POST /bench/floor, one DO RPC + one D1 batch, over the pool's customer ids. */
+function floorStream(pool) {
+  let next = randomInt(pool.customers.length);
+  return {
+    kind: "floor",
+    sent: [],
+    build(request) {
+      const customer = pool.customers[next++ % pool.customers.length];
+      request.method = "POST";
+      request.path = "/bench/floor";
+      request.headers = { ...request.headers, "content-type": "application/json" };
+      request.body = JSON.stringify({ op_id: uniqueId("floor"), customer_id: customer.id, amount: 1 + randomInt(CASHIN_AMOUNT_MAX) });
+      return request;
+    },
+    onResponse() {},
+  };
+}
+
+/** GET /v1/customers/{id}/balance; every answer is checked against the expected balance. */
+function balanceStream(pool) {
+  const sent = [];
+  const mismatches = [];
+  let next = randomInt(pool.customers.length);
+  return {
+    kind: "balance",
+    sent,
+    mismatches,
+    build(request, context) {
+      const customer = pool.customers[next++ % pool.customers.length];
+      const op = { customer, status: 0 };
+      sent.push(op);
+      context.op = op;
+      request.method = "GET";
+      request.path = `/v1/customers/${customer.id}/balance`;
+      request.headers = { ...request.headers, authorization: `Bearer ${customer.merchant.api_key}` };
+      request.body = undefined;
+      return request;
+    },
+    onResponse(status, body, context) {
+      const op = context.op;
+      if (!op) return;
+      op.status = status;
+      if (status !== 200) return;
+      const want = expected.customers.get(op.customer.id);
+      try {
+        const got = JSON.parse(body);
+        if (got.available !== want.available || got.reserved !== want.reserved) {
+          mismatches.push(`${op.customer.id}: read ${got.available}/${got.reserved}, expected ${want.available}/${want.reserved}`);
+        }
+      } catch {
+        mismatches.push(`${op.customer.id}: unparseable body`);
+      }
+    },
+  };
+}
+
+const streamFactories = { cashin: cashinStream, payout: payoutStream, floor: floorStream, balance: balanceStream };
+
+// ── load: autocannon with a soft stop ───────────────────────────────────────────────────
+
+/**
+ * Runs the streams concurrently for `durationS`. At the deadline every connection finishes the
+ * request it has in flight and sends no more (a soft stop), so no request is cut off half-way:
+ * only a timeout leaves a request unanswered. Throughput = 2xx answers / (end of the last
+ * request − start).
+ */
+async function load(streams, connections, durationS) {
+  const started = performance.now();
+  const runs = streams.map((stream, index) => {
+    const clients = [];
+    const counters = { answered: 0, ok: 0, lastAt: started };
+    const instance = autocannon({
+      url: BASE,
+      connections: connections[index],
+      pipelining: 1,
+      timeout: knobs.timeout_s,
+      // A fallback only: the soft stop below ends the run.
+      duration: durationS + knobs.timeout_s + 30,
+      setupClient: (client) => clients.push(client),
+      requests: [{ setupRequest: (request, context) => stream.build(request, context), onResponse: (status, body, context) => stream.onResponse(status, body, context) }],
+    });
+    instance.on("response", (_client, statusCode) => {
+      counters.answered++;
+      if (statusCode >= 200 && statusCode < 300) counters.ok++;
+      counters.lastAt = performance.now();
+    });
+    // A timeout or a connection error also ends a request's time on the clock.
+    instance.on("reqError", () => {
+      counters.lastAt = performance.now();
+    });
+    return { stream, instance, clients, counters, promise: instance.then((result) => result) };
+  });
+  const softStop = setTimeout(() => {
+    for (const run of runs) for (const client of run.clients) client.responseMax = Math.max(1, client.reqsMade);
+  }, durationS * 1000);
+  try {
+    const results = await Promise.all(runs.map((run) => run.promise));
+    return runs.map((run, index) => {
+      const result = results[index];
+      const elapsed = (run.counters.lastAt - started) / 1000;
+      return {
+        stream: run.stream,
+        connections: connections[index],
+        duration_s: round(elapsed, 2),
+        requests: run.counters.answered,
+        // Successful answers only: a fast error is not throughput.
+        throughput_rps: elapsed > 0 ? round(run.counters.ok / elapsed, 1) : 0,
+        p50_ms: result.latency.p50,
+        p99_ms: result.latency.p99,
+        mean_ms: round(result.latency.mean, 2),
+        max_ms: result.latency.max,
+        errors: result.non2xx + result.errors,
+        timeouts: result.timeouts,
+        status_codes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
+      };
+    });
+  } finally {
+    clearTimeout(softStop);
+  }
+}
+
+const round = (value, digits) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+// ── CPU accounting (Linux): where the time goes, robust to a busy machine ───────────────
+
+let clockTicks = null;
+function ticksPerSecond() {
+  if (clockTicks === null) {
+    clockTicks = 100; // USER_HZ on every mainstream Linux
+    try {
+      const value = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+      if (Number.isInteger(value) && value > 0) clockTicks = value;
+    } catch {}
+  }
+  return clockTicks;
+}
+
+/** CPU ms used so far by a process and all its descendants (the worker: serve.mjs + workerd), or null. */
+function processTreeCpuMs(rootPid) {
+  if (process.platform !== "linux" || !rootPid) return null;
+  const processes = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      processes.push({ pid: Number(entry), ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {}
+  }
+  const tree = new Set([rootPid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of processes) {
+      if (!tree.has(p.pid) && tree.has(p.ppid)) {
+        tree.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  const ticks = processes.filter((p) => tree.has(p.pid)).reduce((total, p) => total + p.ticks, 0);
+  return (ticks * 1000) / ticksPerSecond();
+}
+
+/**
+ * Waits until the worker is idle (under 5 % of a core for a second), so that background work
+ * left by the previous scenario (the payout queue's consumer, alarms) is not billed to the next.
+ * Returns the seconds waited (a long wait means a backlog), at most `maxS`.
+ */
+async function quiesce(maxS = 60) {
+  const pid = state.worker?.pid;
+  const started = performance.now();
+  if (processTreeCpuMs(pid) === null) return 0;
+  for (;;) {
+    const before = processTreeCpuMs(pid);
+    await sleep(1000);
+    if (processTreeCpuMs(pid) - before < 50) break;
+    if ((performance.now() - started) / 1000 > maxS) break;
+  }
+  return round((performance.now() - started) / 1000 - 1, 1);
+}
+
+function selfCpuMs() {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
+// ── settling and proving the books ──────────────────────────────────────────────────────
+
+/**
+ * Before anything is redelivered or retried, each customer's balance must lie within what the
+ * answers allow: every acknowledged cash-in (200) credited, every created payout (201)
+ * reserved, and any subset of the unanswered ones applied (a timed-out request may or may
+ * not have taken effect). Then the unanswered ones are settled, and must then be exact.
+ */
+async function checkBounds(streams, problems) {
+  const bounds = new Map();
+  const of = (customer) => {
+    let entry = bounds.get(customer);
+    if (!entry) bounds.set(customer, (entry = { lo: 0, hi: 0, reservedLo: 0, reservedHi: 0 }));
+    return entry;
+  };
+  for (const stream of streams) {
+    if (stream.kind === "cashin") {
+      for (const op of stream.sent) {
+        const entry = of(op.customer);
+        if (op.status === 200) entry.lo += op.amount;
+        entry.hi += op.amount;
+      }
+    }
+    if (stream.kind === "payout") {
+      for (const op of stream.sent) {
+        if (op.status === 422) continue;
+        const entry = of(op.customer);
+        entry.lo -= op.amount;
+        entry.reservedHi += op.amount;
+        if (op.status === 201) {
+          entry.hi -= op.amount;
+          entry.reservedLo += op.amount;
+        }
+      }
+    }
+  }
+  await mapLimit([...bounds], 8, async ([customer, b]) => {
+    const { json } = await expectStatus("balance", api("GET", `/v1/customers/${customer.id}/balance`, { key: customer.merchant.api_key }), 200);
+    const before = expected.customers.get(customer.id);
+    const available = json.available - before.available;
+    const reserved = json.reserved - before.reserved;
+    if (available < b.lo || available > b.hi || reserved < b.reservedLo || reserved > b.reservedHi) {
+      problems.push(
+        `${customer.id} before settling: available moved ${available} (answers allow ${b.lo}…${b.hi}), reserved ${reserved} (allow ${b.reservedLo}…${b.reservedHi})`,
+      );
+    }
+  });
+}
+
+/**
+ * Cash-ins: every unanswered event is redelivered (as the bank would) until acknowledged, a
+ * sample of acknowledged ones is delivered again (must change nothing), and all of them enter
+ * the expected books.
+ */
+async function settleCashins(stream, problems, settlement) {
+  const unanswered = stream.sent.filter((op) => op.status !== 200);
+  settlement.redelivered += unanswered.length;
+  await mapLimit(unanswered, 8, async (op) => {
+    for (let attempt = 1; attempt <= 10 && op.status !== 200; attempt++) {
+      if (attempt > 1) await sleep(500 * attempt);
+      op.status = (await deliverCashin(op.body)).status;
+    }
+    if (op.status !== 200) problems.push(`cash-in to ${op.customer.id} never acknowledged on redelivery (HTTP ${op.status})`);
+  });
+
+  const acked = stream.sent.filter((op) => op.status === 200);
+  const duplicates = acked.slice().sort(() => Math.random() - 0.5).slice(0, 16);
+  settlement.duplicates += duplicates.length;
+  await mapLimit(duplicates, 8, async (op) => {
+    const { status } = await deliverCashin(op.body);
+    if (status !== 200) problems.push(`duplicate delivery answered HTTP ${status}, not 200`);
+  });
+
+  for (const op of acked) {
+    bump(expected.customers, op.customer.id, op.amount, 0);
+    bump(expected.merchants, op.customer.merchant.id, op.amount, 0);
+  }
+}
+
+/**
+ * Payouts: one without a final answer (201 or 422) is retried with the same Idempotency-Key
+ * and body, as a client would, until it has one. A 201 reserves its amount on both balances.
+ */
+async function settlePayouts(stream, problems, settlement) {
+  const unanswered = stream.sent.filter((op) => op.status !== 201 && op.status !== 422);
+  settlement.retried += unanswered.length;
+  await mapLimit(unanswered, 8, async (op) => {
+    const deadline = Date.now() + 90_000; // an abandoned key is locked for 60 s (limits.idempotency_lock_ms)
+    while (op.status !== 201 && op.status !== 422 && Date.now() < deadline) {
+      op.status = (await postPayout(op)).status;
+      if (op.status !== 201 && op.status !== 422) await sleep(op.status === 409 ? 2000 : 500);
+    }
+    if (op.status !== 201 && op.status !== 422) problems.push(`payout ${op.key} has no final answer after retries (HTTP ${op.status})`);
+  });
+  const refused = stream.sent.filter((op) => op.status === 422).length;
+  if (refused > 0) settlement.refused_payouts += refused;
+  for (const op of stream.sent) {
+    if (op.status !== 201) continue;
+    bump(expected.customers, op.customer.id, -op.amount, op.amount);
+    bump(expected.merchants, op.customer.merchant.id, -op.amount, op.amount);
+  }
+}
+
+/** Every customer and merchant of the pool equals the expected books, and the invariants hold. */
+async function proveBooks(pool, problems) {
+  await mapLimit(pool.customers, 8, async (customer) => {
+    const { json } = await expectStatus("customer balance", api("GET", `/v1/customers/${customer.id}/balance`, { key: customer.merchant.api_key }), 200);
+    const want = expected.customers.get(customer.id);
+    if (json.available !== want.available || json.reserved !== want.reserved) {
+      problems.push(`customer ${customer.id}: ${json.available}/${json.reserved}, expected ${want.available}/${want.reserved} (available/reserved)`);
+    }
+  });
+  await mapLimit(pool.merchants, 8, async (merchant) => {
+    const { json } = await expectStatus("merchant balance", api("GET", "/v1/merchant/balance", { key: merchant.api_key }), 200);
+    const want = expected.merchants.get(merchant.id);
+    if (json.available !== want.available || json.reserved !== want.reserved) {
+      problems.push(`merchant ${merchant.id}: ${json.available}/${json.reserved}, expected ${want.available}/${want.reserved} (available/reserved)`);
+    }
+  });
+  const invariants = await expectStatus("invariants", api("GET", "/v1/admin/invariants", { key: VARS.ADMIN_API_KEY }), 200);
+  if (invariants.json?.ok !== true) {
+    const failing = (invariants.json?.checks ?? []).filter((check) => !check.ok).map((check) => `${check.name}: ${check.detail}`);
+    problems.push(`invariants not ok: ${failing.join("; ") || invariants.text.slice(0, 300)}`);
+  }
+}
+
+async function settle(streams, problems, settlement) {
+  if (streams.some((stream) => stream.kind === "cashin" || stream.kind === "payout")) await checkBounds(streams, problems);
+  for (const stream of streams) {
+    if (stream.kind === "cashin") await settleCashins(stream, problems, settlement);
+    if (stream.kind === "payout") await settlePayouts(stream, problems, settlement);
+    if (stream.kind === "balance") {
+      for (const mismatch of stream.mismatches.slice(0, 5)) problems.push(`balance read: ${mismatch}`);
+      if (stream.mismatches.length > 5) problems.push(`balance read: ${stream.mismatches.length - 5} more mismatches`);
+    }
+  }
+}
+
+// ── scenarios ───────────────────────────────────────────────────────────────────────────
+
+const SCENARIOS = {
+  floor: { pool: "spread", streams: ["floor"], about: "POST /bench/floor: one DO RPC (one SQLite insert) + one D1 batch (one insert)" },
+  cashin_spread: { pool: "spread", streams: ["cashin"], about: `signed transfer.received, ${knobs.pool_size} merchants × 1 customer` },
+  cashin_hot: { pool: "hot", streams: ["cashin"], about: `signed transfer.received, 1 merchant × ${knobs.pool_size} customers` },
+  payout: { pool: "payout", streams: ["payout"], about: `POST /v1/payouts, ${knobs.pool_size} merchants × 1 funded customer` },
+  payout_race: { pool: "payout", streams: ["cashin", "payout"], about: "cash-ins and payouts at once on the same customers (connections split)" },
+  balance_read: { pool: "spread", streams: ["balance"], about: "GET /v1/customers/{id}/balance, every answer checked" },
+};
+
+function splitConnections(total, parts) {
+  if (parts === 1) return [total];
+  const each = Math.max(1, Math.floor(total / parts));
+  return Array.from({ length: parts }, (_, i) => (i === 0 ? Math.max(1, total - each * (parts - 1)) : each));
+}
+
+async function runScenario(name, concurrency, pools) {
+  const definition = SCENARIOS[name];
+  const pool = pools[definition.pool];
+  const connections = splitConnections(concurrency, definition.streams.length);
+  const settlement = { redelivered: 0, duplicates: 0, retried: 0, refused_payouts: 0 };
+  const problems = [];
+  const measuresBooks = definition.streams.some((kind) => kind === "cashin" || kind === "payout" || kind === "balance");
+
+  const idle_wait_s = await quiesce();
+  if (knobs.warmup_s > 0) {
+    const warm = definition.streams.map((kind) => streamFactories[kind](pool));
+    await load(warm, connections, knobs.warmup_s);
+    await settle(warm, problems, settlement);
+  }
+  const streams = definition.streams.map((kind) => streamFactories[kind](pool));
+  const load1 = os.loadavg()[0];
+  const serverCpu0 = processTreeCpuMs(state.worker?.pid);
+  const selfCpu0 = selfCpuMs();
+  const measured = await load(streams, connections, knobs.duration_s);
+  const serverCpu = serverCpu0 === null ? null : processTreeCpuMs(state.worker?.pid) - serverCpu0;
+  const selfCpu = selfCpuMs() - selfCpu0;
+  const answered = measured.reduce((total, row) => total + row.requests, 0);
+  const cpu = {
+    // For a scenario with two streams, per request of either kind.
+    server_ms_per_request: serverCpu === null || answered === 0 ? null : round(serverCpu / answered, 2),
+    loadgen_ms_per_request: answered === 0 ? null : round(selfCpu / answered, 2),
+    server_cores_busy: serverCpu === null ? null : round(serverCpu / 1000 / Math.max(...measured.map((row) => row.duration_s)), 2),
+    load_average_1m_before: round(load1, 2),
+    load_average_1m_after: round(os.loadavg()[0], 2),
+  };
+  const settleStarted = performance.now();
+  await settle(streams, problems, settlement);
+  if (measuresBooks) await proveBooks(pool, problems);
+  const verify_s = round((performance.now() - settleStarted) / 1000, 1);
+
+  return measured.map((row) => ({
+    scenario: name,
+    stream: definition.streams.length > 1 ? row.stream.kind : undefined,
+    label: definition.streams.length > 1 ? `${name}/${row.stream.kind}` : name,
+    concurrency,
+    connections: row.connections,
+    duration_s: row.duration_s,
+    requests: row.requests,
+    throughput_rps: row.throughput_rps,
+    p50_ms: row.p50_ms,
+    p99_ms: row.p99_ms,
+    mean_ms: row.mean_ms,
+    max_ms: row.max_ms,
+    errors: row.errors,
+    timeouts: row.timeouts,
+    status_codes: row.status_codes,
+    exact: measuresBooks ? problems.length === 0 : null,
+    exact_problems: problems.slice(0, 20),
+    cpu,
+    idle_wait_s,
+    settlement,
+    verify_s,
+  }));
+}
+
+// ── report ──────────────────────────────────────────────────────────────────────────────
+
+function table(rows, columns) {
+  const widths = columns.map((column) => Math.max(column.title.length, ...rows.map((row) => String(column.value(row)).length)));
+  const line = (cells) => cells.map((cell, i) => (columns[i].left ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i]))).join("  ");
+  return [line(columns.map((column) => column.title)), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map((row) => line(columns.map((column) => column.value(row))))].join("\n");
+}
+
+function ratios(rows) {
+  const find = (label, concurrency) => rows.find((row) => row.label === label && row.concurrency === concurrency);
+  const out = [];
+  for (const concurrency of knobs.concurrency) {
+    const pairs = [
+      { name: "cash-in (spread) / floor", of: "cashin_spread", over: "floor", target: 0.8, target_at: 16 },
+      { name: "cash-in (hot) / floor", of: "cashin_hot", over: "floor", target: null },
+      { name: "hot / spread cash-in", of: "cashin_hot", over: "cashin_spread", target: 0.9, target_at: null },
+      { name: "payout / floor", of: "payout", over: "floor", target: 0.7, target_at: null },
+      { name: "payout (racing) / floor", of: "payout_race/payout", over: "floor", target: null },
+      { name: "balance read / floor", of: "balance_read", over: "floor", target: null },
+    ];
+    for (const pair of pairs) {
+      const a = find(pair.of, concurrency);
+      const b = find(pair.over, concurrency);
+      if (!a || !b || b.throughput_rps === 0) continue;
+      const ratio = round(a.throughput_rps / b.throughput_rps, 3);
+      // What the ratio would be if throughput were bound by the worker's CPU alone (the case on a
+      // saturated or shared machine): floor CPU per request over this one's. Not for a mixed stream.
+      const cpuA = a.stream ? null : a.cpu.server_ms_per_request;
+      const cpuB = b.stream ? null : b.cpu.server_ms_per_request;
+      const by_cpu = cpuA && cpuB ? round(cpuB / cpuA, 3) : null;
+      const targeted = pair.target !== null && (pair.target_at === null || pair.target_at === concurrency);
+      out.push({
+        ratio: pair.name,
+        concurrency,
+        value: ratio,
+        by_cpu,
+        target: targeted ? pair.target : null,
+        met: targeted ? ratio >= pair.target : null,
+      });
+    }
+  }
+  return out;
+}
+
+function machine() {
+  const cpus = os.cpus();
+  const version = (pkg) => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", pkg, "package.json"), "utf8")).version;
+    } catch {
+      return null;
+    }
+  };
+  return {
+    cpu: cpus[0]?.model ?? "unknown",
+    cores: cpus.length,
+    memory_gb: round(os.totalmem() / 2 ** 30, 1),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    wrangler: version("wrangler"),
+    workerd: version("workerd"),
+    autocannon: version("autocannon"),
+    date: new Date().toISOString(),
+  };
+}
+
+/** The worker's own error lines in the dev log (level "error" JSON logs, uncaught exceptions). */
+function workerErrors(logFile) {
+  let text = "";
+  try {
+    text = fs.readFileSync(logFile, "utf8");
+  } catch {
+    return { count: 0, samples: [] };
+  }
+  const lines = text.split("\n").filter((line) => /^\[error\]|Uncaught|workerd\/|miniflare failed/.test(line));
+  return { count: lines.length, samples: lines.slice(0, 5).map((line) => line.slice(0, 400)) };
+}
+
+// ── main ────────────────────────────────────────────────────────────────────────────────
+
+async function main() {
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major < 22) throw new Error(`Node ≥ 22 is needed (this is ${process.version}): run \`npm run bench\`, which puts the node@22 devDependency first on PATH`);
+  const loadAtStart = os.loadavg().map((value) => round(value, 2));
+  if (loadAtStart[0] > os.cpus().length * 0.5) {
+    log(`note: the machine is already busy (1-minute load average ${loadAtStart[0]} on ${os.cpus().length} cores): throughput will be noisy; CPU ms per request less so`);
+  }
+  state.tmp = fs.mkdtempSync(path.join(os.tmpdir(), "va-bench-"));
+  VARS = workerVars();
+  const worker = await startWorker(state.tmp, VARS);
+  BASE = worker.base;
+
+  const n = knobs.pool_size;
+  const needs = new Set(knobs.scenarios.map((name) => SCENARIOS[name].pool));
+  log(`seeding: ${[...needs].join(", ")} pools of ${n} customers…`);
+  const pools = {};
+  if (needs.has("spread")) pools.spread = await seedPool("spread", n, 1);
+  if (needs.has("hot")) pools.hot = await seedPool("hot", 1, n);
+  if (needs.has("payout")) {
+    pools.payout = await seedPool("payout", n, 1);
+    await mapLimit(pools.payout.customers, 8, async (customer) => {
+      await expectStatus("funding cash-in", deliverCashin(cashinBody(customer, PAYOUT_POOL_FUNDING)), 200);
+      bump(expected.customers, customer.id, PAYOUT_POOL_FUNDING, 0);
+      bump(expected.merchants, customer.merchant.id, PAYOUT_POOL_FUNDING, 0);
+    });
+  }
+  for (const pool of Object.values(pools)) {
+    const problems = [];
+    await proveBooks(pool, problems);
+    if (problems.length > 0) throw new Error(`the books are wrong right after seeding: ${problems.join("; ")}`);
+  }
+
+  const rows = [];
+  const started = performance.now();
+  for (const concurrency of knobs.concurrency) {
+    for (const name of knobs.scenarios) {
+      log(`▶ ${name} at concurrency ${concurrency} (${knobs.warmup_s ? `${knobs.warmup_s} s warm-up + ` : ""}${knobs.duration_s} s)`);
+      const results = await runScenario(name, concurrency, pools);
+      for (const row of results) {
+        rows.push(row);
+        const exact = row.exact === null ? "n/a" : row.exact ? "exact" : "FAILED";
+        log(
+          `  ${row.label.padEnd(20)} ${String(row.throughput_rps).padStart(8)} req/s  p50 ${row.p50_ms} ms  p99 ${row.p99_ms} ms  ` +
+            `errors ${row.errors}  cpu ${row.cpu.server_ms_per_request ?? "?"} ms/req  ${row.idle_wait_s > 2 ? `(waited ${row.idle_wait_s} s for the worker to go idle)  ` : ""}${exact}${row.exact === false ? `: ${row.exact_problems.slice(0, 3).join(" | ")}` : ""}`,
+        );
+      }
+    }
+  }
+  const total_s = round((performance.now() - started) / 1000, 1);
+
+  const ratioRows = ratios(rows);
+  const failed = rows.filter((row) => row.exact === false);
+  const report = {
+    machine: { ...machine(), load_average_at_start: loadAtStart },
+    config: {
+      duration_s: knobs.duration_s,
+      warmup_s: knobs.warmup_s,
+      timeout_s: knobs.timeout_s,
+      concurrency: knobs.concurrency,
+      scenarios: knobs.scenarios,
+      pool_size: knobs.pool_size,
+      runtime: "workerd through Miniflare (bench/serve.mjs, bindings from wrangler.toml via wrangler), local D1/DO/Queues, 127.0.0.1; load from autocannon in the bench/run.mjs process",
+    },
+    scenarios: Object.fromEntries(knobs.scenarios.map((name) => [name, SCENARIOS[name].about])),
+    results: rows,
+    ratios: ratioRows,
+    worker_log: workerErrors(worker.logFile),
+    exact: failed.length === 0,
+    measured_s: total_s,
+  };
+  fs.mkdirSync(path.dirname(knobs.out), { recursive: true });
+  fs.writeFileSync(knobs.out, `${JSON.stringify(report, null, 2)}\n`);
+
+  const m = report.machine;
+  console.log(`\nMachine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB; ${m.os}; Node ${m.node}; wrangler ${m.wrangler}; ${m.date}`);
+  console.log(`Load average (1/5/15 min) when the bench started: ${m.load_average_at_start.join(" / ")}`);
+  console.log(`Each run: ${knobs.warmup_s} s warm-up + ${knobs.duration_s} s measured, soft stop; latencies from autocannon;\nsrv cpu ms/req = CPU of the worker's processes (workerd + its Miniflare host) per answered request.\n`);
+  console.log(
+    table(rows, [
+      { title: "scenario", value: (row) => row.label, left: true },
+      { title: "conc", value: (row) => row.concurrency },
+      { title: "dur s", value: (row) => row.duration_s },
+      { title: "requests", value: (row) => row.requests },
+      { title: "req/s", value: (row) => row.throughput_rps },
+      { title: "p50 ms", value: (row) => row.p50_ms },
+      { title: "p99 ms", value: (row) => row.p99_ms },
+      { title: "errors", value: (row) => row.errors },
+      { title: "srv cpu ms/req", value: (row) => row.cpu.server_ms_per_request ?? "" },
+      { title: "exact", value: (row) => (row.exact === null ? "n/a" : row.exact ? "yes" : "FAILED"), left: true },
+    ]),
+  );
+  if (ratioRows.length > 0) {
+    console.log(`\n${table(ratioRows, [
+      { title: "ratio (throughput)", value: (row) => row.ratio, left: true },
+      { title: "conc", value: (row) => row.concurrency },
+      { title: "value", value: (row) => row.value.toFixed(2) },
+      { title: "by CPU/req", value: (row) => (row.by_cpu === null ? "" : row.by_cpu.toFixed(2)) },
+      { title: "target", value: (row) => (row.target === null ? "" : `≥ ${row.target}`) },
+      { title: "met", value: (row) => (row.met === null ? "" : row.met ? "yes" : "NO"), left: true },
+    ])}`);
+  }
+  if (report.worker_log.count > 0) console.log(`\nThe worker logged ${report.worker_log.count} error lines (see results.json worker_log).`);
+  for (const row of failed) console.log(`\nFAILED ${row.label} at ${row.concurrency}:\n  ${row.exact_problems.join("\n  ")}`);
+  console.log(`\nWrote ${path.relative(process.cwd(), knobs.out) || knobs.out}`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+let exitCode = 1;
+try {
+  exitCode = await main();
+} catch (error) {
+  log(`\nbench failed: ${error instanceof Error ? error.message : String(error)}`);
+  if (state.tmp) {
+    const workerLog = path.join(state.tmp, "worker.log");
+    if (fs.existsSync(workerLog)) log(`\nlast lines of the worker's log:\n${tail(workerLog, 30)}`);
+  }
+  exitCode = 1;
+} finally {
+  await stopWorker();
+  cleanupTmp();
+}
+process.exit(exitCode);
