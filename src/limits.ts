@@ -28,6 +28,8 @@ export const limits = {
   /** Random bytes in generated secrets. */
   api_key_random_bytes: 32,
   webhook_secret_random_bytes: 32,
+  /** Issued references cached per isolate (they never change): entries. */
+  reference_cache_entries: 10_000,
   /** Attempts to mint a unique reference before giving up (collisions are ~1 in 10^10). */
   reference_mint_attempts: 5,
 } as const;
@@ -36,8 +38,8 @@ export const limits = {
 export const accountLimits = {
   /** How long a customer's object waits before replaying projections D1 has not confirmed. */
   projection_grace_ms: 10_000,
-  /** Outbox rows one alarm replays (each is one D1 batch); the rest wait for the next alarm. */
-  projection_replay_batch: 25,
+  /** Batches of outbox rows (up to d1_parameters_max each) one alarm checks; the rest go to the next alarm, at once. */
+  projection_replay_batches: 10,
   /** D1 allows 100 bound parameters per statement: stay under it in IN (...) lists. */
   d1_parameters_max: 90,
   /** Entries one page of a customer's history returns at most. */

@@ -301,25 +301,47 @@ export class CustomerAccount extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     this.alarmScheduled = false;
+    await this.replayProjections(Date.now() - accountLimits.projection_grace_ms);
+  }
+
+  /** Replays every unconfirmed projection now, whatever its age (tests; an operator's nudge). */
+  async flushProjections(): Promise<number> {
+    return this.replayProjections(Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
+   * Replays, in order, the outbox rows written before `dueBefore` that D1 has not confirmed,
+   * a bounded number of batches per call, then schedules the next alarm for what is left: at
+   * once if some is already due (a busy customer's outbox drains at D1's pace, not one batch
+   * per grace period), else when the oldest row comes due.
+   */
+  private async replayProjections(dueBefore: number): Promise<number> {
     faultPoint("alarm.before_replay");
-    const rows = this.sql
-      .exec("SELECT op_id, projection FROM outbox ORDER BY seq LIMIT ?", accountLimits.projection_replay_batch)
-      .toArray();
-    if (rows.length === 0) return;
-    const projections = rows.map((row) => JSON.parse(row.projection as string) as Projection);
-    const confirmed = await this.confirmedInD1(projections.map(confirmationKey));
-    for (const projection of projections) {
-      const op_id = projection.op_id;
-      if (!confirmed.has(confirmationKey(projection))) {
+    let replayed = 0;
+    for (let batch = 0; batch < accountLimits.projection_replay_batches; batch++) {
+      const rows = this.sql
+        .exec("SELECT op_id, projection FROM outbox WHERE created_at <= ? ORDER BY seq LIMIT ?", dueBefore, accountLimits.d1_parameters_max)
+        .toArray();
+      if (rows.length === 0) break;
+      const projections = rows.map((row) => JSON.parse(row.projection as string) as Projection);
+      const confirmed = await this.confirmedInD1(projections.map(confirmationKey));
+      for (const projection of projections) {
+        if (confirmed.has(confirmationKey(projection))) continue;
         const outcome = await applyProjection(this.env.DB, projection);
-        if (outcome === "rejected") await this.release(op_id);
-        if (outcome === "conflict") await this.revertCredit(op_id);
-        log("warn", "projection replayed by alarm", { op_id, kind: projection.kind, outcome });
+        if (outcome === "rejected") await this.release(projection.op_id);
+        if (outcome === "conflict") await this.revertCredit(projection.op_id);
+        replayed++;
+        log("warn", "projection replayed by alarm", { op_id: projection.op_id, kind: projection.kind, outcome });
       }
-      this.sql.exec("DELETE FROM outbox WHERE op_id = ?", op_id);
+      const done = projections.map((projection) => projection.op_id);
+      this.sql.exec(`DELETE FROM outbox WHERE op_id IN (${done.map(() => "?").join(", ")})`, ...done);
     }
-    const remaining = this.sql.exec("SELECT COUNT(*) AS count FROM outbox").one().count as number;
-    if (remaining > 0) await this.ensureAlarm();
+    const oldest = this.sql.exec("SELECT MIN(created_at) AS oldest FROM outbox").one().oldest as number | null;
+    if (oldest !== null) {
+      this.alarmScheduled = true;
+      await this.ctx.storage.setAlarm(Math.max(Date.now(), oldest + accountLimits.projection_grace_ms));
+    }
+    return replayed;
   }
 
   private async confirmedInD1(keys: string[]): Promise<Set<string>> {
