@@ -1,15 +1,43 @@
-// Creates .dev.vars from .dev.vars.example on a fresh clone, and prints the local secrets.
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+// Runs before `npm run dev`: makes sure .dev.vars holds the local development secrets (copied
+// from .dev.vars.example on a fresh clone; a key missing from an older .dev.vars is added), then
+// prints them, because they are what a developer needs to call the API and sign bank events.
+import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 
-if (!existsSync(".dev.vars")) {
-  copyFileSync(".dev.vars.example", ".dev.vars");
-  console.log("Created .dev.vars from .dev.vars.example (local development secrets).");
+const EXAMPLE_PATH = ".dev.vars.example";
+const VARS_PATH = ".dev.vars";
+
+/** KEY=value lines of a dotenv file; surrounding quotes are dropped as wrangler does. */
+function parseDotenv(path) {
+  const entries = readFileSync(path, "utf8")
+    .split(/\r?\n/)
+    .map((line) => /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line))
+    .filter((match) => match !== null)
+    .map(([, key, value]) => [key, value.replace(/^(["'])(.*)\1$/, "$2")]);
+  return Object.fromEntries(entries);
 }
-const vars = Object.fromEntries(
-  readFileSync(".dev.vars", "utf8")
-    .split("\n")
-    .filter((line) => /^[A-Z_]+=/.test(line))
-    .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
-);
-console.log(`Operator key (ADMIN_API_KEY):             ${vars.ADMIN_API_KEY ?? "(missing)"}`);
-console.log(`Bank webhook secret (BANK_WEBHOOK_SECRET): ${vars.BANK_WEBHOOK_SECRET ?? "(missing)"}`);
+
+if (!existsSync(VARS_PATH)) {
+  copyFileSync(EXAMPLE_PATH, VARS_PATH);
+  console.log(`Created ${VARS_PATH} from ${EXAMPLE_PATH} (local development secrets).`);
+} else {
+  const example = parseDotenv(EXAMPLE_PATH);
+  const current = parseDotenv(VARS_PATH);
+  const missing = Object.keys(example).filter((key) => !(key in current));
+  if (missing.length > 0) {
+    const text = readFileSync(VARS_PATH, "utf8");
+    const separator = text === "" || text.endsWith("\n") ? "" : "\n";
+    appendFileSync(VARS_PATH, separator + missing.map((key) => `${key}=${example[key]}\n`).join(""));
+    console.log(`Added ${missing.join(", ")} to ${VARS_PATH} from ${EXAMPLE_PATH}.`);
+  }
+}
+
+const vars = parseDotenv(VARS_PATH);
+const lines = [
+  "Local development secrets (from .dev.vars):",
+  `  Operator key         ADMIN_API_KEY=${vars.ADMIN_API_KEY ?? "(missing)"}`,
+  `  Bank webhook secret  BANK_WEBHOOK_SECRET=${vars.BANK_WEBHOOK_SECRET ?? "(missing)"}`,
+  "API on http://localhost:8787 (reference: /docs, OpenAPI: /openapi.json)",
+];
+const width = Math.max(...lines.map((line) => line.length));
+const rule = "=".repeat(width);
+console.log(["", rule, ...lines, rule, ""].join("\n"));

@@ -52,7 +52,8 @@ export function newApp() {
   app.use("/v1/*", async (c, next) => (c.req.path === "/v1/bank/events" ? next() : authenticate(c, next)));
   app.use("/v1/*", idempotency);
 
-  registerRoutes(app);
+  // The chained value carries every route's type: exported as AppType for hono/client.
+  const routes = registerRoutes(app);
 
   // Built here rather than with doc31(), whose own error answer would leak the generator's
   // error: a failure goes through onError like any other (problem+json, nothing internal).
@@ -76,7 +77,7 @@ export function newApp() {
     return problem(c, "internal_error", "Something went wrong on our side. The request id identifies it to support.");
   });
 
-  return app;
+  return routes;
 }
 
 export type App = ReturnType<typeof newApp>;
