@@ -18,7 +18,7 @@ import {
   transferReceivedSchema,
   transferReversedSchema,
 } from "./events";
-import { recordEventFailed, recordEventProcessed, type ReceivedEvent, UnprocessableEvent } from "./event-log";
+import { eventStatus, recordEventFailed, recordEventProcessed, type ReceivedEvent, UnprocessableEvent } from "./event-log";
 
 export type EventResult = { status: "processed"; detail: string } | { status: "failed"; error: string };
 
@@ -85,6 +85,9 @@ async function apply(env: Env, config: Config, event: ReceivedEvent, data: unkno
         return result.replayed ? "duplicate" : "failed";
       }
       // Not permanent: the bank wants it again. Forget the submission and queue a retry.
+      // Unlike the other effects this one is not idempotent by itself: a repeat of an event
+      // already applied must not forget a later submission, nor fail once the payout moved on.
+      if ((await eventStatus(env.DB, event.id)) === "processed") return "duplicate";
       const retried = await env.DB.prepare(
         "UPDATE payouts SET submitted_at = NULL, updated_at = ? WHERE id = ? AND status = 'processing' RETURNING submit_attempts",
       )

@@ -122,6 +122,11 @@ export const sandboxRouter = newRouter()
   })
   .openapi(statement, async (c) => {
     const { date, limit, cursor } = c.req.valid("query");
+    // The bank's cursors are statement sequence numbers. Anything else would silently restart
+    // from the first line (a client paging with it would loop): refuse it like other lists do.
+    if (cursor !== undefined && !/^\d{1,15}$/.test(cursor)) {
+      throw new ApiError("invalid_request", "cursor is not one this API issued.", [{ path: "query.cursor", message: "invalid cursor" }]);
+    }
     const page = await bank(c.env).statement(date, cursor ?? null, limit);
     return c.json({ date, data: page.lines, has_more: page.next_cursor !== null, next_cursor: page.next_cursor }, 200);
   });

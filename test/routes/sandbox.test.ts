@@ -1,0 +1,360 @@
+/**
+ * The sandbox bank's controls (API §10): simulated transfers delivered once, twice or never,
+ * the bank's own statement, settling payouts, who may call them, and that with SANDBOX off
+ * every /v1/sandbox route is indistinguishable from a route that does not exist.
+ */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { newApp } from "../../src/app";
+import { api, BASE_URL, bearer, createMerchant, expectFieldError, json, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "../helpers";
+import { drainPayoutQueue, expectInvariants, fundedCustomer, getPayout, merchantBalance, postPayout, settle } from "../money";
+
+interface StatementLine {
+  bank_transaction_id: string;
+  direction: "credit" | "debit";
+  amount: number;
+  currency: string;
+  booked_at: string;
+  business_date: string;
+  counterparty: { cuit: string | null; name: string | null; cbu: string | null };
+  account_number: string | null;
+  concepto: string | null;
+  payout_id: string | null;
+}
+
+interface SandboxTransfer {
+  transfer: StatementLine;
+  event_id: string;
+  deliveries: { status: number; body: unknown }[];
+}
+
+/** Today in Buenos Aires, computed here rather than with the service's helper. */
+function todayInBuenosAires(): string {
+  const parts = new Intl.DateTimeFormat("en-US", { timeZone: "America/Argentina/Buenos_Aires", year: "numeric", month: "2-digit", day: "2-digit" }).formatToParts(new Date());
+  const part = (type: string) => parts.find((candidate) => candidate.type === type)!.value;
+  return `${part("year")}-${part("month")}-${part("day")}`;
+}
+
+function sandboxTransfer(body: Record<string, unknown>, headers = operatorHeaders()) {
+  return api("/v1/sandbox/transfers", json(body, headers));
+}
+
+async function bookTransfer(merchant: TestMerchant, amount: number, deliver: "once" | "twice" | "none"): Promise<SandboxTransfer> {
+  const response = await sandboxTransfer({
+    amount,
+    sender: { cuit: randomCuit(), name: "Sandbox Sender", cbu: randomCbu() },
+    concepto: `pago ${merchant.reference}`,
+    deliver,
+  });
+  expect(response.status).toBe(201);
+  return (await response.json()) as SandboxTransfer;
+}
+
+async function paymentsOf(merchant: TestMerchant) {
+  const response = await api("/v1/payments?limit=100", { headers: bearer(merchant.api_key) });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { data: { bank_transaction_id: string; amount: number }[] }).data;
+}
+
+async function statement(date: string, query = ""): Promise<{ date: string; data: StatementLine[]; has_more: boolean; next_cursor: string | null }> {
+  const response = await api(`/v1/sandbox/statement?date=${date}${query}`, { headers: operatorHeaders() });
+  expect(response.status).toBe(200);
+  return (await response.json()) as { date: string; data: StatementLine[]; has_more: boolean; next_cursor: string | null };
+}
+
+async function allStatementLines(date: string): Promise<StatementLine[]> {
+  const lines: StatementLine[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await statement(date, `&limit=1000${cursor ? `&cursor=${cursor}` : ""}`);
+    lines.push(...page.data);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return lines;
+}
+
+describe("POST /v1/sandbox/transfers", () => {
+  it("deliver once: books the line and delivers the signed event, which becomes one payment", async () => {
+    const merchant = await createMerchant();
+    const booked = await bookTransfer(merchant, 12_345, "once");
+    expect(booked.transfer).toMatchObject({ direction: "credit", amount: 12_345, currency: "ARS", concepto: `pago ${merchant.reference}`, payout_id: null });
+    expect(booked.event_id).toMatch(/^evt_/);
+    expect(booked.deliveries).toEqual([{ status: 200, body: { received: true } }]);
+    const payments = await paymentsOf(merchant);
+    expect(payments).toHaveLength(1);
+    expect(payments[0]).toMatchObject({ bank_transaction_id: booked.transfer.bank_transaction_id, amount: 12_345 });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 12_345 });
+    await expectInvariants();
+  });
+
+  it("deliver twice: both deliveries answer 200 and make one payment", async () => {
+    const merchant = await createMerchant();
+    const booked = await bookTransfer(merchant, 5_000, "twice");
+    expect(booked.deliveries).toEqual([
+      { status: 200, body: { received: true } },
+      { status: 200, body: { received: true } },
+    ]);
+    expect(await paymentsOf(merchant)).toHaveLength(1);
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 5_000 });
+    await expectInvariants();
+  });
+
+  it("deliver none: the bank's statement has the line, but no payment exists (a dropped webhook)", async () => {
+    const merchant = await createMerchant();
+    const booked = await bookTransfer(merchant, 7_777, "none");
+    expect(booked.deliveries).toEqual([]);
+    expect(await paymentsOf(merchant)).toEqual([]);
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 0 });
+    const lines = await allStatementLines(booked.transfer.business_date);
+    expect(lines.find((line) => line.bank_transaction_id === booked.transfer.bank_transaction_id)).toMatchObject({ amount: 7_777, direction: "credit" });
+    const events = await api("/v1/admin/bank-events?limit=100", { headers: operatorHeaders() });
+    const stored = ((await events.json()) as { data: { id: string }[] }).data;
+    expect(stored.some((event) => event.id === booked.event_id)).toBe(false);
+  });
+
+  it("defaults to delivering once, in ARS", async () => {
+    const merchant = await createMerchant();
+    const response = await sandboxTransfer({ amount: 100, sender: { cuit: null, name: null, cbu: null }, concepto: merchant.reference });
+    expect(response.status).toBe(201);
+    const booked = (await response.json()) as SandboxTransfer;
+    expect(booked.transfer.currency).toBe("ARS");
+    expect(booked.deliveries).toHaveLength(1);
+    expect(await paymentsOf(merchant)).toHaveLength(1);
+  });
+
+  it("books once for a repeat with the same Idempotency-Key, replaying the first response", async () => {
+    const merchant = await createMerchant();
+    const body = { amount: 3_000, sender: { cuit: null, name: "Idem", cbu: null }, concepto: `idem ${merchant.reference}` };
+    const headers = { ...operatorHeaders(), "idempotency-key": `sandbox-${merchant.id}` };
+    const first = await sandboxTransfer(body, headers);
+    const second = await sandboxTransfer(body, headers);
+    expect(first.status).toBe(201);
+    expect(second.status).toBe(201);
+    expect(second.headers.get("idempotent-replayed")).toBe("true");
+    expect(await second.json()).toEqual(await first.json());
+    const lines = (await allStatementLines(todayInBuenosAires())).filter((line) => line.concepto === body.concepto);
+    expect(lines).toHaveLength(1);
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 3_000 });
+  });
+
+  it("refuses a currency that is not enabled with 400 unsupported_currency, and books nothing", async () => {
+    const merchant = await createMerchant();
+    const response = await sandboxTransfer({ amount: 100, currency: "USD", sender: {}, concepto: merchant.reference });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: "unsupported_currency" });
+    const lines = await allStatementLines(todayInBuenosAires());
+    expect(lines.some((line) => line.concepto === merchant.reference)).toBe(false);
+  });
+
+  it.each([
+    ["a string amount", { amount: "100" }, "amount"],
+    ["a float amount", { amount: 1.5 }, "amount"],
+    ["amount 0", { amount: 0 }, "amount"],
+    ["no amount", { amount: undefined }, "amount"],
+    ["an unknown deliver", { deliver: "thrice" }, "deliver"],
+    ["no sender", { sender: undefined }, "sender"],
+    ["an unknown sender field", { sender: { cuit: null, iban: "x" } }, "sender.iban"],
+    ["an unknown field", { surprise: 1 }, "surprise"],
+    ["a concepto over 1000 characters", { concepto: "x".repeat(1001) }, "concepto"],
+  ])("answers 400 naming the field for %s", async (_label, change, field) => {
+    const body: Record<string, unknown> = { amount: 100, sender: { cuit: null, name: null, cbu: null }, concepto: "x", deliver: "none", ...change };
+    for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
+    await expectFieldError(await sandboxTransfer(body), field);
+  });
+});
+
+describe("GET /v1/sandbox/statement", () => {
+  it("lists the day's lines in booking order: credits, and after a completed payout the debit with its payout_id", async () => {
+    const today = todayInBuenosAires();
+    const merchant = await createMerchant();
+    const first = await bookTransfer(merchant, 1_000, "once");
+    const second = await bookTransfer(merchant, 2_000, "none");
+    expect(first.transfer.business_date).toBe(today);
+
+    const { merchant: payer, customer } = await fundedCustomer(50_000);
+    const created = await postPayout(payer.api_key, { customer_id: customer.id, amount: 20_000, currency: "ARS" });
+    expect(created.status).toBe(201);
+    const payout = (await created.json()) as { id: string };
+    await drainPayoutQueue([payout.id]);
+    const settled = await settle(payout.id, "completed");
+    expect(settled.status).toBe(200);
+    expect(settled.body.delivery.status).toBe(200);
+    expect((await getPayout(payer.api_key, payout.id)).body).toMatchObject({ status: "completed" });
+
+    const lines = await allStatementLines(today);
+    const index = (id: string) => lines.findIndex((line) => line.bank_transaction_id === id);
+    expect(index(first.transfer.bank_transaction_id)).toBeGreaterThanOrEqual(0);
+    expect(index(second.transfer.bank_transaction_id)).toBeGreaterThan(index(first.transfer.bank_transaction_id));
+    const debit = lines.find((line) => line.payout_id === payout.id);
+    expect(debit).toMatchObject({ direction: "debit", amount: 20_000, currency: "ARS", business_date: today, counterparty: { cbu: customer.cbu } });
+    expect(index(debit!.bank_transaction_id)).toBeGreaterThan(index(second.transfer.bank_transaction_id));
+    for (const line of lines) expect(line.business_date).toBe(today);
+    await expectInvariants();
+  });
+
+  it("pages with limit and cursor", async () => {
+    const merchant = await createMerchant();
+    await bookTransfer(merchant, 1, "none");
+    await bookTransfer(merchant, 2, "none");
+    const today = todayInBuenosAires();
+    const all = await allStatementLines(today);
+    const firstPage = await statement(today, "&limit=1");
+    expect(firstPage.data).toHaveLength(1);
+    expect(firstPage.has_more).toBe(true);
+    const secondPage = await statement(today, `&limit=1&cursor=${firstPage.next_cursor}`);
+    expect(secondPage.data[0]!.bank_transaction_id).toBe(all[1]!.bank_transaction_id);
+    expect(firstPage.data[0]!.bank_transaction_id).toBe(all[0]!.bank_transaction_id);
+  });
+
+  it.each([["abc"], ["-1"], ["1.5"], ["1e3"]])("answers 400 naming query.cursor for a cursor it never issued (%s), instead of starting over", async (cursor) => {
+    await expectFieldError(await api(`/v1/sandbox/statement?date=${todayInBuenosAires()}&cursor=${cursor}`, { headers: operatorHeaders() }), "query.cursor");
+  });
+
+  it("is empty for a day with no bookings", async () => {
+    expect(await statement("2001-01-01")).toMatchObject({ date: "2001-01-01", data: [], has_more: false, next_cursor: null });
+  });
+
+  it.each([["21-11-2026"], ["2026-11-2"], ["today"]])("answers 400 naming query.date for %s", async (date) => {
+    await expectFieldError(await api(`/v1/sandbox/statement?date=${date}`, { headers: operatorHeaders() }), "query.date");
+  });
+
+  it("answers 400 naming query.date when date is missing", async () => {
+    await expectFieldError(await api("/v1/sandbox/statement", { headers: operatorHeaders() }), "query.date");
+  });
+});
+
+describe("POST /v1/sandbox/payouts/{id}/settle", () => {
+  it("answers 404 for an unknown payout", async () => {
+    const response = await api("/v1/sandbox/payouts/po_does_not_exist/settle", json({ outcome: "completed" }, operatorHeaders()));
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ code: "not_found" });
+  });
+
+  it("settles a pending payout (submitting it first); a second settle is 422 invalid_state and changes nothing", async () => {
+    const { merchant, customer } = await fundedCustomer(30_000);
+    const created = await postPayout(merchant.api_key, { customer_id: customer.id, amount: 10_000, currency: "ARS" });
+    const payout = (await created.json()) as { id: string };
+    expect((await settle(payout.id, "completed")).status).toBe(200);
+    const balance = await merchantBalance(merchant.api_key);
+    expect(balance).toMatchObject({ available: 20_000, reserved: 0 });
+
+    const again = await api(`/v1/sandbox/payouts/${payout.id}/settle`, json({ outcome: "completed" }, operatorHeaders()));
+    expect(again.status).toBe(422);
+    expect(await again.json()).toMatchObject({ code: "invalid_state" });
+    const failLater = await api(`/v1/sandbox/payouts/${payout.id}/settle`, json({ outcome: "failed", permanent: true }, operatorHeaders()));
+    expect(failLater.status).toBe(422);
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 20_000, reserved: 0 });
+    expect((await getPayout(merchant.api_key, payout.id)).body).toMatchObject({ status: "completed" });
+    const debits = (await allStatementLines(todayInBuenosAires())).filter((line) => line.payout_id === payout.id);
+    expect(debits).toHaveLength(1);
+    await expectInvariants();
+  });
+
+  it("fails a payout permanently: the funds return and no debit is booked", async () => {
+    const { merchant, customer } = await fundedCustomer(30_000);
+    const created = await postPayout(merchant.api_key, { customer_id: customer.id, amount: 10_000, currency: "ARS" });
+    const payout = (await created.json()) as { id: string };
+    const settled = await settle(payout.id, "failed", true);
+    expect(settled.status).toBe(200);
+    expect(settled.body.delivery.status).toBe(200);
+    expect((await getPayout(merchant.api_key, payout.id)).body).toMatchObject({ status: "failed" });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 30_000, reserved: 0 });
+    expect((await allStatementLines(todayInBuenosAires())).some((line) => line.payout_id === payout.id)).toBe(false);
+    await expectInvariants();
+  });
+
+  it("fails a payout transiently: it stays processing with funds reserved until the queue resubmits it, then completes", async () => {
+    const { merchant, customer } = await fundedCustomer(30_000);
+    const payout = (await (await postPayout(merchant.api_key, { customer_id: customer.id, amount: 10_000, currency: "ARS" })).json()) as { id: string };
+    const transient = await settle(payout.id, "failed", false);
+    expect(transient.status).toBe(200);
+    expect(transient.body.delivery.status).toBe(200);
+    expect((await getPayout(merchant.api_key, payout.id)).body).toMatchObject({ status: "processing" });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 20_000, reserved: 10_000 });
+    // Not resubmitted yet: the bank is not processing it.
+    expect((await api(`/v1/sandbox/payouts/${payout.id}/settle`, json({ outcome: "completed" }, operatorHeaders()))).status).toBe(422);
+    await drainPayoutQueue([payout.id]);
+    expect((await settle(payout.id, "completed")).status).toBe(200);
+    expect((await getPayout(merchant.api_key, payout.id)).body).toMatchObject({ status: "completed" });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 20_000, reserved: 0 });
+    expect((await allStatementLines(todayInBuenosAires())).filter((line) => line.payout_id === payout.id)).toHaveLength(1);
+    await expectInvariants();
+  });
+
+  it.each([
+    ["an unknown outcome", { outcome: "maybe" }, "outcome"],
+    ["no outcome", {}, "outcome"],
+    ["a string permanent", { outcome: "failed", permanent: "yes" }, "permanent"],
+    ["an unknown field", { outcome: "completed", surprise: true }, "surprise"],
+  ])("answers 400 naming the field for %s", async (_label, body, field) => {
+    await expectFieldError(await api("/v1/sandbox/payouts/po_whatever/settle", json(body, operatorHeaders())), field);
+  });
+});
+
+describe("who may call the sandbox", () => {
+  it("answers 403 to a merchant key on every sandbox route, and books nothing", async () => {
+    const merchant = await createMerchant();
+    const headers = bearer(merchant.api_key);
+    const transfer = await sandboxTransfer({ amount: 100, sender: {}, concepto: `self-credit ${merchant.reference}` }, headers);
+    expect(transfer.status).toBe(403);
+    expect(await transfer.json()).toMatchObject({ code: "forbidden" });
+    expect((await api("/v1/sandbox/payouts/po_x/settle", json({ outcome: "completed" }, headers))).status).toBe(403);
+    expect((await api(`/v1/sandbox/statement?date=${todayInBuenosAires()}`, { headers })).status).toBe(403);
+    expect(await paymentsOf(merchant)).toEqual([]);
+    expect((await allStatementLines(todayInBuenosAires())).some((line) => line.concepto?.includes(merchant.reference))).toBe(false);
+  });
+
+  it("answers 401 without a key", async () => {
+    expect((await api(`/v1/sandbox/statement?date=${todayInBuenosAires()}`)).status).toBe(401);
+  });
+});
+
+describe("with SANDBOX off", () => {
+  async function fetchWithSandbox(value: string | undefined, path: string, init: RequestInit = {}) {
+    const context = createExecutionContext();
+    const bindings = { ...env, SANDBOX: value } as typeof env;
+    const response = await newApp().fetch(new Request(`${BASE_URL}${path}`, init), bindings, context);
+    await waitOnExecutionContext(context);
+    return response;
+  }
+
+  const routes: [string, string, RequestInit][] = [
+    ["a transfer", "/v1/sandbox/transfers", json({ amount: 100, sender: {}, concepto: "x" }, operatorHeaders())],
+    ["an invalid transfer", "/v1/sandbox/transfers", json({ amount: "nope" }, operatorHeaders())],
+    ["a statement", "/v1/sandbox/statement?date=2026-01-01", { headers: operatorHeaders() }],
+    ["a statement without its date", "/v1/sandbox/statement", { headers: operatorHeaders() }],
+  ];
+
+  for (const setting of ["false", undefined]) {
+    it.each(routes)(`answers 404 not_found to ${setting === undefined ? "an unset" : "a false"} SANDBOX for %s`, async (_label, path, init) => {
+      const response = await fetchWithSandbox(setting, path, init);
+      expect(response.status).toBe(404);
+      expect(await response.json()).toMatchObject({ code: "not_found" });
+    });
+  }
+
+  it("answers 404 to a settle of a real pending payout, which stays pending", async () => {
+    const { merchant, customer } = await fundedCustomer(5_000);
+    const payout = (await (await postPayout(merchant.api_key, { customer_id: customer.id, amount: 1_000, currency: "ARS" })).json()) as { id: string };
+    const response = await fetchWithSandbox("false", `/v1/sandbox/payouts/${payout.id}/settle`, json({ outcome: "completed" }, operatorHeaders()));
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ code: "not_found" });
+    expect((await getPayout(merchant.api_key, payout.id)).body).toMatchObject({ status: "pending" });
+  });
+
+  it("books nothing at the bank when a transfer is refused", async () => {
+    const merchant = await createMerchant();
+    const concepto = `sandbox off ${merchant.reference}`;
+    const response = await fetchWithSandbox("false", "/v1/sandbox/transfers", json({ amount: 100, sender: {}, concepto }, operatorHeaders()));
+    expect(response.status).toBe(404);
+    expect((await allStatementLines(todayInBuenosAires())).some((line) => line.concepto === concepto)).toBe(false);
+    expect(await paymentsOf(merchant)).toEqual([]);
+  });
+
+  it("answers a merchant exactly like the operator (404, not 403)", async () => {
+    const merchant = await createMerchant();
+    const response = await fetchWithSandbox("false", "/v1/sandbox/statement?date=2026-01-01", { headers: bearer(merchant.api_key) });
+    expect(response.status).toBe(404);
+  });
+});
