@@ -1,7 +1,7 @@
 /**
  * The cash-in saga: a verified `transfer.received` event becomes exactly one payment.
  *
- *   1. dedupe: a payment for this bank_transaction_id already exists → nothing to do
+ *   1. the payment id is derived from the bank_transaction_id: one bank transfer, one payment
  *   2. route (API §5 rules), auto-creating the sender's customer if rule 3 needs it
  *   3. credit the customer's Durable Object; in the same atomic write it stores the raw
  *      event and the D1 projection in its outbox (so from here on nothing can be lost)
@@ -12,7 +12,7 @@
 import { applyProjection, type PaymentRecord, type Projection } from "../accounts/projections";
 import { customerAccountStub } from "../accounts/customer-account";
 import type { TransferReceived } from "../bank/events";
-import { eventProcessedStatement, recordEventFailed, type ReceivedEvent, UnprocessableEvent } from "../bank/event-log";
+import { type ReceivedEvent, UnprocessableEvent } from "../bank/event-log";
 import { derivedId } from "../crypto";
 import { linkCustomer } from "../db/customers";
 import type { Config, Env } from "../env";
@@ -31,17 +31,10 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   if (!config.currencies.includes(transfer.currency)) {
     throw new UnprocessableEvent(`currency ${transfer.currency} is not enabled`);
   }
+  // No read to dedupe: a repeat replays in the customer's object (same payment id) and its
+  // projection changes nothing in D1; a repeat whose data differs is caught by the
+  // projection's confirmation and undone below. The common case pays for none of it.
   const payment_id = await paymentIdOf(transfer.bank_transaction_id);
-  const existing = await env.DB.prepare("SELECT amount, currency FROM payments WHERE id = ?")
-    .bind(payment_id)
-    .first<{ amount: number; currency: string }>();
-  if (existing) {
-    if (existing.amount !== transfer.amount || existing.currency !== transfer.currency) {
-      throw new UnprocessableEvent(`bank_transaction_id ${transfer.bank_transaction_id} is already recorded with a different amount`);
-    }
-    await eventProcessedStatement(env.DB, event, Date.now()).run();
-    return { outcome: "duplicate", payment_id };
-  }
 
   const decision = await routeTransfer(
     {
@@ -61,7 +54,7 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   };
 
   if (decision.kind !== "customer") {
-    await applyProjection(env.DB, projection, now);
+    if ((await applyProjection(env.DB, projection, now)) === "conflict") return refuseConflicting(env, event, transfer);
     if (decision.kind === "quarantine") log("warn", "cash-in quarantined", { payment_id, reason: decision.reason });
     return { outcome: payment.status, payment_id };
   }
@@ -74,15 +67,23 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   const account = customerAccountStub(env, decision.customer_id);
   await account.credit({ op_id: payment_id, amount: payment.amount, currency: payment.currency, merchant_id: decision.merchant_id, projection });
   faultPoint("cashin.after_account_credit");
-  const outcome = await applyProjection(env.DB, projection);
-  if (outcome === "conflict") {
-    // Two deliveries of one bank transfer were routed differently (their data differed) and
-    // the other one was recorded first: this credit was a duplicate.
+  if ((await applyProjection(env.DB, projection)) === "conflict") {
+    // The other delivery was recorded first: this credit was a duplicate.
     await account.revertCredit(payment_id);
-    await recordEventFailed(env.DB, event, "bank_transaction_id was already recorded with different data");
-    return { outcome: "duplicate", payment_id };
+    return refuseConflicting(env, event, transfer);
   }
   return { outcome: "credited", payment_id };
+}
+
+/**
+ * One bank transfer delivered twice with different data (amount, sender, concepto routing it
+ * elsewhere): the first recorded stands, and this event is stored as failed for the operator.
+ */
+async function refuseConflicting(env: Env, event: ReceivedEvent, transfer: TransferReceived): Promise<never> {
+  const error = `bank_transaction_id ${transfer.bank_transaction_id} is already recorded with different data`;
+  // The projection's batch stored the event as processed; it was not.
+  await env.DB.prepare("UPDATE bank_events SET status = 'failed', error = ?, updated_at = ? WHERE id = ?").bind(error, Date.now(), event.id).run();
+  throw new UnprocessableEvent(error);
 }
 
 function paymentRecord(id: string, transfer: TransferReceived, decision: RoutingDecision, now: number): PaymentRecord {

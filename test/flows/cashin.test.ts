@@ -69,16 +69,19 @@ describe("cash-in routed by a customer reference", () => {
     expect(await paymentsOf(merchant.api_key)).toHaveLength(1);
   });
 
-  it("never credits twice when a repeat of one bank transaction routes elsewhere, and stores the conflict", async () => {
+  it("never credits twice when a repeat of one bank transaction routes elsewhere, and stores the repeat as failed", async () => {
     const merchant = await createMerchant();
     const alice = await createCustomer(merchant.api_key);
     const bob = await createCustomer(merchant.api_key);
     const toAlice = transferEvent({ amount: 3_000, concepto: await depositReference(merchant.api_key, alice.id) });
     const toBob = { ...toAlice, id: uniqueId("evt"), data: { ...toAlice.data, concepto: await depositReference(merchant.api_key, bob.id) } };
     expect((await sendBankEvent(toAlice)).status).toBe(200);
-    expect((await sendBankEvent(toBob)).status).toBe(200); // deduped by bank_transaction_id before routing
+    const repeat = await sendBankEvent(toBob);
+    expect(repeat.status).toBe(422); // one bank transfer, different data: the first recorded stands
     expect(await balanceOf(merchant.api_key, alice.id)).toMatchObject({ available: 3_000 });
-    expect(await balanceOf(merchant.api_key, bob.id)).toMatchObject({ available: 0 });
+    expect(await balanceOf(merchant.api_key, bob.id)).toMatchObject({ available: 0 }); // credited, then reverted
+    const failed = (await (await api("/v1/admin/bank-events?status=failed&limit=100", { headers: operatorHeaders() })).json()) as { data: { id: string }[] };
+    expect(failed.data.map((event) => event.id)).toContain(toBob.id);
     await expectInvariants();
   });
 });
