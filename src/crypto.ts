@@ -11,9 +11,19 @@ export async function sha256Hex(text: string): Promise<string> {
   return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
 }
 
-export async function hmacSha256Hex(secret: string, message: string): Promise<string> {
+/** HMAC-SHA256 over text, or over raw bytes (a webhook's body, exactly as it was sent). */
+export async function hmacSha256Hex(secret: string, message: string | Uint8Array): Promise<string> {
   const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return toHex(await crypto.subtle.sign("HMAC", key, encoder.encode(message)));
+  return toHex(await crypto.subtle.sign("HMAC", key, typeof message === "string" ? encoder.encode(message) : message));
+}
+
+/** `prefix` then `body`, as bytes: what a webhook signature covers, without decoding the body. */
+export function prefixed(prefix: string, body: Uint8Array): Uint8Array {
+  const head = encoder.encode(prefix);
+  const joined = new Uint8Array(head.length + body.length);
+  joined.set(head, 0);
+  joined.set(body, head.length);
+  return joined;
 }
 
 /**

@@ -25,12 +25,16 @@ export async function recordEventProcessed(d1: D1Database, event: ReceivedEvent,
   await eventProcessedStatement(d1, event, now).run();
 }
 
-/** A processed event is never demoted: a late failing redelivery leaves it processed. */
+/**
+ * A processed event is never demoted: a late failing redelivery leaves it processed. A failed
+ * one keeps the latest body, so its payload and its error always describe the same delivery.
+ */
 export async function recordEventFailed(d1: D1Database, event: ReceivedEvent, error: string, now = Date.now()): Promise<void> {
   await d1
     .prepare(
       `INSERT INTO bank_events (id, type, status, payload, error, received_at, updated_at) VALUES (?, ?, 'failed', ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET error = excluded.error, attempts = attempts + 1, updated_at = excluded.updated_at
+       ON CONFLICT (id) DO UPDATE SET error = excluded.error, payload = excluded.payload, type = excluded.type,
+         attempts = attempts + 1, updated_at = excluded.updated_at
        WHERE bank_events.status <> 'processed'`,
     )
     .bind(event.id, event.type, event.payload, error.slice(0, 1000), event.received_at, now)

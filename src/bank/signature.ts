@@ -4,7 +4,7 @@
  * with an old and a new secret while one is being rotated. Outbound merchant webhooks are
  * signed the same way.
  */
-import { hmacSha256Hex, secretsEqual } from "../crypto";
+import { hmacSha256Hex, prefixed, secretsEqual } from "../crypto";
 import { limits } from "../limits";
 
 export interface ParsedSignature {
@@ -32,12 +32,16 @@ export function parseSignatureHeader(header: string | undefined | null): ParsedS
   return { timestamp, signatures };
 }
 
-/** Checks the header over the raw body, before anything parses the body. */
-export async function verifySignature(rawBody: string, header: string | undefined | null, secret: string, now_ms = Date.now()): Promise<boolean> {
+/**
+ * Checks the header over the raw body, before anything parses the body. Given bytes, it
+ * checks exactly the bytes that were sent (a byte-order mark or invalid UTF-8 included).
+ */
+export async function verifySignature(rawBody: string | Uint8Array, header: string | undefined | null, secret: string, now_ms = Date.now()): Promise<boolean> {
   const parsed = parseSignatureHeader(header);
   if (!parsed) return false;
   if (Math.abs(now_ms / 1000 - parsed.timestamp) > limits.bank_signature_tolerance_seconds) return false;
-  const expected = await hmacSha256Hex(secret, `${parsed.timestamp}.${rawBody}`);
+  const message = typeof rawBody === "string" ? `${parsed.timestamp}.${rawBody}` : prefixed(`${parsed.timestamp}.`, rawBody);
+  const expected = await hmacSha256Hex(secret, message);
   let matched = false;
   // Compare against every value (no early exit) so timing says nothing about which matched.
   for (const candidate of parsed.signatures) matched = (await secretsEqual(candidate, expected)) || matched;

@@ -35,12 +35,13 @@ export const bankEventsRouter = newRouter();
 bankEventsRouter.openAPIRegistry.registerPath(receive);
 
 bankEventsRouter.post("/v1/bank/events", async (c) => {
-  const rawBody = await c.req.text();
+  const rawBytes = new Uint8Array(await c.req.arrayBuffer());
   const config = c.get("config");
-  if (!(await verifySignature(rawBody, c.req.header("bank-signature"), config.bankWebhookSecret))) {
+  if (!(await verifySignature(rawBytes, c.req.header("bank-signature"), config.bankWebhookSecret))) {
     return problem(c, "invalid_signature", "Missing or invalid Bank-Signature, or its timestamp is more than 300 s away.");
   }
-  const result = await handleBankEvent(c.env, config, rawBody);
+  // Verified as bytes; decoded only now. Invalid UTF-8 becomes U+FFFD and fails parsing as data.
+  const result = await handleBankEvent(c.env, config, new TextDecoder().decode(rawBytes));
   if (result.status === "failed") return problem(c, "unprocessable_event", `Stored for the operator: ${result.error}`);
   return c.json({ received: true as const }, 200);
 });

@@ -168,3 +168,15 @@ describe("parseSignatureHeader", () => {
     expect(await verifySignature(BODY, huge, SECRET, NOW_MS)).toBe(false);
   });
 });
+
+describe("verifySignature over raw bytes", () => {
+  it("checks exactly the bytes sent, a byte-order mark included", async () => {
+    const body = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode('{"id":"evt_bom"}')]);
+    const t = Math.floor(Date.now() / 1000);
+    const { hmacSha256Hex, prefixed } = await import("../../src/crypto");
+    const header = `t=${t},v1=${await hmacSha256Hex("whsec_bytes_secret", prefixed(`${t}.`, body))}`;
+    expect(await verifySignature(body, header, "whsec_bytes_secret")).toBe(true);
+    // Decoding first would drop the mark and change what was signed.
+    expect(await verifySignature(new TextDecoder().decode(body), header, "whsec_bytes_secret")).toBe(false);
+  });
+});
