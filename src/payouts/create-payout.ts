@@ -12,6 +12,7 @@
  * finishes it too if nobody retries; the repair job re-queues a payout never queued.
  */
 import { customerAccountStub } from "../accounts/customer-account";
+import { assert } from "../assert";
 import { applyProjection, type PayoutRecord } from "../accounts/projections";
 import { derivedId } from "../crypto";
 import { findLinkedCustomer } from "../db/customers";
@@ -41,11 +42,8 @@ export async function createPayout(env: Env, merchantId: string, idempotencyKey:
     ]);
   }
 
+  // No read first: the customer's object knows whether this payout id was seen before.
   const payoutId = await derivedId("po", `${merchantId}:${idempotencyKey}`);
-  const existing = await findPayout(env.DB, payoutId);
-  if (existing?.status === "rejected") throw insufficientFunds("merchant");
-  if (existing) return existing;
-
   const payout: PayoutRecord = {
     id: payoutId,
     merchant_id: merchantId,
@@ -75,10 +73,33 @@ export async function createPayout(env: Env, merchantId: string, idempotencyKey:
     throw insufficientFunds("merchant");
   }
   faultPoint("payout.after_projection");
-  await enqueueSubmission(env, payoutId);
+  if (!reservation.replayed) {
+    await enqueueSubmission(env, payoutId);
+    return newPayoutRow(payout);
+  }
+  // A retry after a crash: the payout may have moved on since its first attempt.
   const row = await findPayout(env.DB, payoutId);
-  if (!row) throw new Error(`payout ${payoutId} missing right after its projection`);
+  assert(row !== null && row.status !== "rejected", `payout ${payoutId} is live in D1 after its projection`);
+  if (row.status === "pending") await enqueueSubmission(env, payoutId);
   return row;
+}
+
+/** The row D1 now holds for a payout this request created (what a read would return). */
+function newPayoutRow(payout: PayoutRecord): PayoutRow {
+  return {
+    ...payout,
+    kind: "payout",
+    payment_id: null,
+    status: "pending",
+    failure_reason: null,
+    bank_transaction_id: null,
+    submit_attempts: 0,
+    submitted_at: null,
+    customer_sync: null,
+    completed_date: null,
+    reconciled_by: null,
+    updated_at: payout.created_at,
+  };
 }
 
 /** A lost message is not lost money: the repair job re-queues pending payouts it finds idle. */

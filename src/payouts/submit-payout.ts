@@ -11,23 +11,20 @@ import { faultPoint } from "../faults";
 import type { PayoutMessage } from "../jobs/payout-queue";
 import { log } from "../log";
 import { finishPayout } from "./finish-payout";
-import { findPayout } from "./payout-row";
+import { findPayout, type PayoutRow } from "./payout-row";
 
 export type SubmitOutcome = "submitted" | "failed" | "skipped";
 
 export async function submitPayout(env: Env, config: Config, payoutId: string): Promise<SubmitOutcome> {
-  const payout = await findPayout(env.DB, payoutId);
-  if (!payout || (payout.status !== "pending" && payout.status !== "processing")) return "skipped";
-  if (payout.status === "pending") {
-    const claimed = await env.DB.prepare(
-      "UPDATE payouts SET status = 'processing', submit_attempts = submit_attempts + 1, updated_at = ? WHERE id = ? AND status = 'pending'",
-    )
-      .bind(Date.now(), payoutId)
-      .run();
-    if (claimed.meta.changes === 0) return submitPayout(env, config, payoutId); // lost to a cancel or a twin message
-  } else if (payout.submitted_at !== null) {
-    return "skipped"; // the bank already has it; its outcome arrives as an event
-  }
+  // The common case in one statement: claim a pending payout and read it back.
+  const claimed = await env.DB.prepare(
+    "UPDATE payouts SET status = 'processing', submit_attempts = submit_attempts + 1, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING *",
+  )
+    .bind(Date.now(), payoutId)
+    .first<PayoutRow>();
+  const payout = claimed ?? (await findPayout(env.DB, payoutId)); // already claimed (a retry), or lost to a cancel
+  if (!payout || payout.status !== "processing") return "skipped";
+  if (!claimed && payout.submitted_at !== null) return "skipped"; // the bank already has it; its outcome arrives as an event
   faultPoint("payout.after_claim");
   const result = await bankAdapter(env, config).submitPayout({
     payout_id: payout.id,
