@@ -53,11 +53,13 @@ export const accountLimits = {
  */
 export const reconciliationLimits = {
   /** Statement lines read per step. */
-  statement_page_lines: 200,
+  statement_page_lines: 1_000,
   /** Lost webhooks recovered per step (each runs the full cash-in or payout path). */
   recoveries_per_step: 20,
   /** Ledger records checked against the statement per step (ledger → bank direction). */
   ledger_page_rows: 500,
+  /** Ledger records of the day one step reads to find those (index order, whatever their mark). */
+  ledger_window_rows: 10_000,
   /** Hard ceiling on D1 queries one step may make: asserted, never silently exceeded. */
   d1_queries_per_step: 400,
   /** A running run untouched this long lost its queue message: the cron resumes it. */

@@ -175,20 +175,37 @@ async function matchStatementPage(env: Env, config: Config, run: RunRow, now: nu
   return result;
 }
 
-/** Ledger → bank: the day's records this run never saw on the statement. */
+/**
+ * Ledger → bank: the day's records this run never saw on the statement. A step looks at the
+ * next window of the day's records (at most ledger_window_rows, found by the date index alone),
+ * and returns those of them without this run's mark (at most ledger_page_rows): the rows it
+ * reads are bounded however large the day, though almost every record is marked.
+ */
 async function unmatchedLedgerPage(env: Env, run: RunRow, table: "payments" | "payouts"): Promise<StepResult> {
-  const filter = table === "payments" ? "booked_date = ?" : "completed_date = ? AND status = 'completed' AND kind IN ('payout', 'return')";
-  const { results } = await env.DB.prepare(
-    `SELECT id, bank_transaction_id, amount FROM ${table}
-     WHERE ${filter} AND (reconciled_by IS NULL OR reconciled_by <> ?) AND id > ? ORDER BY id LIMIT ?`,
+  const ofDay = table === "payments" ? "booked_date = ?" : "completed_date = ?";
+  const counted = table === "payments" ? "" : "AND status = 'completed' AND kind IN ('payout', 'return')";
+  const after = run.cursor ?? "";
+  const window = await env.DB.prepare(
+    `SELECT MAX(id) AS last_id, COUNT(*) AS size FROM (SELECT id FROM ${table} WHERE ${ofDay} AND id > ? ORDER BY id LIMIT ?)`,
   )
-    .bind(run.date, run.id, run.cursor ?? "", bounds.ledger_page_rows)
-    .all<{ id: string; bank_transaction_id: string; amount: number }>();
+    .bind(run.date, after, bounds.ledger_window_rows)
+    .first<{ last_id: string | null; size: number }>();
+  const windowEnd = window?.last_id ?? null;
+  const { results } =
+    windowEnd === null
+      ? { results: [] as { id: string; bank_transaction_id: string; amount: number }[] }
+      : await env.DB.prepare(
+          `SELECT id, bank_transaction_id, amount FROM ${table}
+           WHERE ${ofDay} AND id > ? AND id <= ? ${counted} AND (reconciled_by IS NULL OR reconciled_by <> ?) ORDER BY id LIMIT ?`,
+        )
+          .bind(run.date, after, windowEnd, run.id, bounds.ledger_page_rows)
+          .all<{ id: string; bank_transaction_id: string; amount: number }>();
   const last = results[results.length - 1];
-  const more = results.length === bounds.ledger_page_rows;
+  const pageFull = results.length === bounds.ledger_page_rows;
+  const more = pageFull || (window?.size ?? 0) === bounds.ledger_window_rows;
   return {
     phase: more ? table : table === "payments" ? "payouts" : "done",
-    cursor: more && last ? last.id : null,
+    cursor: more ? (pageFull && last ? last.id : windowEnd) : null,
     statement_lines: 0,
     matched: 0,
     marks: [],

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { armFault, disarmFaults } from "../../src/faults";
+import { reconciliationLimits } from "../../src/limits";
 import { api, bearer, createCustomer, createMerchant, json, operatorHeaders } from "../helpers";
 import {
   balanceOf,
@@ -145,11 +146,11 @@ describe("reconciling a day against the sandbox bank's statement", () => {
 });
 
 describe("a large day", () => {
-  it("reconciles thousands of statement lines across many bounded steps", async () => {
+  it("reconciles ten thousand statement lines across many bounded steps", async () => {
     const bank = env.SANDBOX_BANK.get(env.SANDBOX_BANK.idFromName("sandbox"));
     const date = "2026-03-02";
     const bookedAt = Date.parse("2026-03-02T15:00:00Z"); // 12:00 in Buenos Aires
-    const total = 2_500;
+    const total = 10_500; // more than one ledger window (limits.ledger_window_rows) and many statement pages
     const lines = Array.from({ length: total }, (_, index) => ({
       bank_transaction_id: `bt_large_${index}`,
       amount: 1_000 + index,
@@ -177,7 +178,7 @@ describe("a large day", () => {
     const { report, maxQueries } = await reconcile(date);
     expect(report.status).toBe("completed");
     expect(report.totals).toEqual({ statement_lines: total, matched: total - 6, missing_in_ledger: 5, missing_at_bank: 2, amount_mismatch: 1 });
-    expect(report.steps).toBeGreaterThan(total / 200); // a page at a time, never the whole day at once
+    expect(report.steps).toBeGreaterThan(total / reconciliationLimits.statement_page_lines); // a page at a time, never the whole day at once
     expect(maxQueries).toBeLessThanOrEqual(400);
     expect(report.discrepancies.filter((item) => item.kind === "missing_in_ledger").every((item) => item.resolution === "recovered")).toBe(true);
   });
