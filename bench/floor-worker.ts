@@ -7,9 +7,26 @@
  * this file, and the route answers only when the BENCH variable is "true".
  *
  * Body: `{ "op_id": string, "customer_id": string, "amount": integer }` → `200 { "ok": true }`.
+ *
+ * For `npm run bench:reconcile` (bench/reconcile.mjs), also bench-only and behind BENCH=true:
+ *   - `POST /bench/seed-statement { booked_at_ms, lines: [[bank_transaction_id, amount], …] }`
+ *     books up to 5 000 incoming transfers on the sandbox bank's statement at once (its
+ *     `seedStatement`, no webhooks): concepto "sin referencia", no sender → `200 { added }`.
+ *   - `POST /bench/seed-payments { booked_at_ms, payments: [[bank_transaction_id, amount], …] }`
+ *     inserts the same as our D1 `payments` rows, quarantined with no ledger effect (as the
+ *     large-day test does), id derived as the cash-in path derives it, in multi-row INSERTs
+ *     under D1's 100 bound parameters per statement, one `batch` per call → `200 { inserted }`.
+ *   - every reconciliation queue invocation is metered: the production consumer runs unchanged
+ *     with a D1 binding that counts its queries (each statement of a batch counts, as the step's
+ *     own budget counts them) and the rows D1 reports read and written; then one log line
+ *     `{"bench_metric":"reconciliation_step",…}` (bench/serve.mjs writes those to metrics.jsonl).
  */
 import worker from "../src/index";
+import { paymentIdOf } from "../src/cashins/receive-transfer";
+import { businessDateOf } from "../src/domain/business-day";
 import type { Env } from "../src/env";
+import { accountLimits } from "../src/limits";
+import type { ReconciliationMessage } from "../src/reconciliation/driver";
 import type { FloorAccount } from "./floor-account";
 
 export * from "../src/index";
@@ -75,11 +92,190 @@ async function floor(request: Request, env: BenchEnv): Promise<Response> {
   return Response.json({ ok: true });
 }
 
+// ── reconciliation benchmark: seeding a large day, metering each step ────────────────────
+
+/** Lines per `seedStatement` call (one sandbox bank transaction), and per request. */
+const SEED_LINES_MAX = 5_000;
+
+type SeedRow = [bank_transaction_id: string, amount: number];
+
+interface SeedRequest {
+  booked_at_ms: number;
+  rows: SeedRow[];
+}
+
+async function seedRequest(request: Request, field: "lines" | "payments"): Promise<SeedRequest | Response> {
+  let body: Record<string, unknown>;
+  try {
+    body = (await request.json()) as Record<string, unknown>;
+  } catch {
+    return Response.json({ error: "body is not JSON" }, { status: 400 });
+  }
+  const rows = body?.[field];
+  const booked_at_ms = body?.booked_at_ms;
+  const valid =
+    Number.isSafeInteger(booked_at_ms) &&
+    (booked_at_ms as number) > 0 &&
+    Array.isArray(rows) &&
+    rows.length <= SEED_LINES_MAX &&
+    rows.every(
+      (row) =>
+        Array.isArray(row) &&
+        row.length === 2 &&
+        typeof row[0] === "string" &&
+        row[0].length > 0 &&
+        Number.isSafeInteger(row[1]) &&
+        (row[1] as number) > 0,
+    );
+  if (!valid) {
+    return Response.json({ error: `expected { booked_at_ms: integer, ${field}: [[bank_transaction_id, amount > 0], …] } with at most ${SEED_LINES_MAX} rows` }, { status: 400 });
+  }
+  return { booked_at_ms: booked_at_ms as number, rows: rows as SeedRow[] };
+}
+
+/** Books the lines on the sandbox bank's statement (no webhooks): a day to reconcile. */
+async function seedStatement(request: Request, env: BenchEnv): Promise<Response> {
+  const input = await seedRequest(request, "lines");
+  if (input instanceof Response) return input;
+  const bank = env.SANDBOX_BANK.get(env.SANDBOX_BANK.idFromName("sandbox"));
+  const added = await bank.seedStatement(
+    input.rows.map(([bank_transaction_id, amount]) => ({
+      bank_transaction_id,
+      amount,
+      currency: "ARS",
+      sender: { cuit: null, name: null, cbu: null },
+      account_number: null,
+      concepto: "sin referencia", // routed to quarantine if it has to be recovered
+      booked_at_ms: input.booked_at_ms,
+    })),
+  );
+  return Response.json({ added });
+}
+
+/**
+ * Our side of the day: quarantined payments with no ledger effect, one per line, in multi-row
+ * INSERTs. Per row only (id, bank_transaction_id, amount) are bound: the constants are
+ * validated integers and a YYYY-MM-DD date, written into the SQL.
+ */
+async function seedPayments(request: Request, env: BenchEnv): Promise<Response> {
+  const input = await seedRequest(request, "payments");
+  if (input instanceof Response) return input;
+  const bookedAt = input.booked_at_ms;
+  const bookedDate = businessDateOf(bookedAt);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(bookedDate)) return Response.json({ error: "booked_at_ms has no business date" }, { status: 400 });
+  const rowsPerStatement = Math.floor(accountLimits.d1_parameters_max / 3);
+  const ids = await Promise.all(input.rows.map(([bank_transaction_id]) => paymentIdOf(bank_transaction_id)));
+  const statements: D1PreparedStatement[] = [];
+  for (let start = 0; start < input.rows.length; start += rowsPerStatement) {
+    const chunk = input.rows.slice(start, start + rowsPerStatement);
+    statements.push(
+      env.DB.prepare(
+        `INSERT INTO payments (id, bank_transaction_id, status, amount, currency, booked_at, booked_date, created_at, updated_at)
+         VALUES ${chunk.map(() => `(?, ?, 'quarantined', ?, 'ARS', ${bookedAt}, '${bookedDate}', ${bookedAt}, ${bookedAt})`).join(", ")}
+         ON CONFLICT DO NOTHING`,
+      ).bind(...chunk.flatMap(([bank_transaction_id, amount], index) => [ids[start + index], bank_transaction_id, amount])),
+    );
+  }
+  const results = statements.length === 0 ? [] : await env.DB.batch(statements);
+  return Response.json({ inserted: results.reduce((total, result) => total + (result.meta.changes ?? 0), 0) });
+}
+
+const unwrapMetered = Symbol("unwrapMetered");
+
+/**
+ * A D1 binding that counts the queries made through it (each statement of a batch counts, as
+ * src/reconciliation/counting-d1.ts counts them) and sums the rows D1 reports read and written
+ * (`first()` and `raw()` report none: a lower bound).
+ */
+function meteredD1(inner: D1Database) {
+  const totals = { queries: 0, rows_read: 0, rows_written: 0 };
+  const add = (meta: { rows_read?: number; rows_written?: number } | undefined) => {
+    totals.rows_read += meta?.rows_read ?? 0;
+    totals.rows_written += meta?.rows_written ?? 0;
+  };
+  const wrap = (statement: D1PreparedStatement): D1PreparedStatement =>
+    new Proxy(statement, {
+      get(target, property, receiver) {
+        if (property === unwrapMetered) return target;
+        if (property === "bind") return (...values: unknown[]) => wrap(target.bind(...values));
+        if (property === "run" || property === "all") {
+          return async (...args: unknown[]) => {
+            totals.queries++;
+            const result = (await (target[property] as (...a: unknown[]) => Promise<D1Result>).apply(target, args)) as D1Result;
+            add(result?.meta);
+            return result;
+          };
+        }
+        if (property === "first" || property === "raw") {
+          return (...args: unknown[]) => {
+            totals.queries++;
+            return (target[property] as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+  const d1 = new Proxy(inner, {
+    get(target, property, receiver) {
+      if (property === "prepare") return (query: string) => wrap(target.prepare(query));
+      if (property === "batch") {
+        return async (statements: D1PreparedStatement[]) => {
+          totals.queries += statements.length;
+          const results = await target.batch(statements.map((statement) => (statement as unknown as { [unwrapMetered]?: D1PreparedStatement })[unwrapMetered] ?? statement));
+          for (const result of results) add(result?.meta);
+          return results;
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
+  return { d1, totals };
+}
+
+/**
+ * The production reconciliation consumer, unchanged, with a metered D1; then one metric line.
+ * The run's row is read afterwards, outside the meter (not part of the step's work).
+ */
+async function meteredReconciliation(batch: MessageBatch<ReconciliationMessage>, env: BenchEnv, ctx: ExecutionContext): Promise<void> {
+  const meter = meteredD1(env.DB);
+  const started = Date.now();
+  await worker.queue(batch, { ...env, DB: meter.d1 }, ctx);
+  const ms = Date.now() - started;
+  const runId = batch.messages[0]?.body.run_id ?? null;
+  const run = runId
+    ? await env.DB.prepare("SELECT status, phase, statement_lines, steps FROM reconciliation_runs WHERE id = ?")
+        .bind(runId)
+        .first<{ status: string; phase: string; statement_lines: number; steps: number }>()
+    : null;
+  console.log(
+    JSON.stringify({
+      bench_metric: "reconciliation_step",
+      run_id: runId,
+      messages: batch.messages.length,
+      attempts: batch.messages[0]?.attempts ?? null,
+      ...meter.totals,
+      ms,
+      at: Date.now(),
+      after: run,
+    }),
+  );
+}
+
 export default {
   ...worker,
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
-    if (url.pathname === "/bench/floor" && request.method === "POST" && env.BENCH === "true") return floor(request, env);
+    if (env.BENCH === "true" && request.method === "POST") {
+      if (url.pathname === "/bench/floor") return floor(request, env);
+      if (url.pathname === "/bench/seed-statement") return seedStatement(request, env);
+      if (url.pathname === "/bench/seed-payments") return seedPayments(request, env);
+    }
     return worker.fetch(request, env, ctx);
+  },
+  async queue(batch, env, ctx) {
+    if (env.BENCH === "true" && batch.queue.startsWith("reconciliation-steps")) {
+      return meteredReconciliation(batch as MessageBatch<ReconciliationMessage>, env, ctx);
+    }
+    return worker.queue(batch, env, ctx);
   },
 } satisfies ExportedHandler<BenchEnv>;

@@ -16,26 +16,16 @@
  * Knobs (environment): see bench/README.md.
  */
 import autocannon from "autocannon";
-import { execFileSync, spawn } from "node:child_process";
 import { createHmac, randomBytes, randomInt } from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+import { ROOT, intEnv, log, mapLimit, round, sleep } from "./lib/common.mjs";
+import { api, expectStatus, setBase } from "./lib/http.mjs";
+import { machine, processTreeCpuMs, quiesce, selfCpuMs, table, workerErrors } from "./lib/measure.mjs";
+import { cleanupTmp, makeTmp, startWorker, stopWorker, tail, tmpDir, workerPid, workerVars } from "./lib/worker.mjs";
 
 // ── knobs ───────────────────────────────────────────────────────────────────────────────
-
-function intEnv(name, fallback, min = 0) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
-  return value;
-}
 
 const ALL_SCENARIOS = ["floor", "cashin_spread", "cashin_hot", "payout", "payout_race", "balance_read"];
 
@@ -65,257 +55,10 @@ const PAYOUT_POOL_FUNDING = 1_000_000_000_000;
 const CASHIN_AMOUNT_MAX = 1_000_000; // up to 10 000.00 ARS per cash-in
 const PAYOUT_AMOUNT_MAX = 1_000; // up to 10.00 ARS per payout
 
-// ── process lifecycle: the worker is ours to stop, always ───────────────────────────────
-
-const state = { worker: null, tmp: null, stopping: null };
-
-function log(message) {
-  process.stderr.write(`${message}\n`);
-}
-
-function childEnv(tmp) {
-  const env = {
-    ...process.env,
-    // Local only: no metrics, no update check (the banner does one), no cf.json download.
-    WRANGLER_SEND_METRICS: "false",
-    WRANGLER_SEND_ERROR_REPORTS: "false",
-    WRANGLER_HIDE_BANNER: "true",
-    CLOUDFLARE_CF_FETCH_ENABLED: "false",
-    WRANGLER_REGISTRY_PATH: path.join(tmp, "registry"),
-    WRANGLER_LOG_PATH: path.join(tmp, "wrangler-logs"),
-    // Node 22 for wrangler whatever `node` is on PATH.
-    PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`,
-  };
-  delete env.CLOUDFLARE_ACCOUNT_ID;
-  delete env.CLOUDFLARE_API_TOKEN;
-  delete env.CLOUDFLARE_API_KEY;
-  return env;
-}
-
-/** Runs wrangler to completion (migrations, build); its output goes to a log file. */
-function runWrangler(args, tmp, logName) {
-  const logFile = path.join(tmp, logName);
-  const out = fs.openSync(logFile, "w");
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env: childEnv(tmp), stdio: ["ignore", out, out] });
-    child.on("error", reject);
-    child.on("exit", (code, signal) => {
-      fs.closeSync(out);
-      if (code === 0) return resolve();
-      reject(new Error(`wrangler ${args[0]} ${args[1] ?? ""} failed (${signal ?? `exit ${code}`}):\n${tail(logFile)}`));
-    });
-  });
-}
-
-function tail(file, lines = 40) {
-  try {
-    return fs.readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
-async function stopWorker() {
-  const child = state.worker;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  state.stopping ??= (async () => {
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    // The worker was started as its own process group (wrangler + its workerd children): end that group.
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {}
-    const timedOut = await Promise.race([exited.then(() => false), sleep(5000).then(() => true)]);
-    if (timedOut) {
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {}
-      await Promise.race([exited, sleep(2000)]);
-    }
-  })();
-  return state.stopping;
-}
-
-function cleanupTmp() {
-  if (!state.tmp) return;
-  if (knobs.keep_state) {
-    log(`state kept in ${state.tmp}`);
-    return;
-  }
-  try {
-    fs.rmSync(state.tmp, { recursive: true, force: true });
-  } catch {}
-}
-
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(signal, () => {
-    log(`\n${signal}: stopping the worker…`);
-    stopWorker().finally(() => {
-      cleanupTmp();
-      process.exit(signal === "SIGINT" ? 130 : 143);
-    });
-  });
-}
-process.on("exit", () => {
-  // Last resort (an exit nobody awaited): never leave workerd behind.
-  const child = state.worker;
-  if (child && child.exitCode === null && child.signalCode === null) {
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {}
-  }
-});
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-// ── configuration ─────────────────────────────────────────────────────────────────────
-
-/**
- * The benchmark's wrangler config: ../wrangler.toml as it is now (so the bench never drifts
- * from production), with `main` → bench/floor-worker.ts, paths made absolute (the file lives
- * in the temporary directory), and bench/floor-bindings.toml appended. Written to `file`.
- */
-function writeBenchConfig(file) {
-  const source = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-  let inTable = false;
-  let sawMain = false;
-  const lines = source.split("\n").map((line) => {
-    const trimmed = line.trim();
-    if (trimmed.startsWith("[")) inTable = true;
-    if (!inTable && /^main\s*=/.test(trimmed)) {
-      sawMain = true;
-      return `main = ${JSON.stringify(path.join(ROOT, "bench", "floor-worker.ts"))}`;
-    }
-    if (!inTable && /^name\s*=/.test(trimmed)) return `name = "virtual-accounts-api-bench"`;
-    const dir = trimmed.match(/^migrations_dir\s*=\s*"([^"]*)"/);
-    if (dir) return `migrations_dir = ${JSON.stringify(path.resolve(ROOT, dir[1]))}`;
-    return line;
-  });
-  if (!sawMain) throw new Error("wrangler.toml has no top-level `main`: cannot point the bench at bench/floor-worker.ts");
-  const overlay = fs.readFileSync(path.join(ROOT, "bench", "floor-bindings.toml"), "utf8");
-  fs.writeFileSync(file, `# Generated by bench/run.mjs from wrangler.toml + bench/floor-bindings.toml. Do not edit.\n${lines.join("\n")}\n\n${overlay}`);
-  return file;
-}
-
-/** The Worker's variables: every key of .dev.vars.example, with fresh secrets for this run. */
-function workerVars() {
-  const vars = {};
-  const example = path.join(ROOT, ".dev.vars.example");
-  if (fs.existsSync(example)) {
-    for (const line of fs.readFileSync(example, "utf8").split("\n")) {
-      const match = line.match(/^([A-Z_][A-Z0-9_]*)=(.*)$/);
-      if (match) vars[match[1]] = match[2];
-    }
-  }
-  vars.ADMIN_API_KEY = `sk_operator_bench_${randomBytes(16).toString("hex")}`;
-  vars.BANK_WEBHOOK_SECRET = `whsec_bench_${randomBytes(16).toString("hex")}`;
-  vars.BENCH = "true";
-  return vars;
-}
-
-// ── the worker ──────────────────────────────────────────────────────────────────────────
-
-async function startWorker(tmp, vars) {
-  const BENCH_CONFIG = writeBenchConfig(path.join(tmp, "wrangler.bench.toml"));
-  const persist = path.join(tmp, "state");
-  const bundle = path.join(tmp, "bundle");
-  log("applying D1 migrations to a fresh state directory…");
-  await runWrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist, "-c", BENCH_CONFIG], tmp, "migrations.log");
-  // Built once, with wrangler's own bundler, into the temporary directory: edits to src/ while
-  // the bench runs change nothing under measurement.
-  log("building the worker (src/ + bench/floor-worker.ts)…");
-  await runWrangler(["deploy", "--dry-run", "--outdir", bundle, "-c", BENCH_CONFIG], tmp, "build.log");
-  const entry = path.join(bundle, "floor-worker.js");
-  if (!fs.existsSync(entry)) throw new Error(`the build did not produce ${entry}:\n${tail(path.join(tmp, "build.log"))}`);
-
-  const port = knobs.port || (await freePort());
-  const varsFile = path.join(tmp, "vars.json");
-  fs.writeFileSync(varsFile, JSON.stringify(vars), { mode: 0o600 });
-  const logFile = path.join(tmp, "worker.log");
-  const out = fs.openSync(logFile, "a");
-  log(`starting the worker in workerd (Miniflare) on 127.0.0.1:${port}…`);
-  const child = spawn(process.execPath, [path.join(ROOT, "bench", "serve.mjs"), BENCH_CONFIG, entry, persist, String(port), varsFile, logFile], {
-    cwd: ROOT,
-    env: childEnv(tmp),
-    stdio: ["pipe", "pipe", knobs.verbose ? "inherit" : out],
-    detached: true, // its own process group, so that stopping it stops workerd too
-  });
-  state.worker = child;
-  fs.closeSync(out);
-  const ready = new Promise((resolve, reject) => {
-    let buffered = "";
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      const line = buffered.split("\n").find((candidate) => candidate.startsWith("{"));
-      if (line) resolve(JSON.parse(line).ready);
-    });
-    child.on("exit", (code, signal) => reject(new Error(`the worker exited early (${signal ?? `exit ${code}`}):\n${tail(logFile)}`)));
-  });
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the worker did not start within 120 s:\n${tail(logFile)}`)), 120_000);
-  });
-  try {
-    await Promise.race([ready, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-  const base = `http://127.0.0.1:${port}`;
-  // Any HTTP answer means the app is up (this path is a 404 from the app).
-  await fetch(`${base}/bench/ready`, { signal: AbortSignal.timeout(30_000) });
-  return { base, port, logFile };
-}
-
 // ── HTTP helpers ────────────────────────────────────────────────────────────────────────
 
 let BASE = "";
 let VARS = {};
-
-async function api(method, urlPath, { key, body, headers = {} } = {}) {
-  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(60_000) };
-  if (key) init.headers.authorization = `Bearer ${key}`;
-  if (body !== undefined) {
-    init.headers["content-type"] = "application/json";
-    init.body = typeof body === "string" ? body : JSON.stringify(body);
-  }
-  const response = await fetch(`${BASE}${urlPath}`, init);
-  const text = await response.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: response.status, json, text };
-}
-
-async function expectStatus(what, promise, ...statuses) {
-  const response = await promise;
-  if (!statuses.includes(response.status)) throw new Error(`${what}: HTTP ${response.status} ${response.text.slice(0, 500)}`);
-  return response;
-}
-
-async function mapLimit(items, limit, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index], index);
-    }
-  });
-  await Promise.all(workers);
-  return results;
-}
 
 function signature(body) {
   const t = Math.floor(Date.now() / 1000);
@@ -604,71 +347,6 @@ async function load(streams, connections, durationS) {
   }
 }
 
-const round = (value, digits) => Math.round(value * 10 ** digits) / 10 ** digits;
-
-// ── CPU accounting (Linux): where the time goes, robust to a busy machine ───────────────
-
-let clockTicks = null;
-function ticksPerSecond() {
-  if (clockTicks === null) {
-    clockTicks = 100; // USER_HZ on every mainstream Linux
-    try {
-      const value = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
-      if (Number.isInteger(value) && value > 0) clockTicks = value;
-    } catch {}
-  }
-  return clockTicks;
-}
-
-/** CPU ms used so far by a process and all its descendants (the worker: serve.mjs + workerd), or null. */
-function processTreeCpuMs(rootPid) {
-  if (process.platform !== "linux" || !rootPid) return null;
-  const processes = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      processes.push({ pid: Number(entry), ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
-    } catch {}
-  }
-  const tree = new Set([rootPid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const p of processes) {
-      if (!tree.has(p.pid) && tree.has(p.ppid)) {
-        tree.add(p.pid);
-        grew = true;
-      }
-    }
-  }
-  const ticks = processes.filter((p) => tree.has(p.pid)).reduce((total, p) => total + p.ticks, 0);
-  return (ticks * 1000) / ticksPerSecond();
-}
-
-/**
- * Waits until the worker is idle (under 5 % of a core for a second), so that background work
- * left by the previous scenario (the payout queue's consumer, alarms) is not billed to the next.
- * Returns the seconds waited (a long wait means a backlog), at most `maxS`.
- */
-async function quiesce(maxS = 60) {
-  const pid = state.worker?.pid;
-  const started = performance.now();
-  if (processTreeCpuMs(pid) === null) return 0;
-  for (;;) {
-    const before = processTreeCpuMs(pid);
-    await sleep(1000);
-    if (processTreeCpuMs(pid) - before < 50) break;
-    if ((performance.now() - started) / 1000 > maxS) break;
-  }
-  return round((performance.now() - started) / 1000 - 1, 1);
-}
-
-function selfCpuMs() {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1000;
-}
-
 // ── settling and proving the books ──────────────────────────────────────────────────────
 
 /**
@@ -832,7 +510,7 @@ async function runScenario(name, concurrency, pools) {
   const problems = [];
   const measuresBooks = definition.streams.some((kind) => kind === "cashin" || kind === "payout" || kind === "balance");
 
-  const idle_wait_s = await quiesce();
+  const idle_wait_s = await quiesce(workerPid());
   if (knobs.warmup_s > 0) {
     const warm = definition.streams.map((kind) => streamFactories[kind](pool));
     await load(warm, connections, knobs.warmup_s);
@@ -840,10 +518,10 @@ async function runScenario(name, concurrency, pools) {
   }
   const streams = definition.streams.map((kind) => streamFactories[kind](pool));
   const load1 = os.loadavg()[0];
-  const serverCpu0 = processTreeCpuMs(state.worker?.pid);
+  const serverCpu0 = processTreeCpuMs(workerPid());
   const selfCpu0 = selfCpuMs();
   const measured = await load(streams, connections, knobs.duration_s);
-  const serverCpu = serverCpu0 === null ? null : processTreeCpuMs(state.worker?.pid) - serverCpu0;
+  const serverCpu = serverCpu0 === null ? null : processTreeCpuMs(workerPid()) - serverCpu0;
   const selfCpu = selfCpuMs() - selfCpu0;
   const answered = measured.reduce((total, row) => total + row.requests, 0);
   const cpu = {
@@ -886,12 +564,6 @@ async function runScenario(name, concurrency, pools) {
 
 // ── report ──────────────────────────────────────────────────────────────────────────────
 
-function table(rows, columns) {
-  const widths = columns.map((column) => Math.max(column.title.length, ...rows.map((row) => String(column.value(row)).length)));
-  const line = (cells) => cells.map((cell, i) => (columns[i].left ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i]))).join("  ");
-  return [line(columns.map((column) => column.title)), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map((row) => line(columns.map((column) => column.value(row))))].join("\n");
-}
-
 function ratios(rows) {
   const find = (label, concurrency) => rows.find((row) => row.label === label && row.concurrency === concurrency);
   const out = [];
@@ -928,40 +600,6 @@ function ratios(rows) {
   return out;
 }
 
-function machine() {
-  const cpus = os.cpus();
-  const version = (pkg) => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", pkg, "package.json"), "utf8")).version;
-    } catch {
-      return null;
-    }
-  };
-  return {
-    cpu: cpus[0]?.model ?? "unknown",
-    cores: cpus.length,
-    memory_gb: round(os.totalmem() / 2 ** 30, 1),
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
-    wrangler: version("wrangler"),
-    workerd: version("workerd"),
-    autocannon: version("autocannon"),
-    date: new Date().toISOString(),
-  };
-}
-
-/** The worker's own error lines in the dev log (level "error" JSON logs, uncaught exceptions). */
-function workerErrors(logFile) {
-  let text = "";
-  try {
-    text = fs.readFileSync(logFile, "utf8");
-  } catch {
-    return { count: 0, samples: [] };
-  }
-  const lines = text.split("\n").filter((line) => /^\[error\]|Uncaught|workerd\/|miniflare failed/.test(line));
-  return { count: lines.length, samples: lines.slice(0, 5).map((line) => line.slice(0, 400)) };
-}
-
 // ── main ────────────────────────────────────────────────────────────────────────────────
 
 async function main() {
@@ -971,10 +609,11 @@ async function main() {
   if (loadAtStart[0] > os.cpus().length * 0.5) {
     log(`note: the machine is already busy (1-minute load average ${loadAtStart[0]} on ${os.cpus().length} cores): throughput will be noisy; CPU ms per request less so`);
   }
-  state.tmp = fs.mkdtempSync(path.join(os.tmpdir(), "va-bench-"));
+  const tmp = makeTmp({ keep: knobs.keep_state });
   VARS = workerVars();
-  const worker = await startWorker(state.tmp, VARS);
+  const worker = await startWorker(tmp, VARS, { port: knobs.port, verbose: knobs.verbose });
   BASE = worker.base;
+  setBase(BASE);
 
   const n = knobs.pool_size;
   const needs = new Set(knobs.scenarios.map((name) => SCENARIOS[name].pool));
@@ -1076,8 +715,8 @@ try {
   exitCode = await main();
 } catch (error) {
   log(`\nbench failed: ${error instanceof Error ? error.message : String(error)}`);
-  if (state.tmp) {
-    const workerLog = path.join(state.tmp, "worker.log");
+  if (tmpDir()) {
+    const workerLog = path.join(tmpDir(), "worker.log");
     if (fs.existsSync(workerLog)) log(`\nlast lines of the worker's log:\n${tail(workerLog, 30)}`);
   }
   exitCode = 1;

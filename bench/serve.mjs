@@ -3,7 +3,7 @@
  * Bench only: serves the built Worker in workerd through Miniflare's API, the way `wrangler dev`
  * does but without its extra proxy Worker, file watcher and log relay, so that what the bench
  * measures is the Worker (and its D1, Durable Objects and Queues), not the dev tooling.
- * Started by bench/run.mjs as its own process group; it stops on SIGTERM/SIGINT.
+ * Started by bench/lib/worker.mjs (for run.mjs and reconcile.mjs) as its own process group; it stops on SIGTERM/SIGINT.
  *
  *   node bench/serve.mjs <wrangler config> <built entry .js> <state dir> <port> <vars.json> <log file>
  *
@@ -28,6 +28,9 @@ const { Miniflare, convertV4MiniflareOptions } = createRequire(require.resolve("
 
 const vars = JSON.parse(fs.readFileSync(varsFile, "utf8"));
 const log = fs.createWriteStream(logFile, { flags: "a" });
+// Bench-only metric lines (`{"bench_metric":…}`, e.g. from the metered reconciliation consumer
+// in bench/floor-worker.ts) go, one JSON object per line, to metrics.jsonl beside the log.
+let metrics = null;
 const counts = { error: 0, warn: 0 };
 
 // modulesRules only matter to an unbundled entry; ours is wrangler's single-module build.
@@ -45,7 +48,10 @@ const mf = new Miniflare(
     resourceTmpPath: path.join(stateDir, "tmp"),
     // The Worker logs every request at info level; keep only warnings and errors, in a file.
     handleStructuredLogs: ({ level, message }) => {
-      if (level === "error" || level === "warn") {
+      if (message.startsWith('{"bench_metric":')) {
+        metrics ??= fs.createWriteStream(path.join(path.dirname(logFile), "metrics.jsonl"), { flags: "a" });
+        metrics.write(`${message}\n`);
+      } else if (level === "error" || level === "warn") {
         counts[level]++;
         log.write(`[${level}] ${message}\n`);
       }
@@ -69,6 +75,7 @@ async function stop(code) {
   try {
     await mf.dispose();
   } finally {
+    metrics?.end();
     log.end(() => process.exit(code));
   }
 }
