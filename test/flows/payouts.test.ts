@@ -116,6 +116,8 @@ describe("a payout's life", () => {
     const result = await drainPayoutQueue([payout.id]);
     expect(result.explicitAcks).toHaveLength(1);
     expect((await getPayout(merchant.api_key, payout.id)).body).toMatchObject({ status: "processing" });
+    const reservedAt = ((await merchantBalance(merchant.api_key)) as unknown as { updated_at: string }).updated_at;
+    await new Promise((resolve) => setTimeout(resolve, 5));
     const settled = await settle(payout.id, "completed");
     expect(settled.status).toBe(200);
     expect(settled.body.delivery.status).toBe(200);
@@ -123,7 +125,9 @@ describe("a payout's life", () => {
     expect(done).toMatchObject({ status: "completed" });
     expect(done.bank_transaction_id).toMatch(/^bt_/);
     expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 60_000, reserved: 0 });
-    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 60_000, reserved: 0 });
+    const completedBalance = (await merchantBalance(merchant.api_key)) as unknown as { available: number; reserved: number; updated_at: string };
+    expect(completedBalance).toMatchObject({ available: 60_000, reserved: 0 });
+    expect(Date.parse(completedBalance.updated_at)).toBeGreaterThan(Date.parse(reservedAt)); // the balance changed when the reservation was consumed
     await expectInvariants();
   });
 
