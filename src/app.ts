@@ -7,6 +7,7 @@ import { log } from "./log";
 import { authenticate } from "./middleware/auth";
 import { idempotency } from "./middleware/idempotency";
 import { limitBodySize, requireJsonBody } from "./middleware/json-body";
+import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request-context";
 import { registerRoutes } from "./routes";
 
@@ -50,6 +51,7 @@ export function newApp() {
   app.use("/v1/*", limitBodySize, requireJsonBody);
   // The bank authenticates by signature, checked by its own route over the raw body.
   app.use("/v1/*", async (c, next) => (c.req.path === "/v1/bank/events" ? next() : authenticate(c, next)));
+  app.use("/v1/*", async (c, next) => (c.req.path === "/v1/bank/events" ? next() : rateLimit(c, next)));
   app.use("/v1/*", idempotency);
 
   // The chained value carries every route's type: exported as AppType for hono/client.

@@ -12,6 +12,8 @@ export interface Env {
   SANDBOX_BANK: DurableObjectNamespace<SandboxBank>;
   PAYOUT_QUEUE: Queue<PayoutMessage>;
   RECONCILIATION_QUEUE: Queue<ReconciliationMessage>;
+  /** Optional: without it (a deployment that has none) nothing is limited. */
+  API_RATE_LIMITER?: RateLimit;
   SANDBOX?: string;
   SETTLEMENT_CBU?: string;
   CURRENCIES?: string;

@@ -10,6 +10,9 @@ import { newRouter } from "../context";
 import { problem } from "../errors";
 import { jsonResponse, problemResponses } from "../schemas/common";
 
+// The bank is never rate limited: its webhook carries money already received.
+const { 429: _neverLimited, ...bankProblems } = problemResponses(401, 413, 415, 422);
+
 const receive = createRoute({
   method: "post",
   path: "/v1/bank/events",
@@ -25,7 +28,7 @@ const receive = createRoute({
   request: { body: { content: { "application/json": { schema: bankEventSchema } }, required: true } },
   responses: {
     200: jsonResponse(z.object({ received: z.literal(true) }).openapi("BankEventReceived"), "Applied, or already applied."),
-    ...problemResponses(401, 413, 415, 422),
+    ...bankProblems,
   },
 });
 

@@ -75,12 +75,14 @@ const problemDescriptions: Record<number, string> = {
   413: "payload_too_large: the body exceeds 1 MiB.",
   415: "unsupported_media_type: bodies must be JSON.",
   422: "idempotency_key_reused, insufficient_funds or invalid_state.",
+  429: "rate_limited: the caller's request budget is spent; see Retry-After.",
   500: "internal_error: nothing internal is revealed.",
 };
 
 /** The problem responses a route can give, for the OpenAPI document. */
 export function problemResponses(...statuses: number[]) {
-  const all = [...new Set([400, 401, 500, ...statuses])].sort();
+  // Every bearer-authenticated route may answer 429 (src/middleware/rate-limit.ts).
+  const all = [...new Set([400, 401, 429, 500, ...statuses])].sort();
   return Object.fromEntries(
     all.map((status) => [
       status,
