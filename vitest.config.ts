@@ -27,6 +27,8 @@ export default defineConfig(async () => {
     test: {
       setupFiles: ["./test/setup.ts"],
       include: ["test/**/*.test.ts"],
+      // The Worker logs a JSON line per request: show them only for tests that fail.
+      silent: "passed-only",
       testTimeout: 30_000,
       hookTimeout: 60_000,
     },
