@@ -4,6 +4,7 @@ import type { Env } from "../env";
 import { faultPoint } from "../faults";
 import { accountLimits } from "../limits";
 import { log } from "../log";
+import { customerAccountSchema } from "./customer-account-schema";
 import { applyProjection, confirmationKey, type Projection } from "./projections";
 
 /**
@@ -71,54 +72,7 @@ export interface Verification {
 
 type Row = Record<string, SqlStorageValue>;
 
-const schema: string[] = [
-  // v1
-  `CREATE TABLE balances (
-     currency TEXT PRIMARY KEY,
-     available INTEGER NOT NULL,
-     reserved INTEGER NOT NULL CHECK (reserved >= 0),
-     updated_at INTEGER NOT NULL
-   );
-   CREATE TABLE operations (
-     op_id TEXT PRIMARY KEY,
-     kind TEXT NOT NULL CHECK (kind IN ('credit', 'reserve')),
-     amount INTEGER NOT NULL CHECK (amount > 0),
-     currency TEXT NOT NULL,
-     merchant_id TEXT,
-     state TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     updated_at INTEGER NOT NULL
-   );
-   CREATE TABLE entries (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     op_id TEXT NOT NULL,
-     kind TEXT NOT NULL,
-     currency TEXT NOT NULL,
-     available_delta INTEGER NOT NULL,
-     reserved_delta INTEGER NOT NULL,
-     created_at INTEGER NOT NULL
-   );
-   CREATE TABLE outbox (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     op_id TEXT NOT NULL UNIQUE,
-     projection TEXT NOT NULL,
-     created_at INTEGER NOT NULL
-   );`,
-  // v2: bank reversals add 'debit' operations (SQLite cannot alter a CHECK: rebuild the table).
-  `CREATE TABLE operations_v2 (
-     op_id TEXT PRIMARY KEY,
-     kind TEXT NOT NULL CHECK (kind IN ('credit', 'debit', 'reserve')),
-     amount INTEGER NOT NULL CHECK (amount > 0),
-     currency TEXT NOT NULL,
-     merchant_id TEXT,
-     state TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     updated_at INTEGER NOT NULL
-   );
-   INSERT INTO operations_v2 SELECT * FROM operations;
-   DROP TABLE operations;
-   ALTER TABLE operations_v2 RENAME TO operations;`,
-];
+
 
 export class CustomerAccount extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -136,9 +90,9 @@ export class CustomerAccount extends DurableObject<Env> {
   private migrate(): void {
     this.sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
     const current = (this.sql.exec("SELECT MAX(version) AS version FROM schema_version").one().version as number | null) ?? 0;
-    for (let version = current + 1; version <= schema.length; version++) {
+    for (let version = current + 1; version <= customerAccountSchema.length; version++) {
       this.ctx.storage.transactionSync(() => {
-        this.sql.exec(schema[version - 1]!);
+        this.sql.exec(customerAccountSchema[version - 1]!);
         this.sql.exec("INSERT INTO schema_version (version) VALUES (?)", version);
       });
     }

@@ -1,0 +1,213 @@
+/**
+ * The D1 statements of each projection (see projections.ts): what D1 records for a payment,
+ * a payout, an assignment or a reversal, every statement idempotent by the operation's ids.
+ */
+import { assert } from "../assert";
+import { businessDateOf } from "../domain/business-day";
+import { customerAccount, merchantAccount, merchantUnassignedAccount, platformAccountId } from "../ledger/accounts";
+import { postTransaction, type EntrySpec } from "../ledger/posting";
+import { ledgerTransactionIdOf, type BankEventRecord, type PaymentRecord, type PayoutRecord, type Projection } from "./projections";
+
+/** Where a payment's money is owed: the customer, the merchant's unassigned funds, or suspense. */
+function paymentEntries(payment: PaymentRecord): EntrySpec[] {
+  const { amount, currency } = payment;
+  const settlement: EntrySpec = { account_id: platformAccountId.settlement(currency), direction: "debit", amount };
+  if (payment.status === "quarantined") {
+    return [settlement, { account_id: platformAccountId.suspense(currency), direction: "credit", amount }];
+  }
+  assert(payment.merchant_id !== null, "a credited payment has a merchant");
+  const owedTo = payment.customer_id
+    ? customerAccount(payment.customer_id, currency).id
+    : merchantUnassignedAccount(payment.merchant_id, currency).id;
+  return [
+    settlement,
+    { account_id: owedTo, direction: "credit", amount },
+    // The merchant's balance is a memo view of the same money: a balanced pair of its own.
+    { account_id: platformAccountId.attribution(currency), direction: "debit", amount },
+    { account_id: merchantAccount(payment.merchant_id, currency).id, direction: "credit", amount },
+  ];
+}
+
+export function paymentStatements(d1: D1Database, projection: Extract<Projection, { kind: "payment.recorded" }>, now: number): D1PreparedStatement[] {
+  const { payment, event } = projection;
+  const statements: D1PreparedStatement[] = [];
+  if (event) statements.push(eventProcessed(d1, event, now));
+  statements.push(
+    d1
+      .prepare(
+        `INSERT INTO payments (id, bank_transaction_id, status, amount, currency, customer_id, merchant_id, sender_cuit, sender_name,
+           sender_cbu, concepto, destination_account_number, matched_by, booked_at, booked_date, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      )
+      .bind(
+        payment.id,
+        payment.bank_transaction_id,
+        payment.status,
+        payment.amount,
+        payment.currency,
+        payment.customer_id,
+        payment.merchant_id,
+        payment.sender_cuit,
+        payment.sender_name,
+        payment.sender_cbu,
+        payment.concepto,
+        payment.destination_account_number,
+        payment.matched_by,
+        payment.booked_at,
+        businessDateOf(payment.booked_at),
+        payment.created_at,
+        now,
+      ),
+    ...postTransaction(
+      d1,
+      {
+        id: ledgerTransactionIdOf(payment.id),
+        status: "posted",
+        description: payment.status === "quarantined" ? "Cash-in held in suspense" : "Cash-in",
+        ledgerable_type: "payment",
+        ledgerable_id: payment.id,
+        effective_at: payment.booked_at,
+        entries: paymentEntries(payment),
+      },
+      now,
+    ),
+  );
+  if (payment.customer_id && payment.merchant_id) {
+    statements.push(
+      d1.prepare("UPDATE customers SET last_merchant_id = ? WHERE id = ?").bind(payment.merchant_id, payment.customer_id),
+    );
+  }
+  return statements;
+}
+
+const payoutIsLive = (payoutId: string) => ({
+  sql: "EXISTS (SELECT 1 FROM payouts WHERE id = ? AND status <> 'rejected')",
+  params: [payoutId],
+});
+
+export function payoutStatements(d1: D1Database, payout: PayoutRecord, now: number): D1PreparedStatement[] {
+  const { amount, currency } = payout;
+  return [
+    d1
+      .prepare(
+        `INSERT INTO payouts (id, merchant_id, customer_id, amount, currency, destination_cbu, description, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING`,
+      )
+      .bind(payout.id, payout.merchant_id, payout.customer_id, amount, currency, payout.destination_cbu, payout.description, payout.created_at, now),
+    // Pending until the bank confirms: it lowers `available` and shows as `reserved`. The
+    // merchant account refuses an overdraft (trigger), which fails this whole batch.
+    ...postTransaction(
+      d1,
+      {
+        id: ledgerTransactionIdOf(payout.id),
+        status: "pending",
+        description: "Payout",
+        ledgerable_type: "payout",
+        ledgerable_id: payout.id,
+        effective_at: payout.created_at,
+        entries: [
+          { account_id: customerAccount(payout.customer_id, currency).id, direction: "debit", amount },
+          { account_id: platformAccountId.settlement(currency), direction: "credit", amount },
+          { account_id: merchantAccount(payout.merchant_id, currency).id, direction: "debit", amount },
+          { account_id: platformAccountId.attribution(currency), direction: "credit", amount },
+        ],
+      },
+      now,
+      payoutIsLive(payout.id),
+    ),
+  ];
+}
+
+/** Suspense → the customer (and the merchant's memo), once: only if this assignment won. */
+export function assignmentStatements(d1: D1Database, projection: Extract<Projection, { kind: "payment.assigned" }>, now: number): D1PreparedStatement[] {
+  const { payment_id, customer_id, merchant_id, amount, currency } = projection;
+  return [
+    d1
+      .prepare(
+        `UPDATE payments SET status = 'credited', customer_id = ?, merchant_id = ?, matched_by = 'manual', updated_at = ?
+         WHERE id = ? AND status = 'quarantined'
+           AND NOT EXISTS (SELECT 1 FROM payouts WHERE payment_id = ? AND kind = 'return' AND status NOT IN ('failed', 'canceled', 'rejected'))`,
+      )
+      .bind(customer_id, merchant_id, now, payment_id, payment_id),
+    ...postTransaction(
+      d1,
+      {
+        id: `lt_assign_${payment_id}`,
+        status: "posted",
+        description: "Quarantined cash-in assigned by the operator",
+        ledgerable_type: "payment",
+        ledgerable_id: payment_id,
+        effective_at: now,
+        entries: [
+          { account_id: platformAccountId.suspense(currency), direction: "debit", amount },
+          { account_id: customerAccount(customer_id, currency).id, direction: "credit", amount },
+          { account_id: platformAccountId.attribution(currency), direction: "debit", amount },
+          { account_id: merchantAccount(merchant_id, currency).id, direction: "credit", amount },
+        ],
+      },
+      now,
+      assignedTo(payment_id, customer_id, merchant_id),
+    ),
+    d1.prepare("UPDATE customers SET last_merchant_id = ? WHERE id = ?").bind(merchant_id, customer_id),
+  ];
+}
+
+export function assignedTo(paymentId: string, customerId: string, merchantId: string) {
+  return {
+    sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND customer_id = ? AND merchant_id = ? AND matched_by = 'manual' AND status IN ('credited', 'reversed'))",
+    params: [paymentId, customerId, merchantId],
+  };
+}
+
+/**
+ * The bank took the money back: it leaves the settlement account, and the customer (or the
+ * merchant's unassigned funds) and the merchant's memo owe it, below zero if need be.
+ */
+export function reversalStatements(d1: D1Database, projection: Extract<Projection, { kind: "payment.reversed" }>, now: number): D1PreparedStatement[] {
+  const { payment_id, reversal_id, customer_id, merchant_id, amount, currency, event } = projection;
+  const settlement: EntrySpec = { account_id: platformAccountId.settlement(currency), direction: "credit", amount };
+  let entries: EntrySpec[];
+  if (merchant_id === null) {
+    entries = [{ account_id: platformAccountId.suspense(currency), direction: "debit", amount }, settlement];
+  } else {
+    const owedBy = customer_id ? customerAccount(customer_id, currency).id : merchantUnassignedAccount(merchant_id, currency).id;
+    entries = [
+      { account_id: owedBy, direction: "debit", amount, may_overdraw: true },
+      settlement,
+      { account_id: merchantAccount(merchant_id, currency).id, direction: "debit", amount, may_overdraw: true },
+      { account_id: platformAccountId.attribution(currency), direction: "credit", amount },
+    ];
+  }
+  return [
+    ...(event ? [eventProcessed(d1, event, now)] : []),
+    d1
+      .prepare(
+        `UPDATE payments SET status = 'reversed', reversal_id = ?, updated_at = ?
+         WHERE id = ? AND status IN ('credited', 'quarantined') AND reversal_id IS NULL`,
+      )
+      .bind(reversal_id, now, payment_id),
+    ...postTransaction(
+      d1,
+      {
+        id: `lt_reversal_${payment_id}`,
+        status: "posted",
+        description: "Cash-in reversed by the bank",
+        ledgerable_type: "payment",
+        ledgerable_id: payment_id,
+        effective_at: now,
+        entries,
+      },
+      now,
+      { sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND status = 'reversed' AND reversal_id = ?)", params: [payment_id, reversal_id] },
+    ),
+  ];
+}
+
+function eventProcessed(d1: D1Database, event: BankEventRecord, now: number): D1PreparedStatement {
+  return d1
+    .prepare(
+      `INSERT INTO bank_events (id, type, status, payload, received_at, updated_at) VALUES (?, ?, 'processed', ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET status = 'processed', error = NULL, updated_at = excluded.updated_at`,
+    )
+    .bind(event.id, event.type, event.payload, event.received_at, now);
+}
