@@ -115,6 +115,10 @@ export function payoutStatements(d1: D1Database, payout: PayoutRecord, now: numb
       now,
       payoutIsLive(payout.id),
     ),
+    // A payout is an operation of its merchant's too (API §4: the merchant of the latest one).
+    d1
+      .prepare(`UPDATE customers SET last_merchant_id = ? WHERE id = ? AND ${payoutIsLive(payout.id).sql}`)
+      .bind(payout.merchant_id, payout.customer_id, payout.id),
   ];
 }
 

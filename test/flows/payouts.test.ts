@@ -27,6 +27,8 @@ describe("creating a payout", () => {
     expect(payout.id).toMatch(/^po_/);
     expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 70_000, reserved: 30_000 });
     expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 70_000, reserved: 30_000 });
+    const seen = (await (await api(`/v1/customers/${customer.id}`, { headers: bearer(merchant.api_key) })).json()) as { last_merchant_id: string };
+    expect(seen.last_merchant_id).toBe(merchant.id);
     await expectInvariants();
   });
 
@@ -70,9 +72,24 @@ describe("creating a payout", () => {
     expect(await response.json()).toMatchObject({ code: "insufficient_funds" });
     expect(await balanceOf(rich.api_key, customer.id)).toMatchObject({ available: 50_000, reserved: 0 });
     expect(await merchantBalance(poor.api_key)).toMatchObject({ available: 0, reserved: 0 });
+    const seen = (await (await api(`/v1/customers/${customer.id}`, { headers: bearer(rich.api_key) })).json()) as { last_merchant_id: string };
+    expect(seen.last_merchant_id).toBe(rich.id); // a refused payout is no operation of the poor merchant
     const list = await api("/v1/payouts", { headers: bearer(poor.api_key) });
     expect(((await list.json()) as { data: unknown[] }).data).toHaveLength(0); // the rejected attempt is never shown
     await expectInvariants();
+  });
+
+  it("makes the paying merchant the customer's last_merchant_id", async () => {
+    const first = await createMerchant();
+    const second = await createMerchant();
+    const customer = await createCustomer(first.api_key, { cbu: randomCbu() });
+    await createCustomer(second.api_key, { cuit: customer.cuit, name: customer.name });
+    await fund(first, customer.id, 20_000);
+    const other = await createCustomer(second.api_key, { cbu: randomCbu() });
+    await fund(second, other.id, 20_000); // the second merchant's balance covers a payout
+    expect((await postPayout(second.api_key, { customer_id: customer.id, amount: 5_000 })).status).toBe(201);
+    const seen = (await (await api(`/v1/customers/${customer.id}`, { headers: bearer(first.api_key) })).json()) as { last_merchant_id: string };
+    expect(seen.last_merchant_id).toBe(second.id);
   });
 
   it("lets exactly 10 of 40 concurrent payouts through a balance worth 10", async () => {
