@@ -125,17 +125,18 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
 
   if (projection.kind === "payment.recorded") {
     const { payment } = projection;
+    // D1 records what this projection says (the first delivery of the transfer), or it
+    // records another delivery's data: then this one conflicts, whatever was confirmed before.
+    const recordsThis = {
+      sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND customer_id IS ? AND merchant_id IS ? AND amount = ? AND currency = ?)",
+      params: [payment.id, payment.customer_id, payment.merchant_id, payment.amount, payment.currency],
+    };
     const results = await d1.batch([
       ...paymentStatements(d1, projection, now),
-      confirm(
-        "EXISTS (SELECT 1 FROM payments WHERE id = ? AND customer_id IS ? AND merchant_id IS ? AND amount = ?)",
-        payment.id,
-        payment.customer_id,
-        payment.merchant_id,
-        payment.amount,
-      ),
+      confirm(recordsThis.sql, ...recordsThis.params),
+      d1.prepare(`SELECT ${recordsThis.sql} AS recorded`).bind(...recordsThis.params),
     ]);
-    return (results[results.length - 1]?.meta.changes ?? 0) > 0 || (await isConfirmed(d1, confirmationKey(projection))) ? "applied" : "conflict";
+    return (results[results.length - 1]?.results[0] as { recorded?: number } | undefined)?.recorded === 1 ? "applied" : "conflict";
   }
 
   if (projection.kind === "payment.assigned") {

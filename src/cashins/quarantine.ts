@@ -93,10 +93,11 @@ export async function assignQuarantined(env: Env, paymentId: string, customerId:
     currency: payment.currency,
   };
   const account = customerAccountStub(env, customerId);
-  await account.credit({ op_id: projection.op_id, amount: payment.amount, currency: payment.currency, merchant_id: merchantId, projection });
+  const credit = await account.credit({ op_id: projection.op_id, amount: payment.amount, currency: payment.currency, merchant_id: merchantId, projection });
   if ((await applyProjection(env.DB, projection)) === "conflict") {
-    // Someone else's assignment (or a return) won in D1: this credit must not stand.
-    await account.revertCredit(projection.op_id);
+    // Someone else's assignment (or a return) won in D1: a credit this call made must not
+    // stand (a replayed one is an earlier attempt's, which the object's alarm settles).
+    if (!credit.replayed) await account.revertCredit(projection.op_id);
     throw new ApiError("invalid_state", "This payment was assigned or returned concurrently.");
   }
   return quarantinedPayment(env.DB, paymentId);

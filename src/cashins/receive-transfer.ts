@@ -65,11 +65,13 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   if (decision.matched_by !== "customer_reference") await linkCustomer(env.DB, decision.customer_id, decision.merchant_id);
   faultPoint("cashin.before_account_credit");
   const account = customerAccountStub(env, decision.customer_id);
-  await account.credit({ op_id: payment_id, amount: payment.amount, currency: payment.currency, merchant_id: decision.merchant_id, projection });
+  const credit = await account.credit({ op_id: payment_id, amount: payment.amount, currency: payment.currency, merchant_id: decision.merchant_id, projection });
   faultPoint("cashin.after_account_credit");
   if ((await applyProjection(env.DB, projection)) === "conflict") {
-    // The other delivery was recorded first: this credit was a duplicate.
-    await account.revertCredit(payment_id);
+    // The other delivery was recorded first: this credit was a duplicate. Only a credit this
+    // call made is undone: a replayed one is the first delivery's (its own projection, which
+    // the object's alarm checks and, if it lost too, reverts).
+    if (!credit.replayed) await account.revertCredit(payment_id);
     return refuseConflicting(env, event, transfer);
   }
   return { outcome: "credited", payment_id };

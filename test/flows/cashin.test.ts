@@ -86,6 +86,23 @@ describe("cash-in routed by a customer reference", () => {
   });
 });
 
+describe("a repeat of one bank transfer with a different amount", () => {
+  it("keeps the first credit, refuses the repeat (422, stored failed) and moves nothing", async () => {
+    const merchant = await createMerchant();
+    const customer = await createCustomer(merchant.api_key);
+    const reference = await depositReference(merchant.api_key, customer.id);
+    const first = transferEvent({ amount: 1_000, concepto: reference });
+    expect((await sendBankEvent(first)).status).toBe(200);
+    const inflated = { ...first, id: uniqueId("evt"), data: { ...first.data, amount: 2_000 } };
+    expect((await sendBankEvent(inflated)).status).toBe(422);
+    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 1_000 });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 1_000 });
+    expect((await sendBankEvent(first)).status).toBe(200); // the true repeat still answers 200
+    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 1_000 });
+    await expectInvariants();
+  });
+});
+
 describe("cash-in routed by a merchant reference", () => {
   it("auto-creates an unknown sender from the transfer and credits it", async () => {
     const merchant = await createMerchant();
