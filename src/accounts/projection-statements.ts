@@ -6,7 +6,8 @@ import { assert } from "../assert";
 import { businessDateOf } from "../domain/business-day";
 import { customerAccount, merchantAccount, merchantUnassignedAccount, platformAccountId } from "../ledger/accounts";
 import { postTransaction, type EntrySpec } from "../ledger/posting";
-import { ledgerTransactionIdOf, type BankEventRecord, type PaymentRecord, type PayoutRecord, type Projection } from "./projections";
+import { eventProcessedStatement } from "../bank/event-log";
+import { ledgerTransactionIdOf, type PaymentRecord, type PayoutRecord, type Projection } from "./projections";
 
 /** Where a payment's money is owed: the customer, the merchant's unassigned funds, or suspense. */
 function paymentEntries(payment: PaymentRecord): EntrySpec[] {
@@ -31,7 +32,7 @@ function paymentEntries(payment: PaymentRecord): EntrySpec[] {
 export function paymentStatements(d1: D1Database, projection: Extract<Projection, { kind: "payment.recorded" }>, now: number): D1PreparedStatement[] {
   const { payment, event } = projection;
   const statements: D1PreparedStatement[] = [];
-  if (event) statements.push(eventProcessed(d1, event, now));
+  if (event) statements.push(eventProcessedStatement(d1, event, now));
   statements.push(
     d1
       .prepare(
@@ -182,14 +183,18 @@ export function reversalStatements(d1: D1Database, projection: Extract<Projectio
       { account_id: platformAccountId.attribution(currency), direction: "credit", amount },
     ];
   }
+  const ours = { sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND status = 'reversed' AND reversal_id = ?)", params: [payment_id, reversal_id] };
   return [
-    ...(event ? [eventProcessed(d1, event, now)] : []),
+    // Only from the state the reversal was computed for: a quarantined payment assigned (or a
+    // return started) since is reversed by a retry of the event, computed afresh.
     d1
       .prepare(
         `UPDATE payments SET status = 'reversed', reversal_id = ?, updated_at = ?
-         WHERE id = ? AND status IN ('credited', 'quarantined') AND reversal_id IS NULL`,
+         WHERE id = ? AND status = ? AND customer_id IS ? AND merchant_id IS ? AND reversal_id IS NULL
+           AND NOT EXISTS (SELECT 1 FROM payouts WHERE payment_id = ? AND kind = 'return' AND status NOT IN ('failed', 'canceled', 'rejected'))`,
       )
-      .bind(reversal_id, now, payment_id),
+      .bind(reversal_id, now, payment_id, projection.status_before, customer_id, merchant_id, payment_id),
+    ...(event ? [eventProcessedStatement(d1, event, now, ours)] : []),
     ...postTransaction(
       d1,
       {
@@ -202,16 +207,7 @@ export function reversalStatements(d1: D1Database, projection: Extract<Projectio
         entries,
       },
       now,
-      { sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND status = 'reversed' AND reversal_id = ?)", params: [payment_id, reversal_id] },
+      ours,
     ),
   ];
-}
-
-function eventProcessed(d1: D1Database, event: BankEventRecord, now: number): D1PreparedStatement {
-  return d1
-    .prepare(
-      `INSERT INTO bank_events (id, type, status, payload, received_at, updated_at) VALUES (?, ?, 'processed', ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET status = 'processed', error = NULL, updated_at = excluded.updated_at`,
-    )
-    .bind(event.id, event.type, event.payload, event.received_at, now);
 }

@@ -6,6 +6,7 @@
  * not confirmed (table applied_projections). Applying one twice changes nothing: every insert
  * is keyed by the operation's id.
  */
+import type { ReceivedEvent } from "../bank/event-log";
 import { assignedTo, assignmentStatements, paymentStatements, payoutStatements, reversalStatements } from "./projection-statements";
 
 export type MatchedBy = "virtual_account" | "customer_reference" | "merchant_reference" | "manual";
@@ -28,12 +29,8 @@ export interface PaymentRecord {
   created_at: number;
 }
 
-export interface BankEventRecord {
-  id: string;
-  type: string;
-  payload: string;
-  received_at: number;
-}
+/** The raw bank event a projection stores with its first effect. */
+export type BankEventRecord = ReceivedEvent;
 
 export interface PayoutRecord {
   id: string;
@@ -70,6 +67,8 @@ export type Projection =
       op_id: string;
       payment_id: string;
       reversal_id: string;
+      /** What the reversal was computed from: it applies only if the payment is still so. */
+      status_before: "credited" | "quarantined";
       customer_id: string | null;
       merchant_id: string | null;
       amount: number;

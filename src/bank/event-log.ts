@@ -12,13 +12,18 @@ export interface ReceivedEvent {
 /** An event that was signed but cannot be applied: stored failed and answered 422. */
 export class UnprocessableEvent extends Error {}
 
-export function eventProcessedStatement(d1: D1Database, event: ReceivedEvent, now: number): D1PreparedStatement {
+/**
+ * Records `event` as processed, in the batch that applies it. With `onlyIf`, only when that
+ * condition holds once the batch's earlier statements ran (an event whose effect did not
+ * happen is not processed: it is stored failed by its caller).
+ */
+export function eventProcessedStatement(d1: D1Database, event: ReceivedEvent, now: number, onlyIf?: { sql: string; params: unknown[] }): D1PreparedStatement {
   return d1
     .prepare(
-      `INSERT INTO bank_events (id, type, status, payload, received_at, updated_at) VALUES (?, ?, 'processed', ?, ?, ?)
+      `INSERT INTO bank_events (id, type, status, payload, received_at, updated_at) SELECT ?, ?, 'processed', ?, ?, ? WHERE ${onlyIf?.sql ?? "1"}
        ON CONFLICT (id) DO UPDATE SET status = 'processed', error = NULL, attempts = attempts + 1, updated_at = excluded.updated_at`,
     )
-    .bind(event.id, event.type, event.payload, event.received_at, now);
+    .bind(event.id, event.type, event.payload, event.received_at, now, ...(onlyIf?.params ?? []));
 }
 
 export async function recordEventProcessed(d1: D1Database, event: ReceivedEvent, now = Date.now()): Promise<void> {

@@ -31,6 +31,7 @@ export async function reverseTransfer(env: Env, event: ReceivedEvent, reversal: 
     op_id: `${payment.id}:reversal`,
     payment_id: payment.id,
     reversal_id: reversal.reversal_id,
+    status_before: payment.status === "reversed" ? "credited" : payment.status,
     customer_id: payment.customer_id,
     merchant_id: payment.merchant_id,
     amount: payment.amount,
@@ -48,6 +49,12 @@ export async function reverseTransfer(env: Env, event: ReceivedEvent, reversal: 
   }
   await applyProjection(env.DB, projection);
   const after = await env.DB.prepare("SELECT reversal_id FROM payments WHERE id = ?").bind(payment.id).first<{ reversal_id: string | null }>();
-  if (after?.reversal_id !== reversal.reversal_id) throw new UnprocessableEvent(`payment ${payment.id} was reversed by ${after?.reversal_id ?? "nothing"}`);
+  if (after?.reversal_id !== reversal.reversal_id) {
+    throw new UnprocessableEvent(
+      after?.reversal_id
+        ? `payment ${payment.id} was reversed by ${after.reversal_id}`
+        : `payment ${payment.id} changed while being reversed (assigned, or a return to its sender is under way): retry the event`,
+    );
+  }
   return payment.status === "reversed" ? "duplicate" : "reversed";
 }

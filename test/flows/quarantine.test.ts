@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { applyProjection } from "../../src/accounts/projections";
 import { describe, expect, it } from "vitest";
 import { api, bearer, createCustomer, createMerchant, json, operatorHeaders, randomCbu, randomCuit } from "../helpers";
 import { balanceOf, depositReference, drainPayoutQueue, expectInvariants, merchantBalance, sendBankEvent, settle, transferEvent, uniqueId } from "../money";
@@ -203,6 +204,42 @@ describe("transfer.reversed", () => {
     expect((await sendBankEvent(reversalOf(event.data.bank_transaction_id))).status).toBe(200);
     const after = (await (await api("/v1/ledger/accounts/la_suspense_ars", { headers: operatorHeaders() })).json()) as { balances: { posted: number } };
     expect(before.balances.posted - after.balances.posted).toBe(2_000);
+    await expectInvariants();
+  });
+
+  it("does not reverse quarantined money while it is being returned: stored failed, suspense debited once", async () => {
+    const event = transferEvent({ amount: 2_500, concepto: "nada", sender: { cuit: randomCuit(), name: "R", cbu: randomCbu() } });
+    expect((await sendBankEvent(event)).status).toBe(200);
+    const page = (await (await api("/v1/admin/quarantine?limit=100", { headers: operatorHeaders() })).json()) as { data: { id: string; bank_transaction_id: string }[] };
+    const held = page.data.find((item) => item.bank_transaction_id === event.data.bank_transaction_id)!;
+    const suspense = async () => ((await (await api("/v1/ledger/accounts/la_suspense_ars", { headers: operatorHeaders() })).json()) as { balances: { pending: number } }).balances.pending;
+    expect((await api(`/v1/admin/quarantine/${held.id}/return`, { method: "POST", headers: operatorHeaders() })).status).toBe(202);
+    const during = await suspense();
+    const reversal = reversalOf(event.data.bank_transaction_id);
+    expect((await sendBankEvent(reversal)).status).toBe(422);
+    expect(await suspense()).toBe(during);
+    const stored = await env.DB.prepare("SELECT status FROM bank_events WHERE id = ?").bind(reversal.id).first<{ status: string }>();
+    expect(stored?.status).toBe("failed");
+    await expectInvariants();
+  });
+
+  it("applies a reversal computed before an assignment only to the state it was computed for", async () => {
+    const merchant = await createMerchant();
+    const customer = await createCustomer(merchant.api_key);
+    const event = transferEvent({ amount: 3_000, concepto: "nada" });
+    expect((await sendBankEvent(event)).status).toBe(200);
+    const payment = await env.DB.prepare("SELECT id FROM payments WHERE bank_transaction_id = ?").bind(event.data.bank_transaction_id).first<{ id: string }>();
+    // The reversal reads the payment as quarantined; the operator assigns it before its write.
+    const stale = { kind: "payment.reversed" as const, op_id: `${payment!.id}:reversal`, payment_id: payment!.id, reversal_id: uniqueId("rev"), status_before: "quarantined" as const, customer_id: null, merchant_id: null, amount: 3_000, currency: "ARS", event: null };
+    expect((await assign(payment!.id, { customer_id: customer.id, merchant_id: merchant.id })).status).toBe(200);
+    await applyProjection(env.DB, stale);
+    const after = await env.DB.prepare("SELECT status, reversal_id FROM payments WHERE id = ?").bind(payment!.id).first<{ status: string; reversal_id: string | null }>();
+    expect(after).toEqual({ status: "credited", reversal_id: null }); // not reversed out of suspense
+    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 3_000 });
+    await expectInvariants();
+    // The bank's retry, computed afresh, reverses the customer's credit.
+    expect((await sendBankEvent(reversalOf(event.data.bank_transaction_id, stale.reversal_id))).status).toBe(200);
+    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 0 });
     await expectInvariants();
   });
 
