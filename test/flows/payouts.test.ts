@@ -198,6 +198,28 @@ describe("a payout's life", () => {
     await expectInvariants();
   });
 
+  it("lets exactly one of a cancel and the queue's claim win when they race", async () => {
+    for (let round = 0; round < 5; round++) {
+      const { merchant, customer, payout } = await pendingPayout();
+      const [canceled] = await Promise.all([
+        api(`/v1/payouts/${payout.id}/cancel`, { method: "POST", headers: bearer(merchant.api_key) }),
+        drainPayoutQueue([payout.id]),
+      ]);
+      const final = (await getPayout(merchant.api_key, payout.id)).body as { status: string };
+      if (canceled.status === 200) {
+        expect(final.status).toBe("canceled");
+        expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 100_000, reserved: 0 });
+        const bank = env.SANDBOX_BANK.get(env.SANDBOX_BANK.idFromName("sandbox"));
+        expect(await bank.settlePayout(payout.id, "completed", true)).toMatchObject({ ok: false, reason: "unknown_payout" }); // never sent
+      } else {
+        expect(canceled.status).toBe(422);
+        expect(final.status).toBe("processing");
+        expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 60_000, reserved: 40_000 });
+      }
+    }
+    await expectInvariants();
+  });
+
   it("refuses to cancel once submitted (422 invalid_state)", async () => {
     const { merchant, payout } = await pendingPayout();
     await drainPayoutQueue([payout.id]);
