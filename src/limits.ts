@@ -25,9 +25,6 @@ export const limits = {
   /** Bank webhook signatures: tolerated clock skew, and how many v1 values we try. */
   bank_signature_tolerance_seconds: 300,
   bank_signature_values_max: 8,
-  /** Random bytes in generated secrets. */
-  api_key_random_bytes: 32,
-  webhook_secret_random_bytes: 32,
   /** Issued references cached per isolate (they never change): entries. */
   reference_cache_entries: 10_000,
   /** Attempts to mint a unique reference before giving up (collisions are ~1 in 10^10). */

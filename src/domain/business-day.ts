@@ -14,8 +14,6 @@ export function businessDateOf(instant_ms: number): string {
   return formatter.format(new Date(instant_ms));
 }
 
-export const businessDatePattern = /^\d{4}-\d{2}-\d{2}$/;
-
 /** The business day before the one containing `instant_ms`. */
 export function previousBusinessDate(instant_ms: number): string {
   const today = businessDateOf(instant_ms);

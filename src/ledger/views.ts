@@ -1,16 +1,10 @@
 /** Ledger accounts, entries and transactions as the API shows them (API §8). */
 import type { Caller } from "../context";
+import type { LedgerAccountSpec } from "./accounts";
 import { rfc3339 } from "../schemas/common";
 
-export interface LedgerAccountRow {
-  id: string;
-  kind: string;
-  owner_id: string;
-  name: string;
-  normal_balance: "credit" | "debit";
-  currency: string;
-  ledgerable_type: string | null;
-  ledgerable_id: string | null;
+/** A ledger account as stored: what opened it, and its balances cached by the triggers. */
+export interface LedgerAccountRow extends Omit<LedgerAccountSpec, "no_overdraft"> {
   posted_debits: number;
   posted_credits: number;
   pending_debits: number;

@@ -7,21 +7,10 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { newApp } from "../../src/app";
+import type { StatementLine } from "../../src/bank/adapter";
 import { api, BASE_URL, bearer, createMerchant, expectFieldError, json, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "../helpers";
 import { drainPayoutQueue, expectInvariants, fundedCustomer, getPayout, merchantBalance, postPayout, settle } from "../money";
 
-interface StatementLine {
-  bank_transaction_id: string;
-  direction: "credit" | "debit";
-  amount: number;
-  currency: string;
-  booked_at: string;
-  business_date: string;
-  counterparty: { cuit: string | null; name: string | null; cbu: string | null };
-  account_number: string | null;
-  concepto: string | null;
-  payout_id: string | null;
-}
 
 interface SandboxTransfer {
   transfer: StatementLine;
