@@ -37,6 +37,8 @@ export const accountLimits = {
   projection_grace_ms: 10_000,
   /** Batches of outbox rows (up to d1_parameters_max each) one alarm checks; the rest go to the next alarm, at once. */
   projection_replay_batches: 10,
+  /** A failing alarm retries after grace × 2^failures, at most this long (it never stops). */
+  alarm_backoff_max_ms: 5 * 60_000,
   /** D1 allows 100 bound parameters per statement: stay under it in IN (...) lists. */
   d1_parameters_max: 90,
   /** Entries one page of a customer's history returns at most. */

@@ -4,7 +4,9 @@
  * has shipped: add the next one.
  *
  *   balances    the cached balance per currency (equal to the sum of entries: verify())
- *   operations  every operation applied, by the id of its cause: what makes each method idempotent
+ *   operations  every operation applied, by the id of its cause, with the data it was applied
+ *               with (fingerprint) and the projection it stored: what makes each method
+ *               idempotent, and a repeat with other data a conflict
  *   entries     every balance movement, append-only
  *   outbox      projections D1 has not confirmed yet (replayed by the alarm)
  */
@@ -55,4 +57,13 @@ export const customerAccountSchema: readonly string[] = [
    INSERT INTO operations_v2 SELECT * FROM operations;
    DROP TABLE operations;
    ALTER TABLE operations_v2 RENAME TO operations;`,
+  // v3: same cause, same data (issue 8). `fingerprint` is the operation's data as canonical
+  // JSON (projections.ts fingerprintOf): a repeat replays only if it is equal. `projection`
+  // is the D1 projection the operation stored, kept after the outbox row is gone: a repeat
+  // applies exactly it, never one it rebuilt. Rows of v2 keep NULL (compared by amount and
+  // currency). States: credit/debit 'applied' | 'reverted' (undone, may apply again) |
+  // 'refused' (D1 records the cause otherwise: a repeat replays the refusal);
+  // reserve 'reserved' | 'settled' | 'released'.
+  `ALTER TABLE operations ADD COLUMN fingerprint TEXT;
+   ALTER TABLE operations ADD COLUMN projection TEXT;`,
 ];

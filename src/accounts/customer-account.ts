@@ -5,7 +5,8 @@ import { faultPoint } from "../faults";
 import { accountLimits } from "../limits";
 import { log } from "../log";
 import { customerAccountSchema } from "./customer-account-schema";
-import { applyProjection, confirmationKey, type Projection } from "./projections";
+import { applyProjection, confirmationKey, customerOf, fingerprintOf, type Projection, type ProjectionOutcome } from "./projections";
+import { recordUnprojectedCustomer } from "./unprojected-customers";
 
 /**
  * One per customer (named by the customer id): the only place a customer's balance changes.
@@ -27,9 +28,13 @@ export interface Balance {
   updated_at: number;
 }
 
-export type ReservationState = "reserved" | "settled" | "released";
+export type ReservationState = "reserved" | "settled" | "released" | "refused";
 
-export interface CreditInput {
+/**
+ * A balance movement, keyed by the id of its cause. `projection` is what D1 must record; its
+ * fingerprint (projections.ts) is the data a repeat is compared with.
+ */
+export interface MovementInput {
   op_id: string;
   amount: number;
   currency: string;
@@ -37,17 +42,29 @@ export interface CreditInput {
   projection: Projection;
 }
 
-export interface ReserveInput {
-  op_id: string;
-  amount: number;
-  currency: string;
-  merchant_id: string;
+export type CreditInput = MovementInput;
+export type ReserveInput = MovementInput & { merchant_id: string };
+
+/**
+ * applied: this call moved the money. replayed: the same operation with the same data was
+ * applied before; nothing moved. refused: the same operation with the same data was undone
+ * for good before (D1 records its cause otherwise); nothing moved. conflict: the op id was
+ * applied with other data; nothing moved. overflow: the balance would pass the largest safe
+ * integer; nothing moved. `projection` is the one the operation stored (for a conflict, the
+ * first version's): callers apply exactly it, never one they rebuilt.
+ */
+export type MovementOutcome = "applied" | "replayed" | "refused" | "conflict" | "overflow";
+
+export interface MovementResult {
+  outcome: MovementOutcome;
   projection: Projection;
+  balance: Balance;
 }
 
 export type ReserveResult =
-  | { ok: true; replayed: boolean; state: ReservationState; balance: Balance }
-  | { ok: false; reason: "insufficient_funds"; balance: Balance };
+  | { ok: true; replayed: boolean; state: ReservationState; projection: Projection; balance: Balance }
+  | { ok: false; reason: "insufficient_funds"; balance: Balance }
+  | { ok: false; reason: "conflict"; projection: Projection; balance: Balance };
 
 export type TransitionResult =
   | { ok: true; replayed: boolean; state: ReservationState; balance: Balance }
@@ -77,6 +94,8 @@ type Row = Record<string, SqlStorageValue>;
 export class CustomerAccount extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private alarmScheduled = false;
+  /** Consecutive failed alarm runs: the next one waits longer (in memory: a restart retries at once). */
+  private alarmFailures = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -144,38 +163,9 @@ export class CustomerAccount extends DurableObject<Env> {
 
   // ── writes ───────────────────────────────────────────────────────────────────────────
 
-  /** A cash-in: `available` rises. Credits need no funds, so they never fail for money. */
-  async credit(input: CreditInput): Promise<{ replayed: boolean; balance: Balance }> {
-    assertAmount(input.amount);
-    const replayed = this.ctx.storage.transactionSync(() => {
-      if (this.operation(input.op_id)) return true;
-      const now = Date.now();
-      this.insertOperation(input.op_id, "credit", input.amount, input.currency, input.merchant_id, "applied", now);
-      this.move(input.op_id, "credit", input.currency, input.amount, 0, now);
-      this.enqueueProjection(input.projection, now);
-      return false;
-    });
-    if (!replayed) await this.ensureAlarm();
-    return { replayed, balance: this.readBalance(input.currency) };
-  }
-
-  /**
-   * Undoes a credit that D1 shows was a duplicate (the bank sent one bank_transaction_id twice
-   * with different data, and the first routing won). May leave `available` negative if the
-   * duplicate was already reserved in the moment between: that is owed, and reported.
-   */
-  async revertCredit(op_id: string): Promise<{ reverted: boolean }> {
-    const reverted = this.ctx.storage.transactionSync(() => {
-      const operation = this.operation(op_id);
-      if (!operation || operation.kind !== "credit" || operation.state !== "applied") return false;
-      const now = Date.now();
-      this.sql.exec("UPDATE operations SET state = 'reverted', updated_at = ? WHERE op_id = ?", now, op_id);
-      this.move(`${op_id}:revert`, "revert", operation.currency as string, -(operation.amount as number), 0, now, { allowNegative: true });
-      this.sql.exec("DELETE FROM outbox WHERE op_id = ?", op_id);
-      return true;
-    });
-    if (reverted) log("error", "duplicate credit reverted", { op_id });
-    return { reverted };
+  /** A cash-in or an assignment: `available` rises. Credits need no funds, so they never fail for money. */
+  async credit(input: CreditInput): Promise<MovementResult> {
+    return this.applyMovement("credit", input);
   }
 
   /**
@@ -183,18 +173,29 @@ export class CustomerAccount extends DurableObject<Env> {
    * by the amount even below zero; what is below zero is owed. Reserved funds stay reserved:
    * a payout already on its way still settles.
    */
-  async debit(input: CreditInput): Promise<{ replayed: boolean; balance: Balance }> {
-    assertAmount(input.amount);
-    const replayed = this.ctx.storage.transactionSync(() => {
-      if (this.operation(input.op_id)) return true;
+  async debit(input: CreditInput): Promise<MovementResult> {
+    return this.applyMovement("debit", input);
+  }
+
+  /**
+   * Undoes a credit that D1 would not record: another delivery of the same bank transfer won
+   * (`refused`: a repeat of this same data replays the refusal and moves nothing), or an
+   * assignment lost to a concurrent one or to a live return (`reverted`: the next legitimate
+   * attempt applies again). May leave `available` negative if the credit was already
+   * reserved in the moment between: that is owed, and reported.
+   */
+  async revertCredit(op_id: string, state: "refused" | "reverted" = "refused"): Promise<{ reverted: boolean }> {
+    const reverted = this.ctx.storage.transactionSync(() => {
+      const operation = this.operation(op_id);
+      if (!operation || operation.kind !== "credit" || operation.state !== "applied") return false;
       const now = Date.now();
-      this.insertOperation(input.op_id, "debit", input.amount, input.currency, input.merchant_id, "applied", now);
-      this.move(input.op_id, "debit", input.currency, -input.amount, 0, now, { allowNegative: true });
-      this.enqueueProjection(input.projection, now);
-      return false;
+      this.sql.exec("UPDATE operations SET state = ?, updated_at = ? WHERE op_id = ?", state, now, op_id);
+      this.move(`${op_id}:revert`, "revert", operation.currency as string, -(operation.amount as number), 0, now, { allowNegative: true });
+      this.sql.exec("DELETE FROM outbox WHERE op_id = ?", op_id);
+      return true;
     });
-    if (!replayed) await this.ensureAlarm();
-    return { replayed, balance: this.readBalance(input.currency) };
+    if (reverted) log("error", "credit undone: D1 records its cause otherwise", { op_id, state });
+    return { reverted };
   }
 
   /** A payout: `available` → `reserved`, only if `available` covers it. */
@@ -203,17 +204,50 @@ export class CustomerAccount extends DurableObject<Env> {
     const result = this.ctx.storage.transactionSync((): ReserveResult => {
       const existing = this.operation(input.op_id);
       if (existing) {
-        return { ok: true, replayed: true, state: existing.state as ReservationState, balance: this.readBalance(input.currency) };
+        const stored = storedProjection(existing, input.projection);
+        if (!sameOperation(existing, "reserve", input)) return { ok: false, reason: "conflict", projection: stored, balance: this.readBalance(input.currency) };
+        return { ok: true, replayed: true, state: existing.state as ReservationState, projection: stored, balance: this.readBalance(input.currency) };
       }
       const balance = this.readBalance(input.currency);
       if (balance.available < input.amount) return { ok: false, reason: "insufficient_funds", balance };
       const now = Date.now();
-      this.insertOperation(input.op_id, "reserve", input.amount, input.currency, input.merchant_id, "reserved", now);
+      this.insertOperation("reserve", input, "reserved", now);
       this.move(input.op_id, "reserve", input.currency, -input.amount, input.amount, now);
       this.enqueueProjection(input.projection, now);
-      return { ok: true, replayed: false, state: "reserved", balance: this.readBalance(input.currency) };
+      return { ok: true, replayed: false, state: "reserved", projection: input.projection, balance: this.readBalance(input.currency) };
     });
     if (result.ok && !result.replayed) await this.ensureAlarm();
+    return result;
+  }
+
+  /**
+   * Credit or debit, once per op id: a repeat with the same data replays, with other data is
+   * a conflict, and neither moves anything. An operation that was `reverted` applies again.
+   */
+  private async applyMovement(kind: "credit" | "debit", input: MovementInput): Promise<MovementResult> {
+    assertAmount(input.amount);
+    const result = this.ctx.storage.transactionSync((): MovementResult => {
+      const existing = this.operation(input.op_id);
+      const balance = this.readBalance(input.currency);
+      if (existing && existing.state !== "reverted") {
+        const projection = storedProjection(existing, input.projection);
+        if (!sameOperation(existing, kind, input)) return { outcome: "conflict", projection, balance };
+        return { outcome: existing.state === "refused" ? "refused" : "replayed", projection, balance };
+      }
+      // Refused cleanly rather than failing an assertion: the bank's event is then stored
+      // as failed for the operator (422), never lost in a 500.
+      if (kind === "credit" && balance.available > Number.MAX_SAFE_INTEGER - input.amount) {
+        return { outcome: "overflow", projection: input.projection, balance };
+      }
+      const now = Date.now();
+      if (existing) this.reapplyOperation(input, now);
+      else this.insertOperation(kind, input, "applied", now);
+      const delta = kind === "credit" ? input.amount : -input.amount;
+      this.move(input.op_id, kind, input.currency, delta, 0, now, { allowNegative: kind === "debit" });
+      this.enqueueProjection(input.projection, now);
+      return { outcome: "applied", projection: input.projection, balance: this.readBalance(input.currency) };
+    });
+    if (result.outcome === "applied") await this.ensureAlarm();
     return result;
   }
 
@@ -227,7 +261,15 @@ export class CustomerAccount extends DurableObject<Env> {
     return this.finishReservation(op_id, "released");
   }
 
-  private finishReservation(op_id: string, target: "settled" | "released"): TransitionResult {
+  /**
+   * D1 records this payout id with other data (conflict): the funds return to `available`,
+   * and a repeat of this reservation replays the refusal.
+   */
+  async refuseReservation(op_id: string): Promise<TransitionResult> {
+    return this.finishReservation(op_id, "refused");
+  }
+
+  private finishReservation(op_id: string, target: "settled" | "released" | "refused"): TransitionResult {
     return this.ctx.storage.transactionSync((): TransitionResult => {
       const operation = this.operation(op_id);
       if (!operation || operation.kind !== "reserve") return { ok: false, reason: "unknown_operation" };
@@ -242,7 +284,7 @@ export class CustomerAccount extends DurableObject<Env> {
       else this.move(`${op_id}:release`, "release", currency, amount, -amount, now);
       // A released payout needs no projection any more (D1 rejected it, or already recorded
       // the release itself): stop the alarm from replaying its creation.
-      if (target === "released") this.sql.exec("DELETE FROM outbox WHERE op_id = ?", op_id);
+      if (target !== "settled") this.sql.exec("DELETE FROM outbox WHERE op_id = ?", op_id);
       return { ok: true, replayed: false, state: target, balance: this.readBalance(currency) };
     });
   }
@@ -252,22 +294,48 @@ export class CustomerAccount extends DurableObject<Env> {
   /**
    * Replays projections that D1 has not confirmed. Runs a grace period after a write, so the
    * Worker that made the write has normally projected it already and this only reads.
+   *
+   * Never throws: Cloudflare retries a throwing alarm only a few times (about two minutes),
+   * and an outbox must outlive a longer D1 outage. A failed run re-arms itself with backoff
+   * and records the customer in D1's unprojected_customers (when D1 answers), whose repair
+   * cron wakes the object too.
    */
   override async alarm(): Promise<void> {
     this.alarmScheduled = false;
-    await this.replayProjections(Date.now() - accountLimits.projection_grace_ms);
+    try {
+      await this.replayProjections(Date.now() - accountLimits.projection_grace_ms);
+      this.alarmFailures = 0;
+    } catch (error) {
+      this.alarmFailures++;
+      log("error", "projection replay failed; retrying", { customer_id: this.customerId(), failures: this.alarmFailures, error: String(error) });
+      await this.recordUnprojected(String(error));
+    } finally {
+      await this.rearm();
+    }
   }
 
-  /** Replays every unconfirmed projection now, whatever its age (tests; an operator's nudge). */
+  /**
+   * Replays every unconfirmed projection now, whatever its age (tests; the repair cron; an
+   * operator's nudge). Returns how many it replayed and how many remain in the outbox.
+   */
   async flushProjections(): Promise<number> {
-    return this.replayProjections(Number.MAX_SAFE_INTEGER);
+    try {
+      return await this.replayProjections(Number.MAX_SAFE_INTEGER);
+    } finally {
+      await this.rearm();
+    }
+  }
+
+  /** Outbox rows not yet confirmed by D1 (0 once everything is projected). */
+  async unprojected(): Promise<number> {
+    return this.sql.exec("SELECT COUNT(*) AS count FROM outbox").one().count as number;
   }
 
   /**
    * Replays, in order, the outbox rows written before `dueBefore` that D1 has not confirmed,
-   * a bounded number of batches per call, then schedules the next alarm for what is left: at
-   * once if some is already due (a busy customer's outbox drains at D1's pace, not one batch
-   * per grace period), else when the oldest row comes due.
+   * a bounded number of batches per call. Each projection replayed is the one stored with the
+   * operation, and its outcome is compensated here: a payout D1 rejected is released, a
+   * payout D1 holds with other data is refused, a credit D1 records otherwise is undone.
    */
   private async replayProjections(dueBefore: number): Promise<number> {
     faultPoint("alarm.before_replay");
@@ -282,20 +350,55 @@ export class CustomerAccount extends DurableObject<Env> {
       for (const projection of projections) {
         if (confirmed.has(confirmationKey(projection))) continue;
         const outcome = await applyProjection(this.env.DB, projection);
-        if (outcome === "rejected") await this.release(projection.op_id);
-        if (outcome === "conflict") await this.revertCredit(projection.op_id);
+        await this.compensate(projection, outcome);
         replayed++;
         log("warn", "projection replayed by alarm", { op_id: projection.op_id, kind: projection.kind, outcome });
       }
       const done = projections.map((projection) => projection.op_id);
       this.sql.exec(`DELETE FROM outbox WHERE op_id IN (${done.map(() => "?").join(", ")})`, ...done);
     }
-    const oldest = this.sql.exec("SELECT MIN(created_at) AS oldest FROM outbox").one().oldest as number | null;
-    if (oldest !== null) {
-      this.alarmScheduled = true;
-      await this.ctx.storage.setAlarm(Math.max(Date.now(), oldest + accountLimits.projection_grace_ms));
-    }
     return replayed;
+  }
+
+  /**
+   * Undoes what D1 would not record (see ProjectionOutcome): the alarm calls it after a
+   * replay, and the Worker after its own attempt (project.ts). Idempotent.
+   */
+  async compensate(projection: Projection, outcome: ProjectionOutcome): Promise<void> {
+    if (outcome === "applied") return;
+    if (projection.kind === "payout.created") {
+      if (outcome === "rejected") await this.release(projection.op_id);
+      else await this.refuseReservation(projection.op_id);
+      return;
+    }
+    // An assignment that lost may win later (a live return that fails): reverted, not refused.
+    await this.revertCredit(projection.op_id, projection.kind === "payment.assigned" ? "reverted" : "refused");
+  }
+
+  /** Schedules the next alarm for what is left: at once if due, after a backoff if the last run failed. */
+  private async rearm(): Promise<void> {
+    const oldest = this.sql.exec("SELECT MIN(created_at) AS oldest FROM outbox").one().oldest as number | null;
+    if (oldest === null) return;
+    const backoff = this.alarmFailures === 0 ? 0 : Math.min(accountLimits.alarm_backoff_max_ms, accountLimits.projection_grace_ms * 2 ** Math.min(this.alarmFailures, 10));
+    this.alarmScheduled = true;
+    await this.ctx.storage.setAlarm(Math.max(Date.now() + backoff, oldest + accountLimits.projection_grace_ms));
+  }
+
+  /** Best effort: D1 may be what is failing. The object's own alarm retries regardless. */
+  private async recordUnprojected(error: string): Promise<void> {
+    const customerId = this.customerId();
+    if (customerId === null) return;
+    try {
+      await recordUnprojectedCustomer(this.env.DB, customerId, error);
+    } catch (failure) {
+      log("warn", "could not record the unprojected customer in D1", { customer_id: customerId, error: String(failure) });
+    }
+  }
+
+  /** The customer this object belongs to, from its projections (objects are named by customer id). */
+  private customerId(): string | null {
+    const row = this.sql.exec("SELECT projection FROM outbox ORDER BY seq LIMIT 1").toArray()[0];
+    return row ? customerOf(JSON.parse(row.projection as string) as Projection) : null;
   }
 
   private async confirmedInD1(keys: string[]): Promise<Set<string>> {
@@ -324,17 +427,35 @@ export class CustomerAccount extends DurableObject<Env> {
     return this.sql.exec("SELECT * FROM operations WHERE op_id = ?", op_id).toArray()[0];
   }
 
-  private insertOperation(op_id: string, kind: "credit" | "debit" | "reserve", amount: number, currency: string, merchant_id: string | null, state: string, now: number): void {
+  private insertOperation(kind: "credit" | "debit" | "reserve", input: MovementInput, state: string, now: number): void {
     this.sql.exec(
-      "INSERT INTO operations (op_id, kind, amount, currency, merchant_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      op_id,
+      `INSERT INTO operations (op_id, kind, amount, currency, merchant_id, state, fingerprint, projection, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      input.op_id,
       kind,
-      amount,
-      currency,
-      merchant_id,
+      input.amount,
+      input.currency,
+      input.merchant_id,
       state,
+      fingerprintOf(input.projection),
+      JSON.stringify(input.projection),
       now,
       now,
+    );
+  }
+
+  /** A reverted operation applied again, with the data of this attempt. */
+  private reapplyOperation(input: MovementInput, now: number): void {
+    this.sql.exec(
+      `UPDATE operations SET amount = ?, currency = ?, merchant_id = ?, state = 'applied', fingerprint = ?, projection = ?, updated_at = ?
+       WHERE op_id = ? AND state = 'reverted'`,
+      input.amount,
+      input.currency,
+      input.merchant_id,
+      fingerprintOf(input.projection),
+      JSON.stringify(input.projection),
+      now,
+      input.op_id,
     );
   }
 
@@ -383,6 +504,19 @@ export class CustomerAccount extends DurableObject<Env> {
   private enqueueProjection(projection: Projection, now: number): void {
     this.sql.exec("INSERT INTO outbox (op_id, projection, created_at) VALUES (?, ?, ?)", projection.op_id, JSON.stringify(projection), now);
   }
+}
+
+/**
+ * Whether a repeat carries the data its operation was applied with. Rows from before
+ * fingerprints were stored are compared by amount and currency.
+ */
+function sameOperation(existing: Row, kind: "credit" | "debit" | "reserve", input: MovementInput): boolean {
+  if (existing.kind !== kind || existing.amount !== input.amount || existing.currency !== input.currency) return false;
+  return existing.fingerprint === null || existing.fingerprint === fingerprintOf(input.projection);
+}
+
+function storedProjection(existing: Row, fallback: Projection): Projection {
+  return existing.projection === null ? fallback : (JSON.parse(existing.projection as string) as Projection);
 }
 
 function assertAmount(amount: number): void {

@@ -7,7 +7,9 @@ import { businessDateOf } from "../domain/business-day";
 import { customerAccount, merchantAccount, merchantUnassignedAccount, platformAccountId } from "../ledger/accounts";
 import { postTransaction, type EntrySpec } from "../ledger/posting";
 import { eventProcessedStatement } from "../bank/event-log";
-import { ledgerTransactionIdOf, type PaymentRecord, type PayoutRecord, type Projection } from "./projections";
+import { fingerprintOf, ledgerTransactionIdOf, type PaymentRecord, type Projection } from "./projections";
+
+type Condition = { sql: string; params: unknown[] };
 
 /** Where a payment's money is owed: the customer, the merchant's unassigned funds, or suspense. */
 function paymentEntries(payment: PaymentRecord): EntrySpec[] {
@@ -29,7 +31,12 @@ function paymentEntries(payment: PaymentRecord): EntrySpec[] {
   ];
 }
 
-export function paymentStatements(d1: D1Database, projection: Extract<Projection, { kind: "payment.recorded" }>, now: number): D1PreparedStatement[] {
+/**
+ * The payment, its event and its ledger transaction. The caller follows the insert with a
+ * guard that aborts the batch if D1 held this payment with other data; `sameRoute` holds
+ * when D1 records this delivery's routing (not an earlier one that superseded it).
+ */
+export function paymentStatements(d1: D1Database, projection: Extract<Projection, { kind: "payment.recorded" }>, now: number, sameRoute: Condition): D1PreparedStatement[] {
   const { payment, event } = projection;
   const statements: D1PreparedStatement[] = [];
   if (event) statements.push(eventProcessedStatement(d1, event, now));
@@ -37,8 +44,8 @@ export function paymentStatements(d1: D1Database, projection: Extract<Projection
     d1
       .prepare(
         `INSERT INTO payments (id, bank_transaction_id, status, amount, currency, customer_id, merchant_id, sender_cuit, sender_name,
-           sender_cbu, concepto, destination_account_number, matched_by, booked_at, booked_date, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+           sender_cbu, concepto, destination_account_number, matched_by, booked_at, booked_date, fingerprint, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
       .bind(
         payment.id,
@@ -56,6 +63,7 @@ export function paymentStatements(d1: D1Database, projection: Extract<Projection
         payment.matched_by,
         payment.booked_at,
         businessDateOf(payment.booked_at),
+        fingerprintOf(projection),
         payment.created_at,
         now,
       ),
@@ -75,7 +83,9 @@ export function paymentStatements(d1: D1Database, projection: Extract<Projection
   );
   if (payment.customer_id && payment.merchant_id) {
     statements.push(
-      d1.prepare("UPDATE customers SET last_merchant_id = ? WHERE id = ?").bind(payment.merchant_id, payment.customer_id),
+      d1
+        .prepare(`UPDATE customers SET last_merchant_id = ? WHERE id = ? AND ${sameRoute.sql}`)
+        .bind(payment.merchant_id, payment.customer_id, ...sameRoute.params),
     );
   }
   return statements;
@@ -86,15 +96,18 @@ const payoutIsLive = (payoutId: string) => ({
   params: [payoutId],
 });
 
-export function payoutStatements(d1: D1Database, payout: PayoutRecord, now: number): D1PreparedStatement[] {
+/** `sameData` follows the insert: it aborts the batch if D1 held this payout id with other data. */
+export function payoutStatements(d1: D1Database, projection: Extract<Projection, { kind: "payout.created" }>, now: number, sameData: D1PreparedStatement): D1PreparedStatement[] {
+  const { payout } = projection;
   const { amount, currency } = payout;
   return [
     d1
       .prepare(
-        `INSERT INTO payouts (id, merchant_id, customer_id, amount, currency, destination_cbu, description, status, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO payouts (id, merchant_id, customer_id, amount, currency, destination_cbu, description, status, fingerprint, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
-      .bind(payout.id, payout.merchant_id, payout.customer_id, amount, currency, payout.destination_cbu, payout.description, payout.created_at, now),
+      .bind(payout.id, payout.merchant_id, payout.customer_id, amount, currency, payout.destination_cbu, payout.description, fingerprintOf(projection), payout.created_at, now),
+    sameData,
     // Pending until the bank confirms: it lowers `available` and shows as `reserved`. The
     // merchant account refuses an overdraft (trigger), which fails this whole batch.
     ...postTransaction(

@@ -77,12 +77,67 @@ export type Projection =
     };
 
 /**
- * applied: D1 records what the object did. rejected: the merchant could not cover a payout
- * (release the customer's reservation). conflict: D1 already records this payment differently
- * (the bank sent one bank_transaction_id twice with different data and the first one won):
- * the object's credit was a duplicate and must be reverted.
+ * applied: D1 records exactly what the object did.
+ * rejected: the merchant could not cover a payout (release the customer's reservation).
+ * conflict: D1 records this cause with other data (one bank_transaction_id or payout id sent
+ *   twice with a different amount, sender, concepto …; or an assignment that lost). Nothing
+ *   in the batch was written; the object's movement must be undone.
+ * superseded: D1 records this cause with the same data, routed to someone else (routing read
+ *   a state that changed between deliveries). The first routing stands; the repeat is a
+ *   replay, and the object's movement must be undone.
  */
-export type ProjectionOutcome = "applied" | "rejected" | "conflict";
+export type ProjectionOutcome = "applied" | "rejected" | "conflict" | "superseded";
+
+/** The error message of a write guard (migrations/0006): D1 rolled the batch back. */
+const differentData = "exists_with_different_data";
+
+function isDifferentData(error: unknown): boolean {
+  return String(error).includes(differentData);
+}
+
+/**
+ * The data that makes an operation what it is, as canonical JSON: a repeat of its cause id
+ * with an equal fingerprint is a replay, with any other a conflict. A payment's is the bank's
+ * data that decides where the money goes and how much (not the routing derived from it, which
+ * may read state that changed, nor the sender's display name or the booking time, which a
+ * bank's webhook and its statement may format differently); a payout's is everything the
+ * merchant asked for.
+ */
+export function fingerprintOf(projection: Projection): string {
+  switch (projection.kind) {
+    case "payment.recorded": {
+      const { payment } = projection;
+      return JSON.stringify([
+        "payment",
+        payment.bank_transaction_id,
+        payment.amount,
+        payment.currency,
+        digitsOrNull(payment.sender_cuit),
+        digitsOrNull(payment.sender_cbu),
+        payment.destination_account_number?.trim() || null,
+        payment.concepto?.trim() || null,
+      ]);
+    }
+    case "payout.created": {
+      const { payout } = projection;
+      return JSON.stringify(["payout", payout.merchant_id, payout.customer_id, payout.amount, payout.currency, payout.destination_cbu, payout.description]);
+    }
+    case "payment.assigned":
+      return JSON.stringify(["assignment", projection.payment_id, projection.customer_id, projection.merchant_id, projection.amount, projection.currency]);
+    case "payment.reversed":
+      return JSON.stringify(["reversal", projection.payment_id, projection.reversal_id, projection.amount, projection.currency]);
+  }
+}
+
+function digitsOrNull(value: string | null): string | null {
+  const digits = value?.replace(/\D/g, "") ?? "";
+  return digits === "" ? null : digits;
+}
+
+/** A statement that aborts its batch unless `condition` holds (see migrations/0006). */
+function guard(d1: D1Database, condition: string, ...params: unknown[]): D1PreparedStatement {
+  return d1.prepare(`INSERT INTO write_guards (reason) SELECT '${differentData}' WHERE NOT (${condition})`).bind(...params);
+}
 
 /**
  * The key D1 confirms a projection under. A payment's includes its customer: two deliveries
@@ -97,6 +152,18 @@ export function confirmationKey(projection: Projection): string {
       return `${projection.op_id}/${projection.customer_id}`;
     default:
       return projection.op_id;
+  }
+}
+
+/** The customer whose object stored this projection. */
+export function customerOf(projection: Projection): string | null {
+  switch (projection.kind) {
+    case "payment.recorded":
+      return projection.payment.customer_id;
+    case "payout.created":
+      return projection.payout.customer_id;
+    default:
+      return projection.customer_id;
   }
 }
 
@@ -124,18 +191,28 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
 
   if (projection.kind === "payment.recorded") {
     const { payment } = projection;
-    // D1 records what this projection says (the first delivery of the transfer), or it
-    // records another delivery's data: then this one conflicts, whatever was confirmed before.
-    const recordsThis = {
-      sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND customer_id IS ? AND merchant_id IS ? AND amount = ? AND currency = ?)",
-      params: [payment.id, payment.customer_id, payment.merchant_id, payment.amount, payment.currency],
+    // The payment D1 holds for this bank transaction carries this delivery's data (else the
+    // batch aborts: a conflict), and this delivery's routing (else it was superseded).
+    const sameData = {
+      sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND (fingerprint = ? OR (fingerprint IS NULL AND amount = ? AND currency = ?)))",
+      params: [payment.id, fingerprintOf(projection), payment.amount, payment.currency],
     };
-    const results = await d1.batch([
-      ...paymentStatements(d1, projection, now),
-      confirm(recordsThis.sql, ...recordsThis.params),
-      d1.prepare(`SELECT ${recordsThis.sql} AS recorded`).bind(...recordsThis.params),
-    ]);
-    return (results[results.length - 1]?.results[0] as { recorded?: number } | undefined)?.recorded === 1 ? "applied" : "conflict";
+    const sameRoute = {
+      sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND customer_id IS ? AND merchant_id IS ?)",
+      params: [payment.id, payment.customer_id, payment.merchant_id],
+    };
+    try {
+      const results = await d1.batch([
+        ...paymentStatements(d1, projection, now, sameRoute),
+        guard(d1, sameData.sql, ...sameData.params),
+        confirm(sameRoute.sql, ...sameRoute.params),
+        d1.prepare(`SELECT ${sameRoute.sql} AS recorded`).bind(...sameRoute.params),
+      ]);
+      return (results[results.length - 1]?.results[0] as { recorded?: number } | undefined)?.recorded === 1 ? "applied" : "superseded";
+    } catch (error) {
+      if (isDifferentData(error)) return "conflict";
+      throw error;
+    }
   }
 
   if (projection.kind === "payment.assigned") {
@@ -151,26 +228,43 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
   }
 
   const { payout } = projection;
+  const sameData = guard(
+    d1,
+    "EXISTS (SELECT 1 FROM payouts WHERE id = ? AND (fingerprint = ? OR (fingerprint IS NULL AND amount = ? AND currency = ? AND customer_id = ? AND merchant_id = ?)))",
+    payout.id,
+    fingerprintOf(projection),
+    payout.amount,
+    payout.currency,
+    payout.customer_id,
+    payout.merchant_id,
+  );
   const confirmLive = confirm("EXISTS (SELECT 1 FROM payouts WHERE id = ? AND status <> 'rejected')", payout.id);
   const readStatus = d1.prepare("SELECT status FROM payouts WHERE id = ?").bind(payout.id);
   try {
-    const results = await d1.batch([...payoutStatements(d1, payout, now), confirmLive, readStatus]);
+    const results = await d1.batch([...payoutStatements(d1, projection, now, sameData), confirmLive, readStatus]);
     return statusIn(results[results.length - 1]) === "rejected" ? "rejected" : "applied";
   } catch (error) {
+    if (isDifferentData(error)) return "conflict";
     if (!isInsufficientFunds(error)) throw error;
   }
   // The merchant cannot cover it. Whichever of 'pending' and 'rejected' D1 records first wins.
-  const results = await d1.batch([
-    d1
-      .prepare(
-        `INSERT INTO payouts (id, merchant_id, customer_id, amount, currency, destination_cbu, description, status, failure_reason, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'rejected', 'insufficient_funds', ?, ?) ON CONFLICT DO NOTHING`,
-      )
-      .bind(payout.id, payout.merchant_id, payout.customer_id, payout.amount, payout.currency, payout.destination_cbu, payout.description, payout.created_at, now),
-    confirmLive,
-    readStatus,
-  ]);
-  return statusIn(results[results.length - 1]) === "rejected" ? "rejected" : "applied";
+  try {
+    const results = await d1.batch([
+      d1
+        .prepare(
+          `INSERT INTO payouts (id, merchant_id, customer_id, amount, currency, destination_cbu, description, status, failure_reason, fingerprint, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'rejected', 'insufficient_funds', ?, ?, ?) ON CONFLICT DO NOTHING`,
+        )
+        .bind(payout.id, payout.merchant_id, payout.customer_id, payout.amount, payout.currency, payout.destination_cbu, payout.description, fingerprintOf(projection), payout.created_at, now),
+      sameData,
+      confirmLive,
+      readStatus,
+    ]);
+    return statusIn(results[results.length - 1]) === "rejected" ? "rejected" : "applied";
+  } catch (error) {
+    if (isDifferentData(error)) return "conflict";
+    throw error;
+  }
 }
 
 function statusIn(result: D1Result | undefined): string | undefined {

@@ -9,7 +9,7 @@ import { reverseTransfer } from "../cashins/reverse-transfer";
 import { sha256Hex } from "../crypto";
 import type { Config, Env } from "../env";
 import { enqueueSubmission } from "../payouts/create-payout";
-import { finishPayout } from "../payouts/finish-payout";
+import { finishPayout, type FinishResult } from "../payouts/finish-payout";
 import { retryDelaySeconds } from "../payouts/submit-payout";
 import {
   bankEventSchema,
@@ -62,6 +62,11 @@ export async function handleBankEvent(env: Env, config: Config, rawBody: string)
   }
 }
 
+function finishFailure(payoutId: string, result: Exclude<FinishResult, { ok: true }>): string {
+  const detail = result.reason === "conflict" ? `: ${result.detail} (exists_with_different_data)` : "";
+  return `payout ${payoutId}: ${result.reason}${detail}${result.payout ? ` (status ${result.payout.status})` : ""}`;
+}
+
 async function apply(env: Env, config: Config, event: ReceivedEvent, data: unknown): Promise<string> {
   switch (event.type) {
     case "transfer.received": {
@@ -72,7 +77,7 @@ async function apply(env: Env, config: Config, event: ReceivedEvent, data: unkno
     case "payout.completed": {
       const { payout_id, bank_transaction_id } = parse(payoutCompletedSchema, data, "payout.completed data");
       const result = await finishPayout(env, payout_id, { kind: "completed", bank_transaction_id });
-      if (!result.ok) throw new UnprocessableEvent(`payout ${payout_id}: ${result.reason}${result.payout ? ` (status ${result.payout.status})` : ""}`);
+      if (!result.ok) throw new UnprocessableEvent(finishFailure(payout_id, result));
       await recordEventProcessed(env.DB, event);
       return result.replayed ? "duplicate" : "completed";
     }
@@ -80,7 +85,7 @@ async function apply(env: Env, config: Config, event: ReceivedEvent, data: unkno
       const { payout_id, permanent, reason } = parse(payoutFailedSchema, data, "payout.failed data");
       if (permanent) {
         const result = await finishPayout(env, payout_id, { kind: "failed", reason });
-        if (!result.ok) throw new UnprocessableEvent(`payout ${payout_id}: ${result.reason}${result.payout ? ` (status ${result.payout.status})` : ""}`);
+        if (!result.ok) throw new UnprocessableEvent(finishFailure(payout_id, result));
         await recordEventProcessed(env.DB, event);
         return result.replayed ? "duplicate" : "failed";
       }

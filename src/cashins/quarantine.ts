@@ -4,7 +4,8 @@
  * sender's CBU through the normal payout path.
  */
 import { customerAccountStub } from "../accounts/customer-account";
-import { applyProjection, ledgerTransactionIdOf, type Projection } from "../accounts/projections";
+import { project } from "../accounts/project";
+import { ledgerTransactionIdOf, type Projection } from "../accounts/projections";
 import { newId } from "../crypto";
 import { linkCustomer } from "../db/customers";
 import { normalizeCbu } from "../domain/cbu";
@@ -94,10 +95,15 @@ export async function assignQuarantined(env: Env, paymentId: string, customerId:
   };
   const account = customerAccountStub(env, customerId);
   const credit = await account.credit({ op_id: projection.op_id, amount: payment.amount, currency: payment.currency, merchant_id: merchantId, projection });
-  if ((await applyProjection(env.DB, projection)) === "conflict") {
-    // Someone else's assignment (or a return) won in D1: a credit this call made must not
-    // stand (a replayed one is an earlier attempt's, which the object's alarm settles).
-    if (!credit.replayed) await account.revertCredit(projection.op_id);
+  if (credit.outcome === "overflow") {
+    throw new ApiError("invalid_state", `Crediting ${payment.amount} would take the customer's balance past ${Number.MAX_SAFE_INTEGER}.`);
+  }
+  if (credit.outcome === "conflict") {
+    throw new ApiError("conflict", "This customer was already credited this payment with other data (another merchant).");
+  }
+  // Someone else's assignment (or a live return) won in D1: project() reverts the credit, so
+  // that a later assignment, once the return has failed, applies again.
+  if ((await project(env.DB, account, credit.projection)) !== "applied") {
     throw new ApiError("invalid_state", "This payment was assigned or returned concurrently.");
   }
   return quarantinedPayment(env.DB, paymentId);

@@ -8,11 +8,14 @@
  *   4. project to D1 in one batch: event, payment, ledger transaction, merchant balance
  * A crash after 3 is finished by the bank's redelivery (3 is a replay, 4 runs) or by the
  * object's alarm. Quarantined and merchant-only cash-ins touch no object: 4 alone.
+ * A repeat of the bank transaction with other data (amount, sender, concepto …) moves
+ * nothing: the object or D1 finds the first version, and the event is stored failed (422).
  */
 import { applyProjection, type PaymentRecord, type Projection } from "../accounts/projections";
 import { customerAccountStub } from "../accounts/customer-account";
+import { project } from "../accounts/project";
 import type { TransferReceived } from "../bank/events";
-import { type ReceivedEvent, UnprocessableEvent } from "../bank/event-log";
+import { type ReceivedEvent, recordEventProcessed, UnprocessableEvent } from "../bank/event-log";
 import { derivedId } from "../crypto";
 import { linkCustomer } from "../db/customers";
 import type { Config, Env } from "../env";
@@ -32,8 +35,8 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
     throw new UnprocessableEvent(`currency ${transfer.currency} is not enabled`);
   }
   // No read to dedupe: a repeat replays in the customer's object (same payment id) and its
-  // projection changes nothing in D1; a repeat whose data differs is caught by the
-  // projection's confirmation and undone below. The common case pays for none of it.
+  // projection changes nothing in D1; a repeat whose data differs is refused by the object
+  // (same customer) or by D1's write guard (any route). The common case pays for none of it.
   const payment_id = await paymentIdOf(transfer.bank_transaction_id);
 
   const decision = await routeTransfer(
@@ -54,7 +57,11 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   };
 
   if (decision.kind !== "customer") {
-    if ((await applyProjection(env.DB, projection, now)) === "conflict") return refuseConflicting(env, event, transfer);
+    const outcome = await applyProjection(env.DB, projection, now);
+    if (outcome === "conflict") return refuseConflicting(transfer);
+    // The same data, routed otherwise before (the state routing reads has changed since):
+    // the first routing stands, and this delivery is a replay.
+    if (outcome === "superseded") return { outcome: "duplicate", payment_id };
     if (decision.kind === "quarantine") log("warn", "cash-in quarantined", { payment_id, reason: decision.reason });
     return { outcome: payment.status, payment_id };
   }
@@ -66,26 +73,39 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   faultPoint("cashin.before_account_credit");
   const account = customerAccountStub(env, decision.customer_id);
   const credit = await account.credit({ op_id: payment_id, amount: payment.amount, currency: payment.currency, merchant_id: decision.merchant_id, projection });
+  if (credit.outcome === "overflow") {
+    throw new UnprocessableEvent(`crediting ${payment.amount} would take customer ${decision.customer_id}'s balance past ${Number.MAX_SAFE_INTEGER}`);
+  }
+  if (credit.outcome === "conflict") {
+    // The object holds this bank transaction with other data: the first delivery's. Finish
+    // projecting that one (it may be what a crash left behind), then refuse this one.
+    await project(env.DB, account, credit.projection);
+    return refuseConflicting(transfer);
+  }
   faultPoint("cashin.after_account_credit");
-  if ((await applyProjection(env.DB, projection)) === "conflict") {
-    // The other delivery was recorded first: this credit was a duplicate. Only a credit this
-    // call made is undone: a replayed one is the first delivery's (its own projection, which
-    // the object's alarm checks and, if it lost too, reverts).
-    if (!credit.replayed) await account.revertCredit(payment_id);
-    return refuseConflicting(env, event, transfer);
+  // Exactly the projection the object stored (equal to ours when it was applied or replayed).
+  const outcome = await project(env.DB, account, credit.projection);
+  if (outcome === "conflict") return refuseConflicting(transfer);
+  if (outcome === "superseded" || credit.outcome !== "applied") {
+    // A replay: the stored projection recorded the first delivery's event; log this one too.
+    if (storedEventId(credit.projection) !== event.id) await recordEventProcessed(env.DB, event);
+    return { outcome: "duplicate", payment_id };
   }
   return { outcome: "credited", payment_id };
+}
+
+function storedEventId(projection: Projection): string | null {
+  return projection.kind === "payment.recorded" ? (projection.event?.id ?? null) : null;
 }
 
 /**
  * One bank transfer delivered twice with different data (amount, sender, concepto routing it
  * elsewhere): the first recorded stands, and this event is stored as failed for the operator.
  */
-async function refuseConflicting(env: Env, event: ReceivedEvent, transfer: TransferReceived): Promise<never> {
-  const error = `bank_transaction_id ${transfer.bank_transaction_id} is already recorded with different data`;
-  // The projection's batch stored the event as processed; it was not.
-  await env.DB.prepare("UPDATE bank_events SET status = 'failed', error = ?, updated_at = ? WHERE id = ?").bind(error, Date.now(), event.id).run();
-  throw new UnprocessableEvent(error);
+function refuseConflicting(transfer: TransferReceived): never {
+  // Nothing of this delivery was written (a conflicting projection's batch aborts); the
+  // caller stores the event as failed for the operator.
+  throw new UnprocessableEvent(`bank_transaction_id ${transfer.bank_transaction_id} is already recorded with different data (exists_with_different_data)`);
 }
 
 function paymentRecord(id: string, transfer: TransferReceived, decision: RoutingDecision, now: number): PaymentRecord {

@@ -38,16 +38,19 @@ export async function reverseTransfer(env: Env, event: ReceivedEvent, reversal: 
     currency: payment.currency,
     event,
   };
+  let stored: Projection = projection;
   if (payment.customer_id) {
-    await customerAccountStub(env, payment.customer_id).debit({
+    const debit = await customerAccountStub(env, payment.customer_id).debit({
       op_id: projection.op_id,
       amount: payment.amount,
       currency: payment.currency,
       merchant_id: payment.merchant_id,
       projection,
     });
+    if (debit.outcome === "conflict") throw new UnprocessableEvent(`payment ${payment.id} was already reversed with other data`);
+    stored = debit.projection;
   }
-  await applyProjection(env.DB, projection);
+  await applyProjection(env.DB, stored);
   const after = await env.DB.prepare("SELECT reversal_id FROM payments WHERE id = ?").bind(payment.id).first<{ reversal_id: string | null }>();
   if (after?.reversal_id !== reversal.reversal_id) {
     throw new UnprocessableEvent(

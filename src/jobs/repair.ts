@@ -4,26 +4,24 @@
  * changes nothing.
  *  - payouts whose customer object was not told of their settlement (customer_sync marker)
  *  - payouts pending or processing but idle: queued again (a lost queue message)
- * Projections a customer's object made but D1 missed are repaired by that object's alarm.
+ *  - customers whose object's alarm could not project (unprojected_customers): woken
+ * Projections a customer's object made but D1 missed are repaired by that object's alarm;
+ * the last kind is the backstop for when that alarm keeps failing (a long D1 outage).
  */
 import type { Env } from "../env";
 import { log } from "../log";
 import { enqueueSubmission } from "../payouts/create-payout";
 import { syncCustomer } from "../payouts/finish-payout";
 import type { PayoutRow } from "../payouts/payout-row";
+import { repairLimits } from "./repair-limits";
+import { wakeUnprojectedCustomers } from "./wake-unprojected";
 
-export const repairLimits = {
-  /** How old an unfinished step must be before repair assumes its request died. */
-  stale_after_ms: 60_000,
-  /** A payout idle this long in pending/processing (never accepted by the bank) is re-queued. */
-  idle_payout_ms: 5 * 60_000,
-  /** Rows one run repairs of each kind; the next run takes the rest. */
-  batch_rows: 100,
-} as const;
+export { repairLimits };
 
 export interface RepairReport {
   synced: number;
   requeued: number;
+  drained: number;
 }
 
 export async function repair(env: Env, now = Date.now()): Promise<RepairReport> {
@@ -45,6 +43,8 @@ export async function repair(env: Env, now = Date.now()): Promise<RepairReport> 
     .all<{ id: string }>();
   for (const { id } of idle) await enqueueSubmission(env, id);
 
+  const { drained } = await wakeUnprojectedCustomers(env, now);
+
   if (synced > 0 || idle.length > 0) log("warn", "repair finished interrupted operations", { synced, requeued: idle.length });
-  return { synced, requeued: idle.length };
+  return { synced, requeued: idle.length, drained };
 }

@@ -46,7 +46,7 @@ export function assertBalanced(entries: EntrySpec[]): void {
  */
 export function postTransaction(d1: D1Database, transaction: TransactionSpec, now: number, onlyIf?: { sql: string; params: unknown[] }): D1PreparedStatement[] {
   assertBalanced(transaction.entries);
-  assert(transaction.entries.length * 8 + 2 <= 100, "a ledger transaction's entries must fit one statement's 100 parameters");
+  assert(transaction.entries.length * 8 + 3 <= 100, "a ledger transaction's entries must fit one statement's 100 parameters");
   const condition = onlyIf ? onlyIf.sql : "1";
   const conditionParams = onlyIf ? onlyIf.params : [];
   const header = d1
@@ -67,12 +67,17 @@ export function postTransaction(d1: D1Database, transaction: TransactionSpec, no
       ...conditionParams,
     );
   // All entries in one statement (fewer statements per batch: D1's cost is per statement);
-  // each row still fires the balance trigger.
+  // each row still fires the balance trigger. All or nothing with the header: entries are
+  // written only into a transaction that has none yet, i.e. the one this batch's header
+  // statement created. A repeat that carries other entries (another amount, another
+  // account) can never add to a transaction that exists: it writes nothing.
   const rows = transaction.entries.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
   const entries = d1
     .prepare(
       `INSERT INTO ledger_entries (id, transaction_id, ledger_account_id, direction, amount, status, may_overdraw, created_at)
-       SELECT * FROM (VALUES ${rows}) WHERE EXISTS (SELECT 1 FROM ledger_transactions WHERE id = ? AND status = ?)
+       SELECT * FROM (VALUES ${rows})
+       WHERE EXISTS (SELECT 1 FROM ledger_transactions WHERE id = ? AND status = ?)
+         AND NOT EXISTS (SELECT 1 FROM ledger_entries WHERE transaction_id = ?)
        ON CONFLICT DO NOTHING`,
     )
     .bind(
@@ -88,6 +93,7 @@ export function postTransaction(d1: D1Database, transaction: TransactionSpec, no
       ]),
       transaction.id,
       transaction.status,
+      transaction.id,
     );
   return [header, entries];
 }

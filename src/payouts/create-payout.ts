@@ -8,7 +8,8 @@
  *   3. if D1 refused: the payout is recorded 'rejected' and the customer's reservation released
  *   4. the payout is queued for submission to the bank
  * The payout id is derived from (merchant, Idempotency-Key): a retry after a crash at any step
- * finds the same reservation and the same row and finishes the job. The object's alarm
+ * finds the same reservation and the same row and finishes the job. A retry that carries
+ * other data (amount, customer, destination, description) moves nothing: 409 conflict. The object's alarm
  * finishes it too if nobody retries; the repair job re-queues a payout never queued.
  */
 import { customerAccountStub } from "../accounts/customer-account";
@@ -31,6 +32,7 @@ export interface CreatePayoutInput {
 }
 
 const insufficientFunds = (who: string) => new ApiError("insufficient_funds", `The ${who}'s available balance does not cover this payout.`);
+const differentData = () => new ApiError("conflict", "This payout was already created with different data (amount, customer, destination or description); nothing moved.");
 
 export async function createPayout(env: Env, merchantId: string, idempotencyKey: string, input: CreatePayoutInput): Promise<PayoutRow> {
   const customer = await findLinkedCustomer(env.DB, input.customer_id, merchantId);
@@ -62,11 +64,19 @@ export async function createPayout(env: Env, merchantId: string, idempotencyKey:
     merchant_id: merchantId,
     projection: { kind: "payout.created", op_id: payoutId, payout },
   });
-  if (!reservation.ok) throw insufficientFunds("customer");
-  if (reservation.state === "released") throw insufficientFunds("merchant"); // an earlier attempt was rejected
+  if (!reservation.ok && reservation.reason === "insufficient_funds") throw insufficientFunds("customer");
+  if (!reservation.ok || reservation.state === "refused") throw differentData();
+  // A replayed reservation already released (D1 rejected it, or it was canceled or failed)
+  // is answered from D1 below: its projection reports a rejection again, or the row.
   faultPoint("payout.after_customer_reserve");
 
-  const outcome = await applyProjection(env.DB, { kind: "payout.created", op_id: payoutId, payout });
+  // Exactly the projection the object stored: a retry applies the first attempt's.
+  const outcome = await applyProjection(env.DB, reservation.projection);
+  if (outcome === "conflict") {
+    // D1 holds this payout id with other data (another customer's reservation won it).
+    await account.refuseReservation(payoutId);
+    throw differentData();
+  }
   if (outcome === "rejected") {
     faultPoint("payout.after_rejection");
     await account.release(payoutId);

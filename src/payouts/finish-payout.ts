@@ -31,25 +31,36 @@ const transitions = {
   canceled: { from: ["pending"], ledger: "archived", customer: "release" },
 } as const satisfies Record<PayoutOutcome["kind"], { from: PayoutStatus[]; ledger: "posted" | "archived"; customer: "settle" | "release" }>;
 
-export type FinishResult = { ok: true; payout: PayoutRow; replayed: boolean } | { ok: false; reason: "not_found" | "invalid_state"; payout?: PayoutRow };
+export type FinishResult =
+  | { ok: true; payout: PayoutRow; replayed: boolean }
+  | { ok: false; reason: "not_found" | "invalid_state"; payout?: PayoutRow }
+  /** Completed again with another bank_transaction_id, or with one that completed another payout. */
+  | { ok: false; reason: "conflict"; detail: string; payout?: PayoutRow };
 
 export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOutcome): Promise<FinishResult> {
   const rule = transitions[outcome.kind];
   const now = Date.now();
   const from = rule.from.map(() => "?").join(", ");
+  const failureReason = outcome.kind === "failed" ? outcome.reason.slice(0, 500) : null;
+  const bankTransactionId = outcome.kind === "completed" ? outcome.bank_transaction_id : null;
   const results = await env.DB.batch([
     env.DB.prepare(
+      // A bank_transaction_id names one movement at the bank: one that already completed
+      // another payout completes nothing (a UNIQUE violation would be a 500 the bank retries).
       `UPDATE payouts SET status = ?, failure_reason = ?, bank_transaction_id = COALESCE(?, bank_transaction_id),
-         completed_date = ?, customer_sync = CASE WHEN kind = 'payout' THEN ? END, updated_at = ? WHERE id = ? AND status IN (${from})`,
+         completed_date = ?, customer_sync = CASE WHEN kind = 'payout' THEN ? END, updated_at = ? WHERE id = ? AND status IN (${from})
+         AND NOT EXISTS (SELECT 1 FROM payouts other WHERE other.bank_transaction_id = ? AND other.id <> ?)`,
     ).bind(
       outcome.kind,
-      outcome.kind === "failed" ? outcome.reason.slice(0, 500) : null,
-      outcome.kind === "completed" ? outcome.bank_transaction_id : null,
+      failureReason,
+      bankTransactionId,
       outcome.kind === "completed" ? businessDateOf(now) : null,
       rule.customer,
       now,
       payoutId,
       ...rule.from,
+      bankTransactionId,
+      payoutId,
     ),
     settleTransaction(env.DB, ledgerTransactionIdOf(payoutId), rule.ledger, now, {
       sql: "EXISTS (SELECT 1 FROM payouts WHERE id = ? AND status = ?)",
@@ -64,7 +75,16 @@ export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOu
   const moved = (results[0]?.meta.changes ?? 0) > 0;
   const payout = await findPayout(env.DB, payoutId);
   if (!payout || payout.status === "rejected") return { ok: false, reason: "not_found" };
+  if (!moved && bankTransactionId !== null && payout.status === "processing") {
+    return { ok: false, reason: "conflict", detail: `bank_transaction_id ${bankTransactionId} already completed another payout`, payout };
+  }
   if (payout.status !== outcome.kind) return { ok: false, reason: "invalid_state", payout };
+  // The same outcome again must carry the same data: the first version stands. (A failure's
+  // reason is the bank's free text, not data that moves money: a repeat with another text,
+  // e.g. the submission's rejection and then the bank's event, is a replay.)
+  if (bankTransactionId !== null && payout.bank_transaction_id !== bankTransactionId) {
+    return { ok: false, reason: "conflict", detail: `already completed with bank_transaction_id ${payout.bank_transaction_id}`, payout };
+  }
   faultPoint("transition.after_ledger");
   return { ok: true, payout: await syncCustomer(env, payout), replayed: !moved };
 }

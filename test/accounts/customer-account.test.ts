@@ -109,11 +109,11 @@ describe("credit", () => {
     const stub = freshAccount();
     const op = uniqueId("pay");
     const first = await credit(stub, op, 1_500);
-    expect(first.replayed).toBe(false);
+    expect(first.outcome).toBe("applied");
     expect(first.balance).toMatchObject({ currency: "ARS", available: 1_500, reserved: 0 });
 
     const second = await credit(stub, op, 1_500);
-    expect(second.replayed).toBe(true);
+    expect(second.outcome).toBe("replayed");
     expect(second.balance).toMatchObject({ available: 1_500, reserved: 0 });
 
     const entries = await stub.entries({ limit: 100 });
@@ -121,11 +121,34 @@ describe("credit", () => {
     expect(entries[0]).toMatchObject({ op_id: op, kind: "credit", currency: "ARS", available_delta: 1_500, reserved_delta: 0 });
   });
 
-  it("replays by op_id even when the repeat carries another amount", async () => {
+  it("refuses a repeat of the op_id with another amount: a conflict that moves nothing and answers the first version", async () => {
     const stub = freshAccount();
     const op = uniqueId("pay");
-    await credit(stub, op, 1_000);
-    expect(await credit(stub, op, 9_999)).toMatchObject({ replayed: true, balance: { available: 1_000 } });
+    const first = await credit(stub, op, 1_000);
+    const repeat = await credit(stub, op, 9_999);
+    expect(repeat).toMatchObject({ outcome: "conflict", balance: { available: 1_000 } });
+    expect(repeat.projection).toEqual(first.projection); // the stored one, for the caller to apply
+    expect(await entryCount(stub)).toBe(1);
+    expect(await outboxOf(stub)).toEqual([op]);
+  });
+
+  it("refuses a repeat with the same amount but other data (another sender, concepto or currency)", async () => {
+    const stub = freshAccount();
+    const op = uniqueId("pay");
+    const projection = paymentProjection(op, 1_000);
+    await stub.credit({ op_id: op, amount: 1_000, currency: "ARS", merchant_id: MERCHANT, projection });
+    const changes: Array<Partial<PaymentRecord>> = [{ sender_cuit: "20123456786" }, { sender_cbu: "2850590940090418135201" }, { concepto: "another" }, { destination_account_number: "0000003100000000000001" }];
+    for (const change of changes) {
+      const other = { ...projection, payment: { ...projection.payment, ...change } };
+      expect(await stub.credit({ op_id: op, amount: 1_000, currency: "ARS", merchant_id: MERCHANT, projection: other })).toMatchObject({ outcome: "conflict" });
+    }
+    const usd = { ...projection, payment: { ...projection.payment, currency: "USD" } };
+    expect(await stub.credit({ op_id: op, amount: 1_000, currency: "USD", merchant_id: MERCHANT, projection: usd })).toMatchObject({ outcome: "conflict" });
+    // Display data that does not decide where money goes is not compared.
+    const renamed = { ...projection, payment: { ...projection.payment, sender_name: "Another Name", created_at: 1 } };
+    expect(await stub.credit({ op_id: op, amount: 1_000, currency: "ARS", merchant_id: MERCHANT, projection: renamed })).toMatchObject({ outcome: "replayed" });
+    expect(await balanceOf(stub)).toEqual({ available: 1_000, reserved: 0 });
+    expect(await stub.balance("USD")).toMatchObject({ available: 0 });
     expect(await entryCount(stub)).toBe(1);
   });
 
@@ -134,7 +157,7 @@ describe("credit", () => {
     const op = uniqueId("pay");
     await credit(stub, op, 700);
     await evictDurableObject(stub);
-    expect(await credit(stub, op, 700)).toMatchObject({ replayed: true, balance: { available: 700 } });
+    expect(await credit(stub, op, 700)).toMatchObject({ outcome: "replayed", balance: { available: 700 } });
     expect(await entryCount(stub)).toBe(1);
   });
 
@@ -175,15 +198,19 @@ describe("reserve", () => {
     expect(await reserve(stub, op, 500)).toMatchObject({ ok: true, replayed: false, state: "reserved" });
   });
 
-  it("returns the first result for a repeat, whatever it carries, and never reserves twice", async () => {
+  it("replays a repeat with the same data, refuses one with other data, and never reserves twice", async () => {
     const stub = freshAccount();
     await credit(stub, uniqueId("pay"), 1_000);
     const op = uniqueId("po");
     expect(await reserve(stub, op, 300)).toMatchObject({ ok: true, replayed: false, state: "reserved" });
     const again = await reserve(stub, op, 300);
     expect(again).toMatchObject({ ok: true, replayed: true, state: "reserved", balance: { available: 700, reserved: 300 } });
-    // Even a repeat that would no longer fit, or carries another amount, is the first one.
-    expect(await reserve(stub, op, 5_000)).toMatchObject({ ok: true, replayed: true, balance: { available: 700, reserved: 300 } });
+    // Another amount (or any other field of the payout) under the same id moves nothing.
+    expect(await reserve(stub, op, 5_000)).toMatchObject({ ok: false, reason: "conflict", balance: { available: 700, reserved: 300 } });
+    expect(await reserve(stub, op, 200)).toMatchObject({ ok: false, reason: "conflict" });
+    const elsewhere = payoutProjection(op, 300);
+    if (elsewhere.kind === "payout.created") elsewhere.payout.destination_cbu = "0110599520000001234569";
+    expect(await stub.reserve({ op_id: op, amount: 300, currency: "ARS", merchant_id: MERCHANT, projection: elsewhere })).toMatchObject({ ok: false, reason: "conflict" });
     expect(await entryCount(stub)).toBe(2);
     expect(await stub.reservation(op)).toEqual({ state: "reserved", amount: 300 });
   });
@@ -282,7 +309,7 @@ describe("amounts", () => {
     expect(await operationCount(stub)).toBe(1);
     expect(await outboxOf(stub)).toHaveLength(1);
     // The op_id was not consumed: a valid credit under it applies.
-    expect(await credit(stub, op, 10)).toMatchObject({ replayed: false, balance: { available: 1_010 } });
+    expect(await credit(stub, op, 10)).toMatchObject({ outcome: "applied", balance: { available: 1_010 } });
   });
 
   it.each(bad)("refuses a %s reservation: the call rejects and nothing changes", async (_label, amount) => {
@@ -298,11 +325,11 @@ describe("amounts", () => {
     expect(await outboxOf(stub)).toHaveLength(1);
   });
 
-  it("refuses a credit that would overflow the balance, and rolls the whole operation back", async () => {
+  it("refuses cleanly a credit that would take the balance past 2^53 - 1, and records nothing", async () => {
     const stub = freshAccount();
     await credit(stub, uniqueId("pay"), Number.MAX_SAFE_INTEGER);
     const op = uniqueId("pay");
-    await expect(rejecting(stub, (account) => account.credit({ op_id: op, amount: 1, currency: "ARS", merchant_id: MERCHANT, projection: paymentProjection(op, 1) }))).rejects.toThrow(/overflow/);
+    expect(await credit(stub, op, 1)).toMatchObject({ outcome: "overflow", balance: { available: Number.MAX_SAFE_INTEGER } });
     expect(await balanceOf(stub)).toEqual({ available: Number.MAX_SAFE_INTEGER, reserved: 0 });
     expect(await stub.reservation(op)).toBeNull();
     expect(await entryCount(stub)).toBe(1);
@@ -311,7 +338,7 @@ describe("amounts", () => {
 });
 
 describe("revertCredit", () => {
-  it("reverts an applied credit once, removes its outbox row, and a replay of the credit stays reverted", async () => {
+  it("refuses an applied credit once, removes its outbox row, and a replay of the credit replays the refusal", async () => {
     const stub = freshAccount();
     const keep = uniqueId("pay");
     const op = uniqueId("pay");
@@ -328,7 +355,21 @@ describe("revertCredit", () => {
       expect.arrayContaining([expect.objectContaining({ op_id: `${op}:revert`, kind: "revert", available_delta: -500 })]),
     );
 
-    expect(await credit(stub, op, 500)).toMatchObject({ replayed: true, balance: { available: 200 } });
+    expect(await credit(stub, op, 500)).toMatchObject({ outcome: "refused", balance: { available: 200 } });
+    expect(await credit(stub, op, 600)).toMatchObject({ outcome: "conflict", balance: { available: 200 } });
+    expect(await stub.verify()).toMatchObject({ ok: true });
+  });
+
+  it("a credit reverted (not refused) applies again on the next attempt, with that attempt's data", async () => {
+    const stub = freshAccount();
+    const op = uniqueId("pay");
+    await credit(stub, op, 500);
+    expect(await stub.revertCredit(op, "reverted")).toEqual({ reverted: true });
+    expect(await balanceOf(stub)).toEqual({ available: 0, reserved: 0 });
+    expect(await outboxOf(stub)).toEqual([]);
+    expect(await credit(stub, op, 500)).toMatchObject({ outcome: "applied", balance: { available: 500 } });
+    expect(await outboxOf(stub)).toEqual([op]);
+    expect(await credit(stub, op, 500)).toMatchObject({ outcome: "replayed", balance: { available: 500 } });
     expect(await stub.verify()).toMatchObject({ ok: true });
   });
 
@@ -442,7 +483,7 @@ describe("the alarm", () => {
     const projection = paymentProjection(paymentId, 4_200, customer.id, merchant.id);
 
     // The object commits, and the Worker dies before projecting to D1.
-    expect(await stub.credit({ op_id: paymentId, amount: 4_200, currency: "ARS", merchant_id: merchant.id, projection })).toMatchObject({ replayed: false });
+    expect(await stub.credit({ op_id: paymentId, amount: 4_200, currency: "ARS", merchant_id: merchant.id, projection })).toMatchObject({ outcome: "applied" });
     expect(await outboxOf(stub)).toEqual([paymentId]);
     expect((await api(`/v1/payments/${paymentId}`, { headers: bearer(merchant.api_key) })).status).toBe(404);
 
