@@ -4,8 +4,10 @@
  * bank's redelivery, the client's retry, the object's alarm, the repair cron) and proves the
  * balances are right, nothing happened twice, and the invariants hold.
  */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
+import { customerAccountStub } from "../../src/accounts/customer-account";
 import { armFault, disarmFaults } from "../../src/faults";
 import { repair } from "../../src/jobs/repair";
 import { api, bearer, createCustomer, createMerchant, randomCbu, randomCuit } from "../helpers";
@@ -219,5 +221,30 @@ describe("payout settlement interrupted", () => {
     const bank = env.SANDBOX_BANK.get(env.SANDBOX_BANK.idFromName("sandbox"));
     expect((await bank.settlePayout(payout.id, "completed", true)).ok).toBe(true);
     expect((await bank.settlePayout(payout.id, "completed", true)).ok).toBe(false); // the bank paid it once
+  });
+});
+
+describe("a D1 outage longer than the runtime's alarm retries", () => {
+  it("the object's alarm never gives up: it re-arms, records the customer, and the repair cron finishes the projection", async () => {
+    const merchant = await createMerchant();
+    const customer = await createCustomer(merchant.api_key);
+    const event = transferEvent({ amount: 7_500, concepto: await depositReference(merchant.api_key, customer.id) });
+    armFault("cashin.after_account_credit");
+    expect((await sendBankEvent(event)).status).toBe(500); // the object credited, D1 nothing
+    const stub = customerAccountStub(env, customer.id);
+
+    armFault("alarm.before_replay"); // the alarm's run fails, as it would while D1 is down
+    expect(await runDurableObjectAlarm(stub)).toBe(true); // ran, and did not throw
+    expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toEqual(expect.any(Number)); // re-armed
+    const recorded = await env.DB.prepare("SELECT customer_id, last_error FROM unprojected_customers WHERE customer_id = ?").bind(customer.id).first();
+    expect(recorded).toMatchObject({ customer_id: customer.id, last_error: expect.stringMatching(/alarm.before_replay/) });
+    expect(await paymentCount(merchant.api_key)).toBe(0);
+
+    // The cron wakes the object, which projects; the record is then forgotten.
+    expect((await repair(env, later(10))).drained).toBeGreaterThanOrEqual(1);
+    expect(await paymentCount(merchant.api_key)).toBe(1);
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 7_500 });
+    expect(await env.DB.prepare("SELECT 1 FROM unprojected_customers WHERE customer_id = ?").bind(customer.id).first()).toBeNull();
+    await expectInvariants();
   });
 });
