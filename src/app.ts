@@ -19,7 +19,11 @@ const openApiInfo = {
     description:
       "Customer balances in ARS fed by bank transfers into one settlement account and drained by payouts, " +
       "over a double-entry ledger reconciled daily against the bank. Errors are RFC 9457 problem+json; " +
-      "every POST accepts an Idempotency-Key. Where the contract is silent this API follows Stripe's conventions: " +
+      "every POST accepts an Idempotency-Key. Request bodies are JSON: a Content-Type whose media type is " +
+      "application/json is accepted whatever its parameters (charset is ignored: bodies are UTF-8); any other media " +
+      "type is 415 unsupported_media_type, `+json` suffix types included (application/merge-patch+json, " +
+      "application/json-patch+json and the like name semantics this API does not implement). " +
+      "Where the contract is silent this API follows Stripe's conventions: " +
       "unknown request fields are rejected, 5xx responses are not stored under an Idempotency-Key (a retry runs again), " +
       "and lists are newest first with opaque cursors.",
   },
@@ -74,6 +78,11 @@ export function newApp() {
     if (error instanceof HTTPException && error.status === 400) {
       // Hono's JSON validator: the body is not JSON at all.
       return problem(c, "invalid_request", "The request body is not valid JSON.", [{ path: "body", message: "malformed JSON" }]);
+    }
+    if (error instanceof HTTPException && error.status === 415) {
+      // A route's own media-type gate. requireJsonBody answers first, so this is a safety net:
+      // a content type we refuse is never a 500.
+      return problem(c, "unsupported_media_type", "Request bodies must be JSON (Content-Type: application/json).");
     }
     log("error", "unhandled error", { request_id: c.get("requestId"), error: String(error), stack: (error as Error).stack });
     return problem(c, "internal_error", "Something went wrong on our side. The request id identifies it to support.");
