@@ -32,7 +32,7 @@ export interface CreatePayoutInput {
 
 const insufficientFunds = (who: string) => new ApiError("insufficient_funds", `The ${who}'s available balance does not cover this payout.`);
 
-export async function createPayout(env: Env, merchantId: string, idempotencyKey: string, input: CreatePayoutInput): Promise<PayoutRow> {
+export async function createPayout(env: Env, merchantId: string, idempotency: { key: string; claim_id: string }, input: CreatePayoutInput): Promise<PayoutRow> {
   const customer = await findLinkedCustomer(env.DB, input.customer_id, merchantId);
   if (!customer) throw new ApiError("not_found", `No customer ${input.customer_id}.`, [{ path: "customer_id", message: "no such customer" }]);
   const destination_cbu = input.destination_cbu ?? customer.cbu;
@@ -43,7 +43,7 @@ export async function createPayout(env: Env, merchantId: string, idempotencyKey:
   }
 
   // No read first: the customer's object knows whether this payout id was seen before.
-  const payoutId = await derivedId("po", `${merchantId}:${idempotencyKey}`);
+  const payoutId = await derivedId("po", `${merchantId}:${idempotency.key}:${idempotency.claim_id}`);
   const payout: PayoutRecord = {
     id: payoutId,
     merchant_id: merchantId,
