@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { newRouter } from "./context";
 import { ConfigError } from "./env";
 import { ApiError, problem } from "./errors";
+import { limits } from "./limits";
 import { log } from "./log";
 import { authenticate } from "./middleware/auth";
 import { idempotency } from "./middleware/idempotency";
@@ -23,9 +24,14 @@ const openApiInfo = {
       "application/json is accepted whatever its parameters (charset is ignored: bodies are UTF-8); any other media " +
       "type is 415 unsupported_media_type, `+json` suffix types included (application/merge-patch+json, " +
       "application/json-patch+json and the like name semantics this API does not implement). " +
+      "Idempotency-Key: a repeat with the same key and body replays the first answer (`Idempotent-Replayed: true`); " +
+      "another body is 422 idempotency_key_reused; a repeat while the first runs is 409 idempotency_key_in_flight. " +
+      "A request refused before anything ran (400, 413, 415) is not recorded: fix it and retry with the same key. " +
+      "Once a request has started its key keeps the request's fingerprint whatever the answer: a 5xx is not stored, " +
+      "so a retry with the same body runs again (and finishes the same operation), while another body is 422. " +
+      `Keys are kept ${limits.idempotency_retention_ms / 3_600_000} hours; a key reused after that is a new request and never answers or changes the old one's resource. ` +
       "Where the contract is silent this API follows Stripe's conventions: " +
-      "unknown request fields are rejected, 5xx responses are not stored under an Idempotency-Key (a retry runs again), " +
-      "and lists are newest first with opaque cursors.",
+      "unknown request fields are rejected, and lists are newest first with opaque cursors.",
   },
   servers: [{ url: "http://localhost:8787", description: "wrangler dev" }],
 };
