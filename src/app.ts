@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { newRouter } from "./context";
 import { ConfigError } from "./env";
 import { ApiError, problem } from "./errors";
+import { limits } from "./limits";
 import { log } from "./log";
 import { authenticate } from "./middleware/auth";
 import { idempotency } from "./middleware/idempotency";
@@ -19,9 +20,18 @@ const openApiInfo = {
     description:
       "Customer balances in ARS fed by bank transfers into one settlement account and drained by payouts, " +
       "over a double-entry ledger reconciled daily against the bank. Errors are RFC 9457 problem+json; " +
-      "every POST accepts an Idempotency-Key. Where the contract is silent this API follows Stripe's conventions: " +
-      "unknown request fields are rejected, 5xx responses are not stored under an Idempotency-Key (a retry runs again), " +
-      "and lists are newest first with opaque cursors.",
+      "every POST accepts an Idempotency-Key. Request bodies are JSON: a Content-Type whose media type is " +
+      "application/json is accepted whatever its parameters (charset is ignored: bodies are UTF-8); any other media " +
+      "type is 415 unsupported_media_type, `+json` suffix types included (application/merge-patch+json, " +
+      "application/json-patch+json and the like name semantics this API does not implement). " +
+      "Idempotency-Key: a repeat with the same key and body replays the first answer (`Idempotent-Replayed: true`); " +
+      "another body is 422 idempotency_key_reused; a repeat while the first runs is 409 idempotency_key_in_flight. " +
+      "A request refused before anything ran (400, 413, 415) is not recorded: fix it and retry with the same key. " +
+      "Once a request has started its key keeps the request's fingerprint whatever the answer: a 5xx is not stored, " +
+      "so a retry with the same body runs again (and finishes the same operation), while another body is 422. " +
+      `Keys are kept ${limits.idempotency_retention_ms / 3_600_000} hours; a key reused after that is a new request and never answers or changes the old one's resource. ` +
+      "Where the contract is silent this API follows Stripe's conventions: " +
+      "unknown request fields are rejected, and lists are newest first with opaque cursors.",
   },
   servers: [{ url: "http://localhost:8787", description: "wrangler dev" }],
 };
@@ -74,6 +84,11 @@ export function newApp() {
     if (error instanceof HTTPException && error.status === 400) {
       // Hono's JSON validator: the body is not JSON at all.
       return problem(c, "invalid_request", "The request body is not valid JSON.", [{ path: "body", message: "malformed JSON" }]);
+    }
+    if (error instanceof HTTPException && error.status === 415) {
+      // A route's own media-type gate. requireJsonBody answers first, so this is a safety net:
+      // a content type we refuse is never a 500.
+      return problem(c, "unsupported_media_type", "Request bodies must be JSON (Content-Type: application/json).");
     }
     log("error", "unhandled error", { request_id: c.get("requestId"), error: String(error), stack: (error as Error).stack });
     return problem(c, "internal_error", "Something went wrong on our side. The request id identifies it to support.");

@@ -6,6 +6,16 @@ import { fieldPath, problem, type FieldError } from "./errors";
 /** Who is calling: the platform operator, or one merchant (by one of its keys). */
 export type Caller = { kind: "operator" } | { kind: "merchant"; merchantId: string; keyPrefix: string };
 
+/**
+ * The Idempotency-Key a request runs under, and which claim of it: `claim_id` is the same for
+ * every retry of one request and new when the key is reused after its retention, so a handler
+ * derives resource ids from both (never from the key alone).
+ */
+export interface IdempotencyClaim {
+  key: string;
+  claim_id: string;
+}
+
 export type AppEnv = {
   Bindings: Env;
   Variables: {
@@ -14,6 +24,8 @@ export type AppEnv = {
     caller: Caller;
     /** Response fields that are secrets: never stored in the idempotency log (null on replay). */
     secretFields?: string[];
+    /** Set on a POST that carries an Idempotency-Key, once this request holds the key. */
+    idempotency?: IdempotencyClaim;
   };
 };
 

@@ -47,6 +47,8 @@ export const idempotencyKeys = sqliteTable(
   {
     caller: text("caller").notNull(),
     key: text("key").notNull(),
+    /** One claim of the key: kept by its retries, new once the key is claimed after retention. */
+    claim_id: text("claim_id").notNull(),
     fingerprint: text("fingerprint").notNull(),
     state: text("state", { enum: ["in_flight", "completed"] }).notNull(),
     response_status: integer("response_status"),

@@ -1,7 +1,7 @@
 import { and, eq, lt } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv, Caller } from "../context";
-import { sha256Hex } from "../crypto";
+import { randomToken, sha256Hex } from "../crypto";
 import { database, type Db } from "../db/client";
 import { idempotencyKeys } from "../db/schema";
 import { problem } from "../errors";
@@ -26,33 +26,37 @@ function callerScope(caller: Caller): string {
 }
 
 type Claim =
-  | { kind: "proceed" }
+  | { kind: "proceed"; claim_id: string; locked_until: number; fresh: boolean }
   | { kind: "replay"; status: number; body: string }
   | { kind: "reused" }
   | { kind: "in_flight" };
 
 /**
  * Takes the key for this request, atomically: the INSERT … ON CONFLICT DO NOTHING is the lock,
- * so two concurrent first requests cannot both proceed. An expired lock (its request died) is
- * taken over by compare-and-set on `locked_until`.
+ * so two concurrent first requests cannot both proceed, and it mints the claim's id. A started
+ * claim whose lock is free (its request died, or answered 5xx) is taken over by compare-and-set
+ * on `locked_until`, keeping its claim id. A row past retention is deleted and the key claimed
+ * afresh, with a new claim id (as when the cron has already pruned it).
  */
 async function claim(db: Db, scope: string, key: string, fingerprint: string, now: number): Promise<Claim> {
+  const lockedUntil = now + limits.idempotency_lock_ms;
+  const claimId = randomToken(32);
   const inserted = await db
     .insert(idempotencyKeys)
-    .values({ caller: scope, key, fingerprint, state: "in_flight", locked_until: now + limits.idempotency_lock_ms, created_at: now })
+    .values({ caller: scope, key, claim_id: claimId, fingerprint, state: "in_flight", locked_until: lockedUntil, created_at: now })
     .onConflictDoNothing()
     .returning({ key: idempotencyKeys.key });
-  if (inserted.length === 1) return { kind: "proceed" };
+  if (inserted.length === 1) return { kind: "proceed", claim_id: claimId, locked_until: lockedUntil, fresh: true };
 
   const row = await db.query.idempotencyKeys.findFirst({
     where: and(eq(idempotencyKeys.caller, scope), eq(idempotencyKeys.key, key)),
   });
   if (!row) return claim(db, scope, key, fingerprint, now); // removed between our two statements
   if (row.created_at < now - limits.idempotency_retention_ms) {
-    // Past retention the key is free again: remove the stale record and start over.
+    // Past retention the key is free again: remove the stale claim and start a new one.
     await db
       .delete(idempotencyKeys)
-      .where(and(eq(idempotencyKeys.caller, scope), eq(idempotencyKeys.key, key), eq(idempotencyKeys.created_at, row.created_at)));
+      .where(and(eq(idempotencyKeys.caller, scope), eq(idempotencyKeys.key, key), eq(idempotencyKeys.claim_id, row.claim_id)));
     return claim(db, scope, key, fingerprint, now);
   }
   if (row.fingerprint !== fingerprint) return { kind: "reused" };
@@ -60,24 +64,42 @@ async function claim(db: Db, scope: string, key: string, fingerprint: string, no
   if (row.locked_until > now) return { kind: "in_flight" };
   const taken = await db
     .update(idempotencyKeys)
-    .set({ locked_until: now + limits.idempotency_lock_ms })
-    .where(
-      and(
-        eq(idempotencyKeys.caller, scope),
-        eq(idempotencyKeys.key, key),
-        eq(idempotencyKeys.state, "in_flight"),
-        eq(idempotencyKeys.locked_until, row.locked_until),
-      ),
-    )
+    .set({ locked_until: lockedUntil })
+    .where(and(ownClaim(scope, key, row.claim_id), eq(idempotencyKeys.locked_until, row.locked_until)))
     .returning({ key: idempotencyKeys.key });
-  return taken.length === 1 ? { kind: "proceed" } : { kind: "in_flight" };
+  return taken.length === 1 ? { kind: "proceed", claim_id: row.claim_id, locked_until: lockedUntil, fresh: false } : { kind: "in_flight" };
+}
+
+/** The row of one claim, while it is not completed. */
+function ownClaim(scope: string, key: string, claimId: string) {
+  return and(
+    eq(idempotencyKeys.caller, scope),
+    eq(idempotencyKeys.key, key),
+    eq(idempotencyKeys.claim_id, claimId),
+    eq(idempotencyKeys.state, "in_flight"),
+  );
 }
 
 /**
+ * Answers that refuse a request before anything ran (API §1): the key is not recorded, so
+ * the client may fix the request and retry with the same key. This holds because no handler
+ * answers 400 after it has moved anything: every 400 comes from validation (zod, malformed
+ * JSON, the Idempotency-Key header), an unsupported currency, or a payout's missing CBU, all
+ * checked before the first write. Keep it so: a handler that can fail after writing answers
+ * 409, 422 or 5xx, which keep the key's fingerprint.
+ */
+const refusedBeforeRunning = new Set([400, 413, 415]);
+
+/**
  * Idempotency for every POST (API §1). The request's fingerprint is its method, path and raw
- * body. A completed response below 500 is stored and replayed with `Idempotent-Replayed: true`;
- * a 5xx releases the key so that a retry runs again (every handler is idempotent by its own
- * ids, so running again never moves money twice).
+ * body. Once a request has started, its key keeps that fingerprint whatever the answer:
+ * - a response below 500 is stored and replayed with `Idempotent-Replayed: true` (secrets
+ *   nulled), except a refusal before anything ran (400, 413, 415), which is not recorded;
+ * - a 5xx (or a response too large to store) keeps the row and releases its lock: a retry with
+ *   the same body runs again at once, under the same claim id, so it reaches the same resources
+ *   (every handler is idempotent by the ids it derives); another body is 422
+ *   idempotency_key_reused, so a retry can never turn into a different request.
+ * The handler sees `c.get("idempotency")` = { key, claim_id }.
  */
 export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.req.method !== "POST" || exempt.some((pattern) => pattern.test(c.req.path))) return next();
@@ -116,18 +138,24 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
       break;
   }
 
+  c.set("idempotency", { key, claim_id: outcome.claim_id });
   await next();
 
-  const where = and(eq(idempotencyKeys.caller, scope), eq(idempotencyKeys.key, key), eq(idempotencyKeys.state, "in_flight"));
+  const mine = ownClaim(scope, key, outcome.claim_id);
+  // Only while we still hold the lock: a request that outlived it must not free or delete a
+  // claim another attempt has taken over.
+  const mineAndLocked = and(mine, eq(idempotencyKeys.locked_until, outcome.locked_until));
   try {
-    const body = redact(await c.res.clone().text(), c.get("secretFields"));
-    if (c.res.status >= 500 || body.length > limits.idempotency_response_bytes) {
-      await db.delete(idempotencyKeys).where(where);
+    const status = c.res.status;
+    const body = status >= 500 ? "" : redact(await c.res.clone().text(), c.get("secretFields"));
+    if (refusedBeforeRunning.has(status) && outcome.fresh) {
+      await db.delete(idempotencyKeys).where(mineAndLocked);
+    } else if (refusedBeforeRunning.has(status) || status >= 500 || body.length > limits.idempotency_response_bytes) {
+      // Not an answer to replay. The row keeps the fingerprint (and, for a retry of a started
+      // claim refused by validation, whatever its first attempt moved stays reachable).
+      await db.update(idempotencyKeys).set({ locked_until: 0 }).where(mineAndLocked);
     } else {
-      await db
-        .update(idempotencyKeys)
-        .set({ state: "completed", response_status: c.res.status, response_body: body })
-        .where(where);
+      await db.update(idempotencyKeys).set({ state: "completed", response_status: status, response_body: body }).where(mine);
     }
   } catch (error) {
     // The response stands; the lock expires and a retry re-runs an idempotent handler.

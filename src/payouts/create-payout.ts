@@ -7,7 +7,7 @@
  *      the ledger refuses if the merchant's available would go below zero
  *   3. if D1 refused: the payout is recorded 'rejected' and the customer's reservation released
  *   4. the payout is queued for submission to the bank
- * The payout id is derived from (merchant, Idempotency-Key): a retry after a crash at any step
+ * The payout id is derived from (merchant, Idempotency-Key, the key's claim): a retry after a crash at any step
  * finds the same reservation and the same row and finishes the job. A retry that carries
  * other data (amount, customer, destination, description) moves nothing: 409 conflict. The object's alarm
  * finishes it too if nobody retries; the repair job re-queues a payout never queued.
@@ -34,7 +34,7 @@ export interface CreatePayoutInput {
 const insufficientFunds = (who: string) => new ApiError("insufficient_funds", `The ${who}'s available balance does not cover this payout.`);
 const differentData = () => new ApiError("conflict", "This payout was already created with different data (amount, customer, destination or description); nothing moved.");
 
-export async function createPayout(env: Env, merchantId: string, idempotencyKey: string, input: CreatePayoutInput): Promise<PayoutRow> {
+export async function createPayout(env: Env, merchantId: string, idempotency: { key: string; claim_id: string }, input: CreatePayoutInput): Promise<PayoutRow> {
   const customer = await findLinkedCustomer(env.DB, input.customer_id, merchantId);
   if (!customer) throw new ApiError("not_found", `No customer ${input.customer_id}.`, [{ path: "customer_id", message: "no such customer" }]);
   const destination_cbu = input.destination_cbu ?? customer.cbu;
@@ -45,7 +45,7 @@ export async function createPayout(env: Env, merchantId: string, idempotencyKey:
   }
 
   // No read first: the customer's object knows whether this payout id was seen before.
-  const payoutId = await derivedId("po", `${merchantId}:${idempotencyKey}`);
+  const payoutId = await derivedId("po", `${merchantId}:${idempotency.key}:${idempotency.claim_id}`);
   const payout: PayoutRecord = {
     id: payoutId,
     merchant_id: merchantId,

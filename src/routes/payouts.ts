@@ -1,5 +1,6 @@
 /** Payouts (API §7): the merchant sends a customer's money out to a bank account. */
 import { createRoute } from "@hono/zod-openapi";
+import { assert } from "../assert";
 import { newRouter } from "../context";
 import { findLinkedCustomer } from "../db/customers";
 import { ApiError } from "../errors";
@@ -24,7 +25,9 @@ const create = createRoute({
   description:
     "Reserves the amount on both the customer's and the calling merchant's available balance, or on neither " +
     "(422 insufficient_funds), then submits the payout to the bank. Idempotency-Key is required: a retry with the " +
-    "same key never pays twice. A payout that cannot be created is never shown.",
+    "same key never pays twice, and after a 5xx only the same body may be retried (another is 422 " +
+    "idempotency_key_reused). A key reused after its retention creates a new payout. A payout that cannot be " +
+    "created is never shown.",
   request: { headers: idempotencyHeader, body: jsonBody(createPayoutRequest) },
   responses: { 201: jsonResponse(payoutSchema, "The payout, pending."), ...problemResponses(403, 404, 409, 422) },
 });
@@ -72,7 +75,11 @@ export const payoutsRouter = newRouter()
   .openapi(create, async (c) => {
     const body = c.req.valid("json");
     const currency = enabledCurrency(c.get("config").currencies, body.currency);
-    const payout = await createPayout(c.env, merchantIdOf(c.get("caller")), c.req.valid("header")["idempotency-key"], {
+    // The key is required here, so the idempotency middleware holds a claim of it: the payout
+    // id comes from that claim, so that a key reused after retention is a new payout.
+    const claim = c.get("idempotency");
+    assert(claim !== undefined, "POST /v1/payouts runs under an idempotency claim");
+    const payout = await createPayout(c.env, merchantIdOf(c.get("caller")), claim, {
       customer_id: body.customer_id,
       amount: body.amount,
       currency,

@@ -73,7 +73,7 @@ const problemDescriptions: Record<number, string> = {
   404: "not_found: no such resource visible to the caller.",
   409: "idempotency_key_in_flight or conflict.",
   413: "payload_too_large: the body exceeds 1 MiB.",
-  415: "unsupported_media_type: bodies must be JSON.",
+  415: "unsupported_media_type: bodies must be JSON (media type application/json, any parameters; `+json` suffix types are refused).",
   422: "idempotency_key_reused, insufficient_funds or invalid_state.",
   429: "rate_limited: the caller's request budget is spent; see Retry-After.",
   500: "internal_error: nothing internal is revealed.",

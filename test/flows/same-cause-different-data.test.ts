@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { customerAccountStub } from "../../src/accounts/customer-account";
+import { sha256Hex } from "../../src/crypto";
 import { armFault, disarmFaults } from "../../src/faults";
 import { customerAccount } from "../../src/ledger/accounts";
 import { api, bearer, createCustomer, createMerchant, json, operatorHeaders, randomCbu, randomCuit } from "../helpers";
@@ -206,18 +207,21 @@ describe("a bank transfer delivered again with other data", () => {
 });
 
 describe("a payout retried with other data", () => {
-  it("after a 5xx whose idempotency record was lost: another amount is 409 conflict and moves nothing", async () => {
+  it("after a 5xx: another amount is refused (422 by the log; 409 by the payout's own data if the log ever let it through) and moves nothing", async () => {
     const { merchant, customer } = await fundedCustomer(10_000);
     const key = uniqueId("idem");
     armFault("payout.after_customer_reserve");
     expect((await postPayout(merchant.api_key, { customer_id: customer.id, amount: 1_000 }, key)).status).toBe(500);
-    // Defence in depth: even with no idempotency record at all (lost, or pruned in between),
-    // the payout id's own data refuses the retry.
-    await env.DB.prepare("DELETE FROM idempotency_keys WHERE key = ?").bind(key).run();
-    const retry = await postPayout(merchant.api_key, { customer_id: customer.id, amount: 10_000 }, key);
+    const bigger = { customer_id: customer.id, amount: 10_000 };
+    expect((await postPayout(merchant.api_key, bigger, key)).status).toBe(422); // idempotency_key_reused
+    // Defence in depth: make the log's record carry the bigger request's fingerprint, as if the
+    // log had failed to tell them apart. The payout id (same claim) still refuses other data.
+    const fingerprint = await sha256Hex(`POST /v1/payouts\n${JSON.stringify(bigger)}`);
+    await env.DB.prepare("UPDATE idempotency_keys SET fingerprint = ? WHERE key = ?").bind(fingerprint, key).run();
+    const retry = await postPayout(merchant.api_key, bigger, key);
     expect(retry.status).toBe(409);
     expect(await retry.json()).toMatchObject({ code: "conflict" });
-    // The first attempt's 1,000 stays reserved in the object until its alarm finishes it.
+    // The first attempt's 1,000 stays reserved in the object; its alarm projects it.
     expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 9_000, reserved: 1_000 });
     await runAccountAlarm(customer.id);
     expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 9_000, reserved: 1_000 });
@@ -227,15 +231,17 @@ describe("a payout retried with other data", () => {
     await expectInvariants();
   });
 
-  it("the same body after a 5xx finishes the one payout", async () => {
+  it("the same key with different bodies at once: one payout at most, the others refused, nothing else moves", async () => {
     const { merchant, customer } = await fundedCustomer(10_000);
     const key = uniqueId("idem");
-    armFault("payout.after_customer_reserve");
-    expect((await postPayout(merchant.api_key, { customer_id: customer.id, amount: 1_000 }, key)).status).toBe(500);
-    await env.DB.prepare("DELETE FROM idempotency_keys WHERE key = ?").bind(key).run();
-    expect((await postPayout(merchant.api_key, { customer_id: customer.id, amount: 1_000 }, key)).status).toBe(201);
-    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 9_000, reserved: 1_000 });
-    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 9_000, reserved: 1_000 });
+    const amounts = [1_000, 2_000, 3_000, 4_000, 5_000];
+    const responses = await Promise.all(amounts.map((amount) => postPayout(merchant.api_key, { customer_id: customer.id, amount }, key)));
+    const statuses = responses.map((response) => response.status);
+    expect(statuses.filter((status) => status === 201)).toHaveLength(1);
+    expect(statuses.every((status) => [201, 409, 422].includes(status))).toBe(true);
+    const paid = amounts[statuses.indexOf(201)]!;
+    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 10_000 - paid, reserved: paid });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 10_000 - paid, reserved: paid });
     await expectInvariants();
   });
 });

@@ -1,10 +1,35 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/crypto";
+import { database } from "../../src/db/client";
+import { pruneIdempotencyKeys } from "../../src/middleware/idempotency";
+import { limits } from "../../src/limits";
 import { api, bearer, createMerchant, expectNoInternals, fetchWithFailingBatches, json, operatorHeaders, randomCuit } from "../helpers";
 
 function freshKey(): string {
   return `test-${crypto.randomUUID()}`;
+}
+
+interface StoredRow {
+  claim_id: string;
+  fingerprint: string;
+  state: string;
+  response_status: number | null;
+  response_body: string | null;
+  locked_until: number;
+  created_at: number;
+}
+
+async function storedRows(caller: string, key: string): Promise<StoredRow[]> {
+  const { results } = await env.DB.prepare("SELECT * FROM idempotency_keys WHERE caller = ? AND key = ?").bind(caller, key).all<StoredRow>();
+  return results;
+}
+
+/** Moves a stored key back past its retention, as if it had been used long ago. */
+async function expire(caller: string, key: string): Promise<void> {
+  await env.DB.prepare("UPDATE idempotency_keys SET created_at = ? WHERE caller = ? AND key = ?")
+    .bind(Date.now() - limits.idempotency_retention_ms - 60_000, caller, key)
+    .run();
 }
 
 async function send(path: string, body: unknown, headers: Record<string, string>) {
@@ -40,7 +65,7 @@ describe("Idempotency-Key on POST /v1/customers", () => {
     const now = Date.now();
     // Exactly what the middleware writes when a first request starts (same fingerprint).
     await env.DB.prepare(
-      "INSERT INTO idempotency_keys (caller, key, fingerprint, state, locked_until, created_at) VALUES (?, ?, ?, 'in_flight', ?, ?)",
+      "INSERT INTO idempotency_keys (caller, key, claim_id, fingerprint, state, locked_until, created_at) VALUES (?, ?, 'claim-slow', ?, 'in_flight', ?, ?)",
     )
       .bind(merchant.id, key, await sha256Hex(`POST /v1/customers\n${body}`), now + 60_000, now)
       .run();
@@ -94,17 +119,30 @@ describe("Idempotency-Key on POST /v1/customers", () => {
     expect(response.status).toBe(201);
   });
 
-  it("replays a 400 validation error", async () => {
+  it.each([
+    ["a field that fails validation", JSON.stringify({ cuit: "20-12345678-0", name: "Bad" })],
+    ["malformed JSON", '{"cuit": "20'],
+    ["an unknown field", JSON.stringify({ cuit: "20123456786", name: "Bad", balance: 1 })],
+  ])("does not record a 400 for %s: the fixed request with the same key runs", async (_label, badBody) => {
     const merchant = await createMerchant();
-    const headers = { ...bearer(merchant.api_key), "idempotency-key": freshKey() };
-    const body = { cuit: "20-12345678-0", name: "Bad" };
-    const first = await send("/v1/customers", body, headers);
-    expect(first.status).toBe(400);
-    const second = await send("/v1/customers", body, headers);
-    expect(second).toEqual({ status: 400, replayed: "true", text: first.text });
+    const key = freshKey();
+    const headers = { "content-type": "application/json", ...bearer(merchant.api_key), "idempotency-key": key };
+    const refused = await api("/v1/customers", { method: "POST", headers, body: badBody });
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get("idempotent-replayed")).toBeNull();
+    expect(await storedRows(merchant.id, key)).toEqual([]);
+    // The same bad request again is refused again, afresh (not a replay).
+    const again = await api("/v1/customers", { method: "POST", headers, body: badBody });
+    expect(again.status).toBe(400);
+    expect(again.headers.get("idempotent-replayed")).toBeNull();
+
+    const fixed = await send("/v1/customers", { cuit: randomCuit(), name: "Fixed" }, { ...bearer(merchant.api_key), "idempotency-key": key });
+    expect(fixed.status).toBe(201);
+    expect(fixed.replayed).toBeNull();
+    expect(await storedRows(merchant.id, key)).toEqual([expect.objectContaining({ state: "completed", response_status: 201 })]);
   });
 
-  it("does not store a 5xx: a retry with the same key runs again", async () => {
+  it("keeps the fingerprint after a 5xx, with the lock released: the same body runs again at once, another body is 422", async () => {
     const merchant = await createMerchant();
     const key = freshKey();
     const body = { cuit: randomCuit(), name: "Retry" };
@@ -116,12 +154,82 @@ describe("Idempotency-Key on POST /v1/customers", () => {
     expect(failed.status).toBe(500);
     expectNoInternals(await failed.text());
 
-    const stored = await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE caller = ? AND key = ?").bind(merchant.id, key).first<{ n: number }>();
-    expect(stored?.n).toBe(0);
+    const [afterFailure] = await storedRows(merchant.id, key);
+    expect(afterFailure).toMatchObject({ state: "in_flight", locked_until: 0, response_body: null });
+    expect(afterFailure!.fingerprint).toBe(await sha256Hex(`POST /v1/customers\n${JSON.stringify(body)}`));
+
+    const other = await send("/v1/customers", { cuit: randomCuit(), name: "Another" }, { ...bearer(merchant.api_key), "idempotency-key": key });
+    expect(other.status).toBe(422);
+    expect(JSON.parse(other.text).code).toBe("idempotency_key_reused");
 
     const retried = await send("/v1/customers", body, { ...bearer(merchant.api_key), "idempotency-key": key });
     expect(retried.status).toBe(201);
     expect(retried.replayed).toBeNull();
+    const [afterRetry] = await storedRows(merchant.id, key);
+    // The retry ran under the same claim: whatever the first attempt derived, it derives again.
+    expect(afterRetry).toMatchObject({ state: "completed", response_status: 201, claim_id: afterFailure!.claim_id });
+    expect(await send("/v1/customers", body, { ...bearer(merchant.api_key), "idempotency-key": key })).toEqual({ status: 201, replayed: "true", text: retried.text });
+  });
+
+  it("keeps a started claim when a retry of it is refused by validation", async () => {
+    // A first attempt that started and died (lock expired) with a body that now fails
+    // validation: the refusal must not forget the claim, or another body could take the key.
+    const merchant = await createMerchant();
+    const key = freshKey();
+    const body = JSON.stringify({ cuit: "20-12345678-0", name: "Now invalid" });
+    await env.DB.prepare(
+      "INSERT INTO idempotency_keys (caller, key, claim_id, fingerprint, state, locked_until, created_at) VALUES (?, ?, 'claim-started', ?, 'in_flight', 0, ?)",
+    )
+      .bind(merchant.id, key, await sha256Hex(`POST /v1/customers\n${body}`), Date.now())
+      .run();
+    const refused = await api("/v1/customers", { method: "POST", headers: { "content-type": "application/json", ...bearer(merchant.api_key), "idempotency-key": key }, body });
+    expect(refused.status).toBe(400);
+    expect(await storedRows(merchant.id, key)).toEqual([expect.objectContaining({ claim_id: "claim-started", state: "in_flight", locked_until: 0 })]);
+    const other = await send("/v1/customers", { cuit: randomCuit(), name: "Other" }, { ...bearer(merchant.api_key), "idempotency-key": key });
+    expect(other.status).toBe(422);
+  });
+
+  it("takes over a claim whose request died (lock expired), keeping its claim id", async () => {
+    const merchant = await createMerchant();
+    const key = freshKey();
+    const body = JSON.stringify({ cuit: randomCuit(), name: "Orphan" });
+    const now = Date.now();
+    await env.DB.prepare(
+      "INSERT INTO idempotency_keys (caller, key, claim_id, fingerprint, state, locked_until, created_at) VALUES (?, ?, 'claim-orphan', ?, 'in_flight', ?, ?)",
+    )
+      .bind(merchant.id, key, await sha256Hex(`POST /v1/customers\n${body}`), now - 1, now - 120_000)
+      .run();
+    const response = await api("/v1/customers", { method: "POST", headers: { "content-type": "application/json", ...bearer(merchant.api_key), "idempotency-key": key }, body });
+    expect(response.status).toBe(201);
+    expect(await storedRows(merchant.id, key)).toEqual([expect.objectContaining({ claim_id: "claim-orphan", state: "completed" })]);
+  });
+
+  it("claims a key afresh after its retention, with a new claim id, whether the cron pruned it or the claim finds it stale", async () => {
+    const merchant = await createMerchant();
+    const headers = { ...bearer(merchant.api_key), "idempotency-key": freshKey() };
+    const key = headers["idempotency-key"];
+    const body = { cuit: randomCuit(), name: "Old" };
+    const first = await send("/v1/customers", body, headers);
+    expect(first.status).toBe(201);
+    const [original] = await storedRows(merchant.id, key);
+
+    // Stale in place: the next claim removes it and inserts a new one.
+    await expire(merchant.id, key);
+    const afterStale = await send("/v1/customers", body, headers);
+    expect(afterStale.replayed).toBeNull();
+    expect(afterStale.status).toBe(200); // a new request: the CUIT is now known, so 200 with the same customer
+    const [reclaimed] = await storedRows(merchant.id, key);
+    expect(reclaimed!.claim_id).not.toBe(original!.claim_id);
+    expect(reclaimed!.response_status).toBe(200);
+
+    // Pruned by the cron first: the next claim inserts a new one.
+    await expire(merchant.id, key);
+    await pruneIdempotencyKeys(database(env.DB), Date.now());
+    expect(await storedRows(merchant.id, key)).toEqual([]);
+    const afterPrune = await send("/v1/customers", { cuit: randomCuit(), name: "Another body" }, headers);
+    expect(afterPrune).toMatchObject({ status: 201, replayed: null });
+    const [pruned] = await storedRows(merchant.id, key);
+    expect(new Set([original!.claim_id, reclaimed!.claim_id, pruned!.claim_id]).size).toBe(3);
   });
 });
 
@@ -158,7 +266,7 @@ describe("Idempotency-Key on POST /v1/merchants", () => {
     const body = JSON.stringify({ name: "In flight" });
     const now = Date.now();
     await env.DB.prepare(
-      "INSERT INTO idempotency_keys (caller, key, fingerprint, state, locked_until, created_at) VALUES ('operator', ?, ?, 'in_flight', ?, ?)",
+      "INSERT INTO idempotency_keys (caller, key, claim_id, fingerprint, state, locked_until, created_at) VALUES ('operator', ?, 'claim-in-flight', ?, 'in_flight', ?, ?)",
     )
       .bind(key, await sha256Hex(`POST /v1/merchants\n${body}`), now + 60_000, now)
       .run();
