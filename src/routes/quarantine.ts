@@ -50,9 +50,12 @@ const assign = createRoute({
   method: "post",
   path: "/v1/admin/quarantine/{id}/assign",
   summary: "Credit a quarantined cash-in to a customer and merchant",
-  description: "Credits exactly once (matched_by \"manual\"): assigning again to the same pair answers the same payment; to another pair, 422 invalid_state.",
+  description:
+    "Credits exactly once (matched_by \"manual\"): assigning again to the same pair answers the same payment; to another pair, 422 invalid_state. " +
+    "Refused (422 invalid_state) while a return to the sender is under way; once that return has failed, assigning again credits it. " +
+    "409 conflict if the customer was already credited this payment through another merchant.",
   request: { params: paymentIdParams, body: jsonBody(z.object({ customer_id: customerIdSchema, merchant_id: merchantIdSchema }).strict().openapi("AssignQuarantinedRequest")) },
-  responses: { 200: jsonResponse(paymentSchema, "The payment, credited."), ...problemResponses(403, 404, 422) },
+  responses: { 200: jsonResponse(paymentSchema, "The payment, credited."), ...problemResponses(403, 404, 409, 422) },
 });
 
 const sendBack = createRoute({
