@@ -21,7 +21,9 @@ const receive = createRoute({
   description:
     "Signed by the bank: `Bank-Signature: t=<unix seconds>,v1=<hex>` (several v1 values allowed during secret rotation), " +
     "HMAC-SHA256 with BANK_WEBHOOK_SECRET over `<t>.<raw body>`, at most 300 s from now. 200 once the effect is durable " +
-    "(also for a repeat, which changes nothing). A signed event that cannot be applied is stored for the operator and " +
+    "(also for a repeat with the same data, which changes nothing). A repeat of a bank_transaction_id (or a second " +
+    "payout.completed) carrying other data moves nothing: the first version stands, and the event is stored failed, 422. " +
+    "A credit that would take a balance past 2^53 - 1 is refused the same way. A signed event that cannot be applied is stored for the operator and " +
     "answered 422 with code `unprocessable_event` (an addition to the contract's list: the bank needs to tell it from a bad signature).",
   security: [{ bankSignature: [] }],
   // Documented, not validated here: the body must be verified as raw bytes before parsing.

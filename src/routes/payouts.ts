@@ -26,8 +26,9 @@ const create = createRoute({
     "Reserves the amount on both the customer's and the calling merchant's available balance, or on neither " +
     "(422 insufficient_funds), then submits the payout to the bank. Idempotency-Key is required: a retry with the " +
     "same key never pays twice, and after a 5xx only the same body may be retried (another is 422 " +
-    "idempotency_key_reused). A key reused after its retention creates a new payout. A payout that cannot be " +
-    "created is never shown.",
+    "idempotency_key_reused). A key reused after its retention creates a new payout. The payout also keeps its own " +
+    "data: should a repeat of its id ever carry other data (amount, customer, destination, description), it is 409 " +
+    "conflict and nothing moves. A payout that cannot be created is never shown.",
   request: { headers: idempotencyHeader, body: jsonBody(createPayoutRequest) },
   responses: { 201: jsonResponse(payoutSchema, "The payout, pending."), ...problemResponses(403, 404, 409, 422) },
 });
