@@ -85,14 +85,21 @@ export type Projection =
  * superseded: D1 records this cause with the same data, routed to someone else (routing read
  *   a state that changed between deliveries). The first routing stands; the repeat is a
  *   replay, and the object's movement must be undone.
+ * overflow: a balance in D1 (the merchant's, summing many customers) would pass 2^53 - 1.
+ *   Nothing was written; the object's movement must be undone and the cause refused.
  */
-export type ProjectionOutcome = "applied" | "rejected" | "conflict" | "superseded";
+export type ProjectionOutcome = "applied" | "rejected" | "conflict" | "superseded" | "overflow";
 
 /** The error message of a write guard (migrations/0006): D1 rolled the batch back. */
 const differentData = "exists_with_different_data";
 
 function isDifferentData(error: unknown): boolean {
   return String(error).includes(differentData);
+}
+
+/** migrations/0006: an entry would take a readable balance past 2^53 - 1. */
+function isOverflow(error: unknown): boolean {
+  return String(error).includes("balance_overflow");
 }
 
 /**
@@ -211,6 +218,7 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
       return (results[results.length - 1]?.results[0] as { recorded?: number } | undefined)?.recorded === 1 ? "applied" : "superseded";
     } catch (error) {
       if (isDifferentData(error)) return "conflict";
+      if (isOverflow(error)) return "overflow";
       throw error;
     }
   }
@@ -218,7 +226,13 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
   if (projection.kind === "payment.assigned") {
     const { payment_id, customer_id, merchant_id } = projection;
     const won = assignedTo(payment_id, customer_id, merchant_id);
-    const results = await d1.batch([...assignmentStatements(d1, projection, now), confirm(won.sql, ...won.params)]);
+    let results: D1Result[];
+    try {
+      results = await d1.batch([...assignmentStatements(d1, projection, now), confirm(won.sql, ...won.params)]);
+    } catch (error) {
+      if (isOverflow(error)) return "overflow";
+      throw error;
+    }
     return (results[results.length - 1]?.meta.changes ?? 0) > 0 || (await isConfirmed(d1, confirmationKey(projection))) ? "applied" : "conflict";
   }
 

@@ -59,6 +59,7 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   if (decision.kind !== "customer") {
     const outcome = await applyProjection(env.DB, projection, now);
     if (outcome === "conflict") return refuseConflicting(transfer);
+    if (outcome === "overflow") return refuseOverflow(transfer);
     // The same data, routed otherwise before (the state routing reads has changed since):
     // the first routing stands, and this delivery is a replay.
     if (outcome === "superseded") return { outcome: "duplicate", payment_id };
@@ -73,9 +74,7 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   faultPoint("cashin.before_account_credit");
   const account = customerAccountStub(env, decision.customer_id);
   const credit = await account.credit({ op_id: payment_id, amount: payment.amount, currency: payment.currency, merchant_id: decision.merchant_id, projection });
-  if (credit.outcome === "overflow") {
-    throw new UnprocessableEvent(`crediting ${payment.amount} would take customer ${decision.customer_id}'s balance past ${Number.MAX_SAFE_INTEGER}`);
-  }
+  if (credit.outcome === "overflow") return refuseOverflow(transfer);
   if (credit.outcome === "conflict") {
     // The object holds this bank transaction with other data: the first delivery's. Finish
     // projecting that one (it may be what a crash left behind), then refuse this one.
@@ -86,6 +85,7 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   // Exactly the projection the object stored (equal to ours when it was applied or replayed).
   const outcome = await project(env.DB, account, credit.projection);
   if (outcome === "conflict") return refuseConflicting(transfer);
+  if (outcome === "overflow") return refuseOverflow(transfer);
   if (outcome === "superseded" || credit.outcome !== "applied") {
     // A replay: the stored projection recorded the first delivery's event; log this one too.
     if (storedEventId(credit.projection) !== event.id) await recordEventProcessed(env.DB, event);
@@ -102,6 +102,11 @@ function storedEventId(projection: Projection): string | null {
  * One bank transfer delivered twice with different data (amount, sender, concepto routing it
  * elsewhere): the first recorded stands, and this event is stored as failed for the operator.
  */
+/** Balances stay exact: a credit that would pass 2^53 - 1 (customer's or merchant's) is refused whole. */
+function refuseOverflow(transfer: TransferReceived): never {
+  throw new UnprocessableEvent(`crediting ${transfer.amount} would take a balance past ${Number.MAX_SAFE_INTEGER} (bank_transaction_id ${transfer.bank_transaction_id})`);
+}
+
 function refuseConflicting(transfer: TransferReceived): never {
   // Nothing of this delivery was written (a conflicting projection's batch aborts); the
   // caller stores the event as failed for the operator.

@@ -206,6 +206,31 @@ describe("a bank transfer delivered again with other data", () => {
   });
 });
 
+describe("a merchant balance that would pass 2^53 - 1", () => {
+  it("refuses the credit whole, though the customer's own balance has room: stored failed, 422, the customer's object undone", async () => {
+    const merchant = await createMerchant();
+    const [alice, bob] = [await createCustomer(merchant.api_key), await createCustomer(merchant.api_key)];
+    const references = [await depositReference(merchant.api_key, alice.id), await depositReference(merchant.api_key, bob.id)];
+    const largest = 100_000_000_000_000;
+    for (let round = 0; round < 9; round++) {
+      const deliveries = Array.from({ length: 10 }, (_, index) => sendBankEvent(transferEvent({ amount: largest, concepto: references[index % 2]! })));
+      expect((await Promise.all(deliveries)).map((response) => response.status)).toEqual(Array(10).fill(200));
+    }
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 90 * largest });
+    const over = transferEvent({ amount: largest, concepto: references[0]! }); // Alice holds 4.5e15: room for it
+    expect((await sendBankEvent(over)).status).toBe(422);
+    expect(await storedEvent(over.id)).toMatchObject({ status: "failed", error: expect.stringMatching(/past 9007199254740991/) });
+    expect(await paymentOf(over.data.bank_transaction_id)).toBeNull();
+    expect(await balanceOf(merchant.api_key, alice.id)).toMatchObject({ available: 45 * largest });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 90 * largest });
+    // A merchant-only cash-in (no usable sender CUIT) is refused the same way.
+    const merchantOnly = transferEvent({ amount: largest, concepto: merchant.reference, sender: { cuit: null, name: "x", cbu: null } });
+    expect((await sendBankEvent(merchantOnly)).status).toBe(422);
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 90 * largest });
+    await expectInvariants();
+  });
+});
+
 describe("a payout retried with other data", () => {
   it("after a 5xx: another amount is refused (422 by the log; 409 by the payout's own data if the log ever let it through) and moves nothing", async () => {
     const { merchant, customer } = await fundedCustomer(10_000);
