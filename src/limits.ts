@@ -66,3 +66,29 @@ export const reconciliationLimits = {
   /** Discrepancies embedded in GET /v1/admin/reconciliations/{id}; the rest are paged. */
   discrepancies_embedded_max: 1000,
 } as const;
+
+/**
+ * GET /v1/admin/invariants sweeps the books a window per call (src/ledger/sweeps/): what one
+ * call checks is bounded, whatever the size of the books, and the coverage it reports says
+ * how far the pass has got. D1 allows 1,000 queries per invocation and 30 s per query.
+ */
+export const invariantLimits = {
+  /** Customers per call: one Durable Object call each (a subrequest), one D1 query per window. */
+  customers_per_call: 200,
+  /** Customer objects called at once. */
+  object_calls_in_flight: 10,
+  /** Ledger transactions per call: one query reads them with their entries. */
+  transactions_per_call: 500,
+  /** Payments per call: a handful of range queries over their ledger transactions. */
+  payments_per_call: 500,
+  /** Payouts per call: two range queries. */
+  payouts_per_call: 500,
+  /** Ledger accounts per call: one query each (the SUM of that account's entries). */
+  accounts_per_call: 200,
+  /** Rows after a sweep's cursor counted to report the pass's total: a bounded count, past which the total is a lower bound. */
+  remaining_count_max: 100_000,
+  /** Failures remembered per check and pass (the count is exact; these are the sample shown). */
+  failure_sample_max: 5,
+  /** Hard ceiling on D1 queries one call may make: asserted, never silently exceeded. */
+  d1_queries_per_call: 400,
+} as const;

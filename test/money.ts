@@ -110,12 +110,52 @@ export async function runAccountAlarm(customerId: string): Promise<boolean> {
   return true;
 }
 
-export async function expectInvariants(): Promise<void> {
+export interface InvariantCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  coverage?: {
+    unit: string;
+    pass: { started_at: string; checked: number; total: number; total_is_lower_bound: boolean; complete: boolean; failures: number };
+    last_complete_pass: { started_at: string; ended_at: string; checked: number; failures: number } | null;
+  };
+}
+export interface InvariantsReport {
+  ok: boolean;
+  checks: InvariantCheck[];
+}
+
+export async function getInvariants(): Promise<InvariantsReport> {
   const response = await api("/v1/admin/invariants", { headers: operatorHeaders() });
   expect(response.status).toBe(200);
-  const report = (await response.json()) as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };
+  return (await response.json()) as InvariantsReport;
+}
+
+/** A swept check's last complete pass started at or after `since`: it saw every row there was then. */
+export function coveredSince(check: InvariantCheck, since: number): boolean {
+  const last = check.coverage?.last_complete_pass;
+  return !check.coverage || (last != null && Date.parse(last.started_at) >= since);
+}
+
+/**
+ * The invariants report on the books as they are now: calls the endpoint until every sweep has
+ * completed a pass that started after this was called (a bounded number of calls).
+ */
+export async function invariantsAfterFullPass(maxCalls = 50): Promise<InvariantsReport & { calls: number }> {
+  const since = Date.now();
+  for (let call = 1; call <= maxCalls; call++) {
+    const report = await getInvariants();
+    if (report.checks.every((check) => coveredSince(check, since))) return { ...report, calls: call };
+  }
+  throw new Error(`the invariants did not complete a pass of every sweep within ${maxCalls} calls`);
+}
+
+/** Every invariant holds for the books as they are now (see invariantsAfterFullPass). Returns the calls it took. */
+export async function expectInvariants(maxCalls = 50): Promise<number> {
+  const report = await invariantsAfterFullPass(maxCalls);
   expect(report.checks.filter((check) => !check.ok)).toEqual([]);
   expect(report.ok).toBe(true);
+  return report.calls;
 }
 
 /** Delivers the payout queue's messages for these payouts, as the queue would. */

@@ -1,6 +1,7 @@
 /**
  * A D1 binding that counts the queries made through it (each statement of a batch counts),
- * so a reconciliation step can assert it stays within its per-invocation budget.
+ * so a reconciliation step or an invariants call can assert it stays within its per-invocation
+ * budget.
  */
 import { assert } from "../assert";
 
@@ -11,11 +12,11 @@ export interface CountingD1 {
   queries(): number;
 }
 
-export function countingD1(inner: D1Database, budget: number): CountingD1 {
+export function countingD1(inner: D1Database, budget: number, what = "reconciliation step"): CountingD1 {
   let count = 0;
   const spend = (n: number) => {
     count += n;
-    assert(count <= budget, `reconciliation step exceeded its D1 budget of ${budget} queries`);
+    assert(count <= budget, `${what} exceeded its D1 budget of ${budget} queries`);
   };
   const wrapStatement = (statement: D1PreparedStatement): D1PreparedStatement =>
     new Proxy(statement, {

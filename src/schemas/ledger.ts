@@ -51,9 +51,36 @@ export const ledgerAccountListQuery = paginationQuery.extend({
   kind: z.enum(["settlement", "suspense", "attribution", "customer", "merchant", "merchant_unassigned"]).optional(),
 });
 
+const coverageSchema = z
+  .object({
+    unit: z.string().openapi({ example: "customers" }),
+    pass: z
+      .object({
+        started_at: timestampSchema,
+        checked: z.number().int().openapi({ description: "Rows this pass has checked." }),
+        total: z.number().int().openapi({ description: "Rows this pass checks in all: those checked and those after its position." }),
+        total_is_lower_bound: z.boolean().openapi({ description: "The rows after its position were counted up to a bound: there are at least `total`." }),
+        complete: z.boolean().openapi({ description: "This call completed the pass." }),
+        failures: z.number().int().openapi({ description: "What this pass has found wrong for this check." }),
+      })
+      .openapi({ description: "The pass this call advanced: in progress, or completed by this call." }),
+    last_complete_pass: z
+      .object({ started_at: timestampSchema, ended_at: timestampSchema, checked: z.number().int(), failures: z.number().int() })
+      .nullable()
+      .openapi({ description: "The last pass that reached the end of its rows; null until one has." }),
+  })
+  .openapi("InvariantCoverage", { description: "How much of the books a swept check has covered (absent on checks made whole every call)." });
+
 export const invariantsSchema = z
   .object({
-    ok: z.boolean(),
-    checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })),
+    ok: z.boolean().openapi({ description: "Every check holds." }),
+    checks: z.array(
+      z.object({
+        name: z.string(),
+        ok: z.boolean(),
+        detail: z.string().openapi({ description: "What holds, or a sample of what breaks it; for a sweep, how far it has got." }),
+        coverage: coverageSchema.optional(),
+      }),
+    ),
   })
   .openapi("Invariants");
