@@ -22,6 +22,7 @@ import os from "node:os";
 import path from "node:path";
 import { ROOT, intEnv, log, mapLimit, round, sleep } from "./lib/common.mjs";
 import { api, expectStatus, setBase } from "./lib/http.mjs";
+import { failingChecks, invariantsAfterFullPass } from "./lib/invariants.mjs";
 import { machine, processTreeCpuMs, quiesce, selfCpuMs, table, workerErrors } from "./lib/measure.mjs";
 import { cleanupTmp, makeTmp, startWorker, stopWorker, tail, tmpDir, workerPid, workerVars } from "./lib/worker.mjs";
 
@@ -466,11 +467,8 @@ async function proveBooks(pool, problems) {
       problems.push(`merchant ${merchant.id}: ${json.available}/${json.reserved}, expected ${want.available}/${want.reserved} (available/reserved)`);
     }
   });
-  const invariants = await expectStatus("invariants", api("GET", "/v1/admin/invariants", { key: VARS.ADMIN_API_KEY }), 200);
-  if (invariants.json?.ok !== true) {
-    const failing = (invariants.json?.checks ?? []).filter((check) => !check.ok).map((check) => `${check.name}: ${check.detail}`);
-    problems.push(`invariants not ok: ${failing.join("; ") || invariants.text.slice(0, 300)}`);
-  }
+  const invariants = await invariantsAfterFullPass(VARS.ADMIN_API_KEY);
+  if (invariants.ok !== true) problems.push(`invariants not ok: ${failingChecks(invariants).join("; ")}`);
 }
 
 async function settle(streams, problems, settlement) {
