@@ -20,6 +20,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { faultPoint } from "../faults";
 import { log } from "../log";
+import { requireOwnAccount } from "./destination";
 import { findPayout, type PayoutRow } from "./payout-row";
 
 export interface CreatePayoutInput {
@@ -41,6 +42,7 @@ export async function createPayout(env: Env, merchantId: string, idempotencyKey:
       { path: "destination_cbu", message: "required: the customer has no CBU" },
     ]);
   }
+  await requireOwnAccount(env, customer, destination_cbu); // before anything is reserved
 
   // No read first: the customer's object knows whether this payout id was seen before.
   const payoutId = await derivedId("po", `${merchantId}:${idempotencyKey}`);

@@ -24,9 +24,15 @@ const create = createRoute({
   description:
     "Reserves the amount on both the customer's and the calling merchant's available balance, or on neither " +
     "(422 insufficient_funds), then submits the payout to the bank. Idempotency-Key is required: a retry with the " +
-    "same key never pays twice. A payout that cannot be created is never shown.",
+    "same key never pays twice. A payout that cannot be created is never shown.\n\n" +
+    "**Own accounts only** (*cuenta propia*): the destination (`destination_cbu`, or the customer's CBU on file) " +
+    "must be an account the customer holds — one we have received a transfer from whose sender CUIT is the " +
+    "customer's, or one whose holder the bank's account-holder lookup reports with the customer's CUIT (in the " +
+    "sandbox: the senders of the transfers it booked and the accounts registered with `POST /v1/sandbox/accounts`). " +
+    "Otherwise 422 invalid_destination and nothing moves. If the bank cannot answer the lookup, 503 unavailable and " +
+    "nothing moves: retry with the same key.",
   request: { headers: idempotencyHeader, body: jsonBody(createPayoutRequest) },
-  responses: { 201: jsonResponse(payoutSchema, "The payout, pending."), ...problemResponses(403, 404, 409, 422) },
+  responses: { 201: jsonResponse(payoutSchema, "The payout, pending."), ...problemResponses(403, 404, 409, 422, 503) },
 });
 
 const get = createRoute({

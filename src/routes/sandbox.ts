@@ -5,6 +5,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { deliverBankEvent } from "../bank/deliver";
+import type { SandboxAccount } from "../bank/sandbox-bank";
 import { newRouter, type AppEnv } from "../context";
 import { randomToken } from "../crypto";
 import { ApiError, problem } from "../errors";
@@ -12,9 +13,11 @@ import { enabledCurrency } from "../ledger/balances";
 import { requireOperator } from "../middleware/auth";
 import { findPayout } from "../payouts/payout-row";
 import { submitPayout } from "../payouts/submit-payout";
-import { jsonBody, jsonResponse, problemResponses } from "../schemas/common";
+import { jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
 import { payoutIdParams } from "../schemas/payouts";
 import {
+  sandboxAccountRequest,
+  sandboxAccountSchema,
   sandboxTransferRequest,
   sandboxTransferResponse,
   settleRequest,
@@ -62,6 +65,29 @@ const statement = createRoute({
   request: { query: statementQuery },
   responses: { 200: jsonResponse(statementResponse, "Statement lines, in booking order."), ...problemResponses(403, 404) },
 });
+
+const registerAccount = createRoute({
+  ...operator,
+  method: "post",
+  path: "/v1/sandbox/accounts",
+  summary: "Register an account holder with the sandbox bank",
+  description:
+    "The sandbox bank's account-holder lookup (COELSA's *titularidad* check in production) then reports this holder " +
+    "for the CBU, which makes it a legal payout destination for the customer with that CUIT (API §7, own accounts " +
+    "only). Without it the lookup knows only the senders of the transfers the sandbox booked. `201` registered; " +
+    "`200` the same account registered again with the same data; `409 conflict` when the CBU is already held by " +
+    "another holder (or name), or its transfers came from another CUIT — nothing changes.",
+  request: { body: jsonBody(sandboxAccountRequest) },
+  responses: {
+    201: jsonResponse(sandboxAccountSchema, "Registered."),
+    200: jsonResponse(sandboxAccountSchema, "Already registered with the same data."),
+    ...problemResponses(403, 404, 409),
+  },
+});
+
+function accountView(account: SandboxAccount) {
+  return { cbu: account.cbu, holder_cuit: account.holder_cuit, holder_name: account.holder_name, registered_at: rfc3339(account.registered_at) };
+}
 
 export const sandboxRouter = newRouter()
   .openapi(transfer, async (c) => {
@@ -129,4 +155,13 @@ export const sandboxRouter = newRouter()
     }
     const page = await bank(c.env).statement(date, cursor ?? null, limit);
     return c.json({ date, data: page.lines, has_more: page.next_cursor !== null, next_cursor: page.next_cursor }, 200);
+  })
+  .openapi(registerAccount, async (c) => {
+    const body = c.req.valid("json");
+    const result = await bank(c.env).registerAccount(body);
+    if (result.status === "conflict") {
+      const holder = `CUIT ${result.holder.cuit}${result.holder.name === null ? "" : `, name ${JSON.stringify(result.holder.name)}`}`;
+      throw new ApiError("conflict", `The sandbox bank already knows CBU ${body.cbu} with other data (${holder}); nothing changed.`);
+    }
+    return c.json(accountView(result.account), result.status === "created" ? 201 : 200);
   });

@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { limits } from "../limits";
-import { amountSchema, currencySchema } from "./common";
+import { amountSchema, currencySchema, timestampSchema } from "./common";
+import { cbuInput, cuitInput } from "./customers";
+import { nameSchema } from "./merchants";
 
 const loose = (max: number) => z.string().max(max).nullable().optional();
 
@@ -59,3 +61,21 @@ export const statementQuery = z.object({
 export const statementResponse = z
   .object({ date: z.string(), data: z.array(statementLineSchema), has_more: z.boolean(), next_cursor: z.string().nullable() })
   .openapi("Statement");
+
+export const sandboxAccountRequest = z
+  .object({
+    cbu: cbuInput,
+    holder_cuit: cuitInput,
+    holder_name: nameSchema.openapi({ description: "The holder's name, trimmed.", example: "Juana Pérez" }),
+  })
+  .strict()
+  .openapi("SandboxAccountRequest");
+
+export const sandboxAccountSchema = z
+  .object({
+    cbu: z.string().openapi({ description: "22 bare digits.", example: "0110599520000001234569" }),
+    holder_cuit: z.string().openapi({ description: "11 bare digits.", example: "20301234563" }),
+    holder_name: z.string(),
+    registered_at: timestampSchema,
+  })
+  .openapi("SandboxAccount", { description: "An account whose holder the sandbox bank's account-holder lookup reports." });

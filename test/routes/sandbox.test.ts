@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { newApp } from "../../src/app";
 import type { StatementLine } from "../../src/bank/adapter";
-import { api, BASE_URL, bearer, createMerchant, expectFieldError, json, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "../helpers";
+import { api, BASE_URL, bearer, createMerchant, dashedCuit, expectFieldError, json, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "../helpers";
 import { drainPayoutQueue, expectInvariants, fundedCustomer, getPayout, merchantBalance, postPayout, settle } from "../money";
 
 
@@ -39,6 +39,8 @@ async function bookTransfer(merchant: TestMerchant, amount: number, deliver: "on
   expect(response.status).toBe(201);
   return (await response.json()) as SandboxTransfer;
 }
+
+const sandboxBank = () => env.SANDBOX_BANK.get(env.SANDBOX_BANK.idFromName("sandbox"));
 
 async function paymentsOf(merchant: TestMerchant) {
   const response = await api("/v1/payments?limit=100", { headers: bearer(merchant.api_key) });
@@ -290,6 +292,9 @@ describe("who may call the sandbox", () => {
     expect(await transfer.json()).toMatchObject({ code: "forbidden" });
     expect((await api("/v1/sandbox/payouts/po_x/settle", json({ outcome: "completed" }, headers))).status).toBe(403);
     expect((await api(`/v1/sandbox/statement?date=${todayInBuenosAires()}`, { headers })).status).toBe(403);
+    const cbu = randomCbu();
+    expect((await api("/v1/sandbox/accounts", json({ cbu, holder_cuit: randomCuit(), holder_name: "Self" }, headers))).status).toBe(403);
+    expect(await sandboxBank().accountHolder(cbu)).toBeNull();
     expect(await paymentsOf(merchant)).toEqual([]);
     expect((await allStatementLines(todayInBuenosAires())).some((line) => line.concepto?.includes(merchant.reference))).toBe(false);
   });
@@ -313,6 +318,8 @@ describe("with SANDBOX off", () => {
     ["an invalid transfer", "/v1/sandbox/transfers", json({ amount: "nope" }, operatorHeaders())],
     ["a statement", "/v1/sandbox/statement?date=2026-01-01", { headers: operatorHeaders() }],
     ["a statement without its date", "/v1/sandbox/statement", { headers: operatorHeaders() }],
+    ["an account", "/v1/sandbox/accounts", json({ cbu: randomCbu(), holder_cuit: randomCuit(), holder_name: "Off" }, operatorHeaders())],
+    ["an invalid account", "/v1/sandbox/accounts", json({ cbu: "1" }, operatorHeaders())],
   ];
 
   for (const setting of ["false", undefined]) {
@@ -332,6 +339,12 @@ describe("with SANDBOX off", () => {
     expect((await getPayout(merchant.api_key, payout.id)).body).toMatchObject({ status: "pending" });
   });
 
+  it("registers no account", async () => {
+    const cbu = randomCbu();
+    expect((await fetchWithSandbox("false", "/v1/sandbox/accounts", json({ cbu, holder_cuit: randomCuit(), holder_name: "Off" }, operatorHeaders()))).status).toBe(404);
+    expect(await sandboxBank().accountHolder(cbu)).toBeNull();
+  });
+
   it("books nothing at the bank when a transfer is refused", async () => {
     const merchant = await createMerchant();
     const concepto = `sandbox off ${merchant.reference}`;
@@ -345,5 +358,55 @@ describe("with SANDBOX off", () => {
     const merchant = await createMerchant();
     const response = await fetchWithSandbox("false", "/v1/sandbox/statement?date=2026-01-01", { headers: bearer(merchant.api_key) });
     expect(response.status).toBe(404);
+  });
+});
+
+describe("POST /v1/sandbox/accounts", () => {
+  const register = (body: Record<string, unknown>) => api("/v1/sandbox/accounts", json(body, operatorHeaders()));
+
+  it("registers a holder (201, bare digits), replays the same data (200), and refuses another holder or name (409) without changing it", async () => {
+    const [cbu, cuit] = [randomCbu(), randomCuit()];
+    const created = await register({ cbu: `${cbu.slice(0, 8)}-${cbu.slice(8)}`, holder_cuit: dashedCuit(cuit), holder_name: "  Juana Pérez " });
+    expect(created.status).toBe(201);
+    const account = await created.json();
+    expect(account).toEqual({ cbu, holder_cuit: cuit, holder_name: "Juana Pérez", registered_at: expect.stringMatching(/Z$/) });
+
+    const again = await register({ cbu, holder_cuit: cuit, holder_name: "Juana Pérez" });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual(account);
+
+    for (const other of [{ holder_cuit: randomCuit(), holder_name: "Juana Pérez" }, { holder_cuit: cuit, holder_name: "Juana P." }]) {
+      const conflict = await register({ cbu, ...other });
+      expect(conflict.status).toBe(409);
+      expect(await conflict.json()).toMatchObject({ code: "conflict" });
+    }
+    expect(await sandboxBank().accountHolder(cbu)).toEqual({ cuit, name: "Juana Pérez" });
+  });
+
+  it("refuses to give an account another holder than the CUIT its booked transfers came from (409), and accepts that one", async () => {
+    const [cbu, sender] = [randomCbu(), randomCuit()];
+    const booked = await sandboxTransfer({ amount: 100, sender: { cuit: sender, name: "Sender", cbu }, concepto: "sin referencia", deliver: "none" });
+    expect(booked.status).toBe(201);
+    const conflict = await register({ cbu, holder_cuit: randomCuit(), holder_name: "Impostor" });
+    expect(conflict.status).toBe(409);
+    expect(await sandboxBank().accountHolder(cbu)).toEqual({ cuit: sender, name: "Sender" });
+    expect((await register({ cbu, holder_cuit: sender, holder_name: "Sender SA" })).status).toBe(201);
+    expect(await sandboxBank().accountHolder(cbu)).toEqual({ cuit: sender, name: "Sender SA" });
+  });
+
+  it.each([
+    ["a CBU with a wrong check digit", { cbu: "2810590940090418135201" }, "cbu"],
+    ["a CBU too short", { cbu: "123" }, "cbu"],
+    ["no CBU", { cbu: undefined }, "cbu"],
+    ["a CUIT with a wrong check digit", { holder_cuit: "20-12345678-0" }, "holder_cuit"],
+    ["a numeric CUIT", { holder_cuit: 20123456786 }, "holder_cuit"],
+    ["no holder name", { holder_name: undefined }, "holder_name"],
+    ["a blank holder name", { holder_name: "   " }, "holder_name"],
+    ["an unknown field", { iban: "x" }, "iban"],
+  ])("answers 400 naming the field for %s, and registers nothing", async (_label, change, field) => {
+    const body: Record<string, unknown> = { cbu: randomCbu(), holder_cuit: randomCuit(), holder_name: "Holder", ...change };
+    for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
+    await expectFieldError(await register(body), field);
+    if (typeof body.cbu === "string" && body.cbu.length === 22) expect(await sandboxBank().accountHolder(body.cbu)).toBeNull();
   });
 });
