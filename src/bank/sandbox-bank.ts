@@ -33,6 +33,15 @@ export type RegisterAccountResult =
   | { status: "created" | "existing"; account: SandboxAccount }
   | { status: "conflict"; holder: AccountHolder };
 
+/** The faults the sandbox can be told to inject: how many of the next calls of each kind fail transiently. */
+export interface FaultPlan {
+  register_virtual_account: number;
+  submit_payout: number;
+}
+
+/** failure_plan rows: transient and permanent payout submissions, transient virtual account registrations. */
+type FailureKind = "transient" | "permanent" | "register_virtual_account";
+
 /** Statement lines read to find a CBU's holder among the senders (the first with a valid CUIT wins). */
 const holderLookupLines = 20;
 
@@ -129,7 +138,19 @@ export class SandboxBank extends DurableObject<Env> {
 
   /** Tests and demos: make the next `count` submissions fail, transiently or permanently. */
   async planSubmissionFailures(kind: "transient" | "permanent", count: number): Promise<void> {
-    this.sql.exec("INSERT OR REPLACE INTO failure_plan (kind, remaining) VALUES (?, ?)", kind, count);
+    this.setPlannedFailures(kind, count);
+  }
+
+  /**
+   * POST /v1/sandbox/faults: the next `n` calls of each kind given fail transiently (a kind
+   * left out keeps its plan; 0 clears it). Returns the whole transient plan as it now stands.
+   */
+  async planFaults(plan: Partial<FaultPlan>): Promise<FaultPlan> {
+    this.ctx.storage.transactionSync(() => {
+      if (plan.submit_payout !== undefined) this.setPlannedFailures("transient", plan.submit_payout);
+      if (plan.register_virtual_account !== undefined) this.setPlannedFailures("register_virtual_account", plan.register_virtual_account);
+    });
+    return { register_virtual_account: this.plannedFailures("register_virtual_account"), submit_payout: this.plannedFailures("transient") };
   }
 
   async submitPayout(submission: PayoutSubmission): Promise<SubmissionResult> {
@@ -190,7 +211,13 @@ export class SandboxBank extends DurableObject<Env> {
   }
 
   async registerVirtualAccount(accountNumber: string): Promise<void> {
+    if (this.takePlannedFailure("register_virtual_account")) throw new TransientBankError("sandbox bank: temporarily unavailable");
     this.sql.exec("INSERT OR IGNORE INTO virtual_accounts (account_number, registered_at) VALUES (?, ?)", accountNumber, Date.now());
+  }
+
+  /** GET /v1/sandbox/virtual-accounts/{n}: whether the bank routes this account number to us. */
+  async isVirtualAccountRegistered(accountNumber: string): Promise<boolean> {
+    return this.sql.exec("SELECT 1 FROM virtual_accounts WHERE account_number = ?", accountNumber).toArray().length > 0;
   }
 
   /**
@@ -250,7 +277,16 @@ export class SandboxBank extends DurableObject<Env> {
     return row ? (row as unknown as SandboxAccount) : null;
   }
 
-  private takePlannedFailure(kind: "transient" | "permanent"): boolean {
+  private setPlannedFailures(kind: FailureKind, count: number): void {
+    this.sql.exec("INSERT OR REPLACE INTO failure_plan (kind, remaining) VALUES (?, ?)", kind, count);
+  }
+
+  private plannedFailures(kind: FailureKind): number {
+    const row = this.sql.exec("SELECT remaining FROM failure_plan WHERE kind = ?", kind).toArray()[0];
+    return row ? Math.max(0, row.remaining as number) : 0;
+  }
+
+  private takePlannedFailure(kind: FailureKind): boolean {
     const row = this.sql.exec("SELECT remaining FROM failure_plan WHERE kind = ?", kind).toArray()[0];
     if (!row || (row.remaining as number) <= 0) return false;
     this.sql.exec("UPDATE failure_plan SET remaining = remaining - 1 WHERE kind = ?", kind);

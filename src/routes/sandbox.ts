@@ -16,6 +16,8 @@ import { submitPayout } from "../payouts/submit-payout";
 import { jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
 import { payoutIdParams } from "../schemas/payouts";
 import {
+  faultPlanRequest,
+  faultPlanSchema,
   sandboxAccountRequest,
   sandboxAccountSchema,
   sandboxTransferRequest,
@@ -24,6 +26,8 @@ import {
   settleResponse,
   statementQuery,
   statementResponse,
+  virtualAccountParams,
+  virtualAccountStatusSchema,
 } from "../schemas/sandbox";
 
 const sandboxOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -83,6 +87,29 @@ const registerAccount = createRoute({
     200: jsonResponse(sandboxAccountSchema, "Already registered with the same data."),
     ...problemResponses(403, 404, 409),
   },
+});
+
+const virtualAccount = createRoute({
+  ...operator,
+  method: "get",
+  path: "/v1/sandbox/virtual-accounts/{account_number}",
+  summary: "The sandbox bank's view of a virtual account number",
+  description: "Whether the bank has registered this account number (CVU) as routable to our settlement account (API §11).",
+  request: { params: virtualAccountParams },
+  responses: { 200: jsonResponse(virtualAccountStatusSchema, "The bank's view."), ...problemResponses(403, 404) },
+});
+
+const faults = createRoute({
+  ...operator,
+  method: "post",
+  path: "/v1/sandbox/faults",
+  summary: "Make the sandbox bank fail the next calls",
+  description:
+    "The next `n` calls of each kind given fail transiently at the bank (0 clears it; a kind left out keeps its " +
+    "plan), so that clients and tests can watch retries: a payout submission is retried by the queue, a virtual " +
+    "account registration by its caller. Answers the plan as it now stands.",
+  request: { body: jsonBody(faultPlanRequest) },
+  responses: { 200: jsonResponse(faultPlanSchema, "The fault plan."), ...problemResponses(403, 404) },
 });
 
 function accountView(account: SandboxAccount) {
@@ -164,4 +191,9 @@ export const sandboxRouter = newRouter()
       throw new ApiError("conflict", `The sandbox bank already knows CBU ${body.cbu} with other data (${holder}); nothing changed.`);
     }
     return c.json(accountView(result.account), result.status === "created" ? 201 : 200);
-  });
+  })
+  .openapi(virtualAccount, async (c) => {
+    const accountNumber = c.req.valid("param").account_number;
+    return c.json({ account_number: accountNumber, registered: await bank(c.env).isVirtualAccountRegistered(accountNumber) }, 200);
+  })
+  .openapi(faults, async (c) => c.json(await bank(c.env).planFaults(c.req.valid("json")), 200));

@@ -79,3 +79,35 @@ export const sandboxAccountSchema = z
     registered_at: timestampSchema,
   })
   .openapi("SandboxAccount", { description: "An account whose holder the sandbox bank's account-holder lookup reports." });
+
+export const virtualAccountParams = z.object({
+  account_number: cbuInput.openapi({ param: { name: "account_number", in: "path" }, description: "A CVU: 22 digits, dashes allowed." }),
+});
+
+export const virtualAccountStatusSchema = z
+  .object({
+    account_number: z.string().openapi({ description: "22 bare digits." }),
+    registered: z.boolean().openapi({ description: "Whether the bank routes transfers to this number to our settlement account." }),
+  })
+  .openapi("SandboxVirtualAccount");
+
+const faultCount = z
+  .number({ error: `must be an integer from 0 to ${limits.sandbox_faults_max}` })
+  .int(`must be an integer from 0 to ${limits.sandbox_faults_max}`)
+  .min(0, `must be an integer from 0 to ${limits.sandbox_faults_max}`)
+  .max(limits.sandbox_faults_max, `must be an integer from 0 to ${limits.sandbox_faults_max}`);
+
+export const faultPlanRequest = z
+  .object({
+    register_virtual_account: faultCount.optional().openapi({ description: "How many of the next virtual account registrations fail." }),
+    submit_payout: faultCount.optional().openapi({ description: "How many of the next payout submissions fail." }),
+  })
+  .strict()
+  .refine((plan) => plan.register_virtual_account !== undefined || plan.submit_payout !== undefined, {
+    message: "give register_virtual_account, submit_payout or both",
+  })
+  .openapi("SandboxFaultPlanRequest");
+
+export const faultPlanSchema = z
+  .object({ register_virtual_account: z.number().int(), submit_payout: z.number().int() })
+  .openapi("SandboxFaultPlan", { description: "How many of the next calls of each kind will fail transiently at the sandbox bank." });
