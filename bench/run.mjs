@@ -53,6 +53,12 @@ const knobs = {
 
 /** Money: a payout pool customer starts with this much (minor units); payouts are far smaller. */
 const PAYOUT_POOL_FUNDING = 1_000_000_000_000;
+/**
+ * Every other pool's customer starts with one cash-in of this much: a merchant sees a
+ * customer's balance only once the customer has a payment with it (API §4), and the proof of
+ * the books reads every balance.
+ */
+const OPENING_CASHIN = 100;
 const CASHIN_AMOUNT_MAX = 1_000_000; // up to 10 000.00 ARS per cash-in
 const PAYOUT_AMOUNT_MAX = 1_000; // up to 10.00 ARS per payout
 
@@ -619,12 +625,14 @@ async function main() {
   const pools = {};
   if (needs.has("spread")) pools.spread = await seedPool("spread", n, 1);
   if (needs.has("hot")) pools.hot = await seedPool("hot", 1, n);
-  if (needs.has("payout")) {
-    pools.payout = await seedPool("payout", n, 1);
-    await mapLimit(pools.payout.customers, 8, async (customer) => {
-      await expectStatus("funding cash-in", deliverCashin(cashinBody(customer, PAYOUT_POOL_FUNDING)), 200);
-      bump(expected.customers, customer.id, PAYOUT_POOL_FUNDING, 0);
-      bump(expected.merchants, customer.merchant.id, PAYOUT_POOL_FUNDING, 0);
+  if (needs.has("payout")) pools.payout = await seedPool("payout", n, 1);
+  for (const pool of Object.values(pools)) {
+    // From the customer's own CUIT and CBU (cashinBody), so payouts may go back to that CBU (API §7).
+    const amount = pool.name === "payout" ? PAYOUT_POOL_FUNDING : OPENING_CASHIN;
+    await mapLimit(pool.customers, 8, async (customer) => {
+      await expectStatus("opening cash-in", deliverCashin(cashinBody(customer, amount)), 200);
+      bump(expected.customers, customer.id, amount, 0);
+      bump(expected.merchants, customer.merchant.id, amount, 0);
     });
   }
   for (const pool of Object.values(pools)) {

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "idempotency_key_reused"
   | "insufficient_funds"
   | "invalid_state"
+  | "invalid_destination"
   | "unprocessable_event"
   | "rate_limited"
   | "internal_error"
@@ -47,6 +48,7 @@ export function statusOf(code: ErrorCode): ErrorStatus {
     case "idempotency_key_reused":
     case "insufficient_funds":
     case "invalid_state":
+    case "invalid_destination":
     case "unprocessable_event":
       return 422;
     case "rate_limited":
@@ -72,6 +74,7 @@ const titles: Record<ErrorCode, string> = {
   idempotency_key_reused: "Idempotency key reused",
   insufficient_funds: "Insufficient funds",
   invalid_state: "Invalid state",
+  invalid_destination: "Invalid destination",
   unprocessable_event: "Unprocessable event",
   rate_limited: "Rate limited",
   internal_error: "Internal error",

@@ -29,6 +29,8 @@ export const limits = {
   reference_cache_entries: 10_000,
   /** Attempts to mint a unique reference before giving up (collisions are ~1 in 10^10). */
   reference_mint_attempts: 5,
+  /** The sandbox bank's fault injection: at most this many upcoming failures per kind. */
+  sandbox_faults_max: 1000,
 } as const;
 
 /** Money-core bounds. */

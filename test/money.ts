@@ -59,10 +59,21 @@ export async function depositReference(apiKey: string, customerId: string): Prom
   return ((await response.json()) as { reference: string }).reference;
 }
 
-/** Cash-in to a customer through its reference for `merchant`; returns the payment id. */
+/**
+ * The customer as the sender of its own transfer: its CUIT and its CBU on file (any CBU when
+ * it has none). A payout may go only to an account the customer has transferred from (API §7),
+ * so money funded this way can be paid out to the customer's CBU.
+ */
+export async function ownSender(customerId: string): Promise<{ cuit: string; name: string; cbu: string }> {
+  const customer = await env.DB.prepare("SELECT cuit, name, cbu FROM customers WHERE id = ?").bind(customerId).first<{ cuit: string; name: string; cbu: string | null }>();
+  expect(customer).not.toBeNull();
+  return { cuit: customer!.cuit, name: customer!.name, cbu: customer!.cbu ?? randomCbu() };
+}
+
+/** Cash-in to a customer through its reference for `merchant`, sent from the customer's own account; returns the payment id. */
 export async function fund(merchant: TestMerchant, customerId: string, amount: number): Promise<string> {
   const reference = await depositReference(merchant.api_key, customerId);
-  const event = transferEvent({ amount, concepto: `pago ${reference}` });
+  const event = transferEvent({ amount, concepto: `pago ${reference}`, sender: await ownSender(customerId) });
   const response = await sendBankEvent(event);
   expect(response.status).toBe(200);
   const payments = await api(`/v1/customers/${customerId}/payments?limit=1`, { headers: bearer(merchant.api_key) });
@@ -72,7 +83,7 @@ export async function fund(merchant: TestMerchant, customerId: string, amount: n
   return payment!.id;
 }
 
-/** A merchant with one customer holding `amount` (both balances), with a CBU for payouts. */
+/** A merchant with one customer holding `amount` (both balances), with a CBU for payouts (the one `fund` sent from). */
 export async function fundedCustomer(amount: number) {
   const merchant = await createMerchant();
   const customer = await createCustomer(merchant.api_key, { cbu: randomCbu() });
@@ -84,6 +95,15 @@ export async function balanceOf(apiKey: string, customerId: string) {
   const response = await api(`/v1/customers/${customerId}/balance`, { headers: bearer(apiKey) });
   expect(response.status).toBe(200);
   return (await response.json()) as { available: number; reserved: number };
+}
+
+/**
+ * The customer's balance in its object, whoever may see it: for moments when no merchant may
+ * yet (a credit durable in the object but not yet recorded in D1 is no payment with anyone).
+ */
+export async function objectBalance(customerId: string, currency = "ARS") {
+  const balance = await customerAccountStub(env, customerId).balance(currency);
+  return { available: balance.available, reserved: balance.reserved };
 }
 
 export async function merchantBalance(apiKey: string) {

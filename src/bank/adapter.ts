@@ -34,6 +34,13 @@ export interface StatementPage {
   next_cursor: string | null;
 }
 
+/** Who holds an account, as the bank reports it (COELSA's *titularidad* check in production). */
+export interface AccountHolder {
+  /** 11 bare digits. */
+  cuit: string;
+  name: string | null;
+}
+
 /** A failure that may pass: the caller retries with backoff. */
 export class TransientBankError extends Error {}
 
@@ -44,6 +51,11 @@ export interface BankAdapter {
   statement(date: string, cursor: string | null, limit: number): Promise<StatementPage>;
   /** Makes an account number routable to our settlement account (API §11). Idempotent. */
   registerVirtualAccount(accountNumber: string): Promise<void>;
+  /**
+   * The holder of a CBU (22 bare digits), or null when the bank does not know the account.
+   * Backs the own-account rule of payouts (API §7); a failure to ask is transient.
+   */
+  accountHolder(cbu: string): Promise<AccountHolder | null>;
 }
 
 /** Where a real bank's adapter plugs in. Until one exists, every call fails transiently. */
@@ -57,22 +69,28 @@ class UnconfiguredBank implements BankAdapter {
   async registerVirtualAccount(): Promise<void> {
     throw new TransientBankError("no bank adapter is configured");
   }
+  async accountHolder(): Promise<AccountHolder | null> {
+    throw new TransientBankError("no bank adapter is configured");
+  }
+}
+
+/** Errors do not keep their class across an RPC boundary: any failure to reach the sandbox bank is transient. */
+async function transient<T>(call: () => PromiseLike<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new TransientBankError(String(error));
+  }
 }
 
 export function bankAdapter(env: Env, config: Config): BankAdapter {
   if (!config.sandbox) return new UnconfiguredBank();
   const bank = env.SANDBOX_BANK.get(env.SANDBOX_BANK.idFromName("sandbox"));
+  // Any failure to reach the sandbox bank is transient, as a network failure to a real one would be.
   return {
-    // Errors do not keep their class across an RPC boundary: any failure to reach the sandbox
-    // bank is transient, as a network failure to a real one would be.
-    submitPayout: async (submission) => {
-      try {
-        return await bank.submitPayout(submission);
-      } catch (error) {
-        throw new TransientBankError(String(error));
-      }
-    },
+    submitPayout: (submission) => transient<SubmissionResult>(() => bank.submitPayout(submission)),
     statement: (date, cursor, limit) => bank.statement(date, cursor, limit),
-    registerVirtualAccount: (accountNumber) => bank.registerVirtualAccount(accountNumber),
+    registerVirtualAccount: (accountNumber) => transient(() => bank.registerVirtualAccount(accountNumber)),
+    accountHolder: (cbu) => transient<AccountHolder | null>(() => bank.accountHolder(cbu)),
   };
 }

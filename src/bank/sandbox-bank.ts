@@ -1,8 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { randomToken } from "../crypto";
 import { businessDateOf } from "../domain/business-day";
+import { normalizeCuit } from "../domain/cuit";
 import type { Env } from "../env";
-import type { PayoutSubmission, StatementLine, StatementPage, SubmissionResult } from "./adapter";
+import type { AccountHolder, PayoutSubmission, StatementLine, StatementPage, SubmissionResult } from "./adapter";
 import { TransientBankError } from "./adapter";
 
 /**
@@ -19,6 +20,30 @@ export interface BookTransferInput {
   booked_at_ms?: number;
   bank_transaction_id?: string;
 }
+
+/** An account holder registered with the sandbox bank (POST /v1/sandbox/accounts). */
+export interface SandboxAccount {
+  cbu: string;
+  holder_cuit: string;
+  holder_name: string;
+  registered_at: number;
+}
+
+export type RegisterAccountResult =
+  | { status: "created" | "existing"; account: SandboxAccount }
+  | { status: "conflict"; holder: AccountHolder };
+
+/** The faults the sandbox can be told to inject: how many of the next calls of each kind fail transiently. */
+export interface FaultPlan {
+  register_virtual_account: number;
+  submit_payout: number;
+}
+
+/** failure_plan rows: transient and permanent payout submissions, transient virtual account registrations. */
+type FailureKind = "transient" | "permanent" | "register_virtual_account";
+
+/** Statement lines read to find a CBU's holder among the senders (the first with a valid CUIT wins). */
+const holderLookupLines = 20;
 
 export type SettleResult =
   | { ok: true; line: StatementLine | null; bank_transaction_id: string | null }
@@ -51,6 +76,11 @@ export class SandboxBank extends DurableObject<Env> {
         );
         CREATE TABLE IF NOT EXISTS virtual_accounts (account_number TEXT PRIMARY KEY, registered_at INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS failure_plan (kind TEXT PRIMARY KEY, remaining INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS account_holders (
+          cbu TEXT PRIMARY KEY, holder_cuit TEXT NOT NULL, holder_name TEXT NOT NULL, registered_at INTEGER NOT NULL
+        );
+        -- Senders are booked as the transfer gave them (dashes or not): look them up without dashes.
+        CREATE INDEX IF NOT EXISTS statement_by_counterparty ON statement_lines(REPLACE(counterparty_cbu, '-', ''));
       `);
     });
   }
@@ -108,7 +138,19 @@ export class SandboxBank extends DurableObject<Env> {
 
   /** Tests and demos: make the next `count` submissions fail, transiently or permanently. */
   async planSubmissionFailures(kind: "transient" | "permanent", count: number): Promise<void> {
-    this.sql.exec("INSERT OR REPLACE INTO failure_plan (kind, remaining) VALUES (?, ?)", kind, count);
+    this.setPlannedFailures(kind, count);
+  }
+
+  /**
+   * POST /v1/sandbox/faults: the next `n` calls of each kind given fail transiently (a kind
+   * left out keeps its plan; 0 clears it). Returns the whole transient plan as it now stands.
+   */
+  async planFaults(plan: Partial<FaultPlan>): Promise<FaultPlan> {
+    this.ctx.storage.transactionSync(() => {
+      if (plan.submit_payout !== undefined) this.setPlannedFailures("transient", plan.submit_payout);
+      if (plan.register_virtual_account !== undefined) this.setPlannedFailures("register_virtual_account", plan.register_virtual_account);
+    });
+    return { register_virtual_account: this.plannedFailures("register_virtual_account"), submit_payout: this.plannedFailures("transient") };
   }
 
   async submitPayout(submission: PayoutSubmission): Promise<SubmissionResult> {
@@ -169,10 +211,82 @@ export class SandboxBank extends DurableObject<Env> {
   }
 
   async registerVirtualAccount(accountNumber: string): Promise<void> {
+    if (this.takePlannedFailure("register_virtual_account")) throw new TransientBankError("sandbox bank: temporarily unavailable");
     this.sql.exec("INSERT OR IGNORE INTO virtual_accounts (account_number, registered_at) VALUES (?, ?)", accountNumber, Date.now());
   }
 
-  private takePlannedFailure(kind: "transient" | "permanent"): boolean {
+  /** GET /v1/sandbox/virtual-accounts/{n}: whether the bank routes this account number to us. */
+  async isVirtualAccountRegistered(accountNumber: string): Promise<boolean> {
+    return this.sql.exec("SELECT 1 FROM virtual_accounts WHERE account_number = ?", accountNumber).toArray().length > 0;
+  }
+
+  /**
+   * The holder of a CBU (22 bare digits): the one registered with POST /v1/sandbox/accounts,
+   * else the first sender with a valid CUIT of a transfer booked from it; null for any other
+   * account, as a real bank's lookup answers for an account it cannot find.
+   */
+  async accountHolder(cbu: string): Promise<AccountHolder | null> {
+    return this.holderOf(cbu);
+  }
+
+  /** Synchronous, so that a check and the write after it cannot interleave with another call. */
+  private holderOf(cbu: string): AccountHolder | null {
+    const registered = this.registeredAccount(cbu);
+    if (registered) return { cuit: registered.holder_cuit, name: registered.holder_name };
+    const senders = this.sql
+      .exec(
+        `SELECT counterparty_cuit, counterparty_name FROM statement_lines
+         WHERE REPLACE(counterparty_cbu, '-', '') = ? AND direction = 'credit' AND counterparty_cuit IS NOT NULL ORDER BY seq LIMIT ?`,
+        cbu,
+        holderLookupLines,
+      )
+      .toArray();
+    for (const sender of senders) {
+      const cuit = normalizeCuit(sender.counterparty_cuit as string);
+      if (cuit) return { cuit, name: (sender.counterparty_name as string | null) ?? null };
+    }
+    return null;
+  }
+
+  /**
+   * POST /v1/sandbox/accounts. An account has one holder: registering it again with the same
+   * data is a replay; with another holder (or name), or for a CBU whose transfers came from
+   * another CUIT, a conflict that changes nothing.
+   */
+  async registerAccount(input: { cbu: string; holder_cuit: string; holder_name: string }): Promise<RegisterAccountResult> {
+    const registered = this.registeredAccount(input.cbu);
+    if (registered) {
+      const same = registered.holder_cuit === input.holder_cuit && registered.holder_name === input.holder_name;
+      return same ? { status: "existing", account: registered } : { status: "conflict", holder: { cuit: registered.holder_cuit, name: registered.holder_name } };
+    }
+    const known = this.holderOf(input.cbu);
+    if (known && known.cuit !== input.holder_cuit) return { status: "conflict", holder: known };
+    const account: SandboxAccount = { ...input, registered_at: Date.now() };
+    this.sql.exec(
+      "INSERT INTO account_holders (cbu, holder_cuit, holder_name, registered_at) VALUES (?, ?, ?, ?)",
+      account.cbu,
+      account.holder_cuit,
+      account.holder_name,
+      account.registered_at,
+    );
+    return { status: "created", account };
+  }
+
+  private registeredAccount(cbu: string): SandboxAccount | null {
+    const row = this.sql.exec("SELECT cbu, holder_cuit, holder_name, registered_at FROM account_holders WHERE cbu = ?", cbu).toArray()[0];
+    return row ? (row as unknown as SandboxAccount) : null;
+  }
+
+  private setPlannedFailures(kind: FailureKind, count: number): void {
+    this.sql.exec("INSERT OR REPLACE INTO failure_plan (kind, remaining) VALUES (?, ?)", kind, count);
+  }
+
+  private plannedFailures(kind: FailureKind): number {
+    const row = this.sql.exec("SELECT remaining FROM failure_plan WHERE kind = ?", kind).toArray()[0];
+    return row ? Math.max(0, row.remaining as number) : 0;
+  }
+
+  private takePlannedFailure(kind: FailureKind): boolean {
     const row = this.sql.exec("SELECT remaining FROM failure_plan WHERE kind = ?", kind).toArray()[0];
     if (!row || (row.remaining as number) <= 0) return false;
     this.sql.exec("UPDATE failure_plan SET remaining = remaining - 1 WHERE kind = ?", kind);

@@ -4,7 +4,7 @@
  * that merchant. Everything here is safe under concurrent calls: the database's UNIQUE
  * constraints decide who wins, never a read-then-write check.
  */
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, sql } from "drizzle-orm";
 import { assert } from "../assert";
 import { newId } from "../crypto";
 import { generateReference } from "../domain/reference-code";
@@ -23,8 +23,38 @@ export interface NewCustomer {
   origin: CustomerRow["origin"];
 }
 
-/** A customer as one merchant sees it: with the reference issued to that merchant. */
-export type LinkedCustomer = CustomerRow & { reference: string; linked_at: number };
+/**
+ * A customer as one merchant sees it: with the reference issued to that merchant, and what
+ * decides how much of the customer that merchant may see (API §4, routes/customers.ts).
+ */
+export type LinkedCustomer = CustomerRow & {
+  reference: string;
+  linked_at: number;
+  /** The CBU this merchant supplied when it registered the customer, if it was the one on file. */
+  supplied_cbu: string | null;
+  /** The customer has a payment, or a payout that was created, with this merchant. */
+  transacted: boolean;
+};
+
+/**
+ * Whether the linked pair has transacted: two index seeks (payments_by_customer,
+ * payouts_by_customer) inside the query that reads the link, so knowing it costs no write on
+ * the cash-in or payout paths and no extra round trip. A rejected payout was never created.
+ */
+const transacted = sql<number>`(EXISTS (SELECT 1 FROM payments WHERE payments.customer_id = ${customerLinks.customer_id} AND payments.merchant_id = ${customerLinks.merchant_id})
+  OR EXISTS (SELECT 1 FROM payouts WHERE payouts.customer_id = ${customerLinks.customer_id} AND payouts.merchant_id = ${customerLinks.merchant_id} AND payouts.status <> 'rejected'))`;
+
+const linkedColumns = {
+  customer: customers,
+  reference: customerLinks.reference,
+  linked_at: customerLinks.created_at,
+  supplied_cbu: customerLinks.supplied_cbu,
+  transacted,
+};
+
+function linkedCustomer(row: { customer: CustomerRow; reference: string; linked_at: number; supplied_cbu: string | null; transacted: number }): LinkedCustomer {
+  return { ...row.customer, reference: row.reference, linked_at: row.linked_at, supplied_cbu: row.supplied_cbu, transacted: Boolean(row.transacted) };
+}
 
 const customerColumns = "id, cuit, name, cbu, origin, last_merchant_id, created_at";
 
@@ -69,23 +99,39 @@ export async function findOrCreateCustomer(
 /**
  * Links a customer to a merchant (idempotent) and returns the customer's reference for that
  * merchant: the existing one, or a freshly minted one. A minted reference that collides with
- * another link's is dropped by the database and minted again.
+ * another link's is dropped by the database and minted again. `knownCbu`, when given, is a
+ * CBU the merchant has shown it knows (the caller checks it is the one on file): the link
+ * keeps it, and a later call without one never forgets it.
  */
-export async function linkCustomer(d1: D1Database, customerId: string, merchantId: string): Promise<{ reference: string; created: boolean }> {
-  const select = d1.prepare("SELECT reference FROM customer_links WHERE customer_id = ? AND merchant_id = ?").bind(customerId, merchantId);
-  const existing = await select.first<{ reference: string }>();
-  if (existing) return { reference: existing.reference, created: false };
+export async function linkCustomer(
+  d1: D1Database,
+  customerId: string,
+  merchantId: string,
+  knownCbu: string | null = null,
+): Promise<{ reference: string; created: boolean }> {
+  assert(knownCbu === null || /^[0-9]{22}$/.test(knownCbu), "linkCustomer: knownCbu must be normalized");
+  const select = d1
+    .prepare("SELECT reference, supplied_cbu FROM customer_links WHERE customer_id = ? AND merchant_id = ?")
+    .bind(customerId, merchantId);
+  const existing = await select.first<{ reference: string; supplied_cbu: string | null }>();
+  if (existing) {
+    if (knownCbu !== null && existing.supplied_cbu !== knownCbu) {
+      await d1.prepare("UPDATE customer_links SET supplied_cbu = ? WHERE customer_id = ? AND merchant_id = ?").bind(knownCbu, customerId, merchantId).run();
+    }
+    return { reference: existing.reference, created: false };
+  }
 
   for (let attempt = 0; attempt < limits.reference_mint_attempts; attempt++) {
     const reference = generateReference("customer");
     // DO NOTHING on any conflict: the pair already linked (a concurrent call won) or the
-    // reference taken. The read in the same batch tells which.
-    const [, read] = await d1.batch([
-      d1
-        .prepare("INSERT INTO customer_links (customer_id, merchant_id, reference, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
-        .bind(customerId, merchantId, reference, Date.now()),
-      select,
-    ]);
+    // reference taken. The read in the same batch tells which. A known CBU is also written
+    // over a concurrent winner's link that lacked it (and nothing more on the cash-in path).
+    const insert = d1
+      .prepare("INSERT INTO customer_links (customer_id, merchant_id, reference, created_at, supplied_cbu) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+      .bind(customerId, merchantId, reference, Date.now(), knownCbu);
+    const teach = d1.prepare("UPDATE customer_links SET supplied_cbu = ? WHERE customer_id = ? AND merchant_id = ?").bind(knownCbu, customerId, merchantId);
+    const results = await d1.batch(knownCbu === null ? [insert, select] : [insert, teach, select]);
+    const read = results[results.length - 1];
     const row = read?.results[0] as { reference: string } | undefined;
     if (row) return { reference: row.reference, created: row.reference === reference };
   }
@@ -95,13 +141,13 @@ export async function linkCustomer(d1: D1Database, customerId: string, merchantI
 /** The customer if it is linked to the merchant, else null (exactly as if it did not exist). */
 export async function findLinkedCustomer(d1: D1Database, customerId: string, merchantId: string): Promise<LinkedCustomer | null> {
   const rows = await database(d1)
-    .select({ customer: customers, reference: customerLinks.reference, linked_at: customerLinks.created_at })
+    .select(linkedColumns)
     .from(customers)
     .innerJoin(customerLinks, eq(customerLinks.customer_id, customers.id))
     .where(and(eq(customers.id, customerId), eq(customerLinks.merchant_id, merchantId)))
     .limit(1);
   const row = rows[0];
-  return row ? { ...row.customer, reference: row.reference, linked_at: row.linked_at } : null;
+  return row ? linkedCustomer(row) : null;
 }
 
 /**
@@ -114,7 +160,7 @@ export async function listLinkedCustomers(
   options: { cuit?: string; limit: number; cursor: Cursor | null },
 ): Promise<Array<Cursor & { customer: LinkedCustomer }>> {
   const rows = await database(d1)
-    .select({ customer: customers, reference: customerLinks.reference, linked_at: customerLinks.created_at })
+    .select(linkedColumns)
     .from(customerLinks)
     .innerJoin(customers, eq(customers.id, customerLinks.customer_id))
     .where(
@@ -129,6 +175,6 @@ export async function listLinkedCustomers(
   return rows.map((row) => ({
     created_at: row.linked_at,
     id: row.customer.id,
-    customer: { ...row.customer, reference: row.reference, linked_at: row.linked_at },
+    customer: linkedCustomer(row),
   }));
 }

@@ -38,6 +38,8 @@ export const customerLinks = sqliteTable(
     merchant_id: text("merchant_id").notNull(),
     reference: text("reference").notNull().unique(),
     created_at: integer("created_at").notNull(),
+    /** The CBU this merchant gave when registering the customer, kept only if it was the one on file (API §4). */
+    supplied_cbu: text("supplied_cbu"),
   },
   (table) => [primaryKey({ columns: [table.customer_id, table.merchant_id] })],
 );

@@ -21,6 +21,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { faultPoint } from "../faults";
 import { log } from "../log";
+import { requireOwnAccount } from "./destination";
 import { findPayout, type PayoutRow } from "./payout-row";
 
 export interface CreatePayoutInput {
@@ -32,6 +33,12 @@ export interface CreatePayoutInput {
 }
 
 const insufficientFunds = (who: string) => new ApiError("insufficient_funds", `The ${who}'s available balance does not cover this payout.`);
+/**
+ * A merchant that may not read the customer's balance (API §4: linked by CUIT only, no payment
+ * or payout yet) must not learn it from which side refused either: one answer for both.
+ */
+const insufficientFundsFor = (customer: { transacted: boolean }, who: "customer" | "merchant") =>
+  customer.transacted ? insufficientFunds(who) : new ApiError("insufficient_funds", "The customer's or the merchant's available balance does not cover this payout.");
 const differentData = () => new ApiError("conflict", "This payout was already created with different data (amount, customer, destination or description); nothing moved.");
 
 export async function createPayout(env: Env, merchantId: string, idempotency: { key: string; claim_id: string }, input: CreatePayoutInput): Promise<PayoutRow> {
@@ -43,6 +50,7 @@ export async function createPayout(env: Env, merchantId: string, idempotency: { 
       { path: "destination_cbu", message: "required: the customer has no CBU" },
     ]);
   }
+  await requireOwnAccount(env, customer, destination_cbu); // before anything is reserved
 
   // No read first: the customer's object knows whether this payout id was seen before.
   const payoutId = await derivedId("po", `${merchantId}:${idempotency.key}:${idempotency.claim_id}`);
@@ -64,7 +72,7 @@ export async function createPayout(env: Env, merchantId: string, idempotency: { 
     merchant_id: merchantId,
     projection: { kind: "payout.created", op_id: payoutId, payout },
   });
-  if (!reservation.ok && reservation.reason === "insufficient_funds") throw insufficientFunds("customer");
+  if (!reservation.ok && reservation.reason === "insufficient_funds") throw insufficientFundsFor(customer, "customer");
   if (!reservation.ok || reservation.state === "refused") throw differentData();
   // A replayed reservation already released (D1 rejected it, or it was canceled or failed)
   // is answered from D1 below: its projection reports a rejection again, or the row.
@@ -80,7 +88,7 @@ export async function createPayout(env: Env, merchantId: string, idempotency: { 
   if (outcome === "rejected") {
     faultPoint("payout.after_rejection");
     await account.release(payoutId);
-    throw insufficientFunds("merchant");
+    throw insufficientFundsFor(customer, "merchant");
   }
   faultPoint("payout.after_projection");
   if (!reservation.replayed) {

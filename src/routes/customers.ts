@@ -1,13 +1,16 @@
 /**
  * Customers (API §4), seen by a merchant: only those linked to it, and a customer that is not
- * linked answers 404 exactly like one that does not exist.
+ * linked answers 404 exactly like one that does not exist. CUITs are public, so a link made
+ * by registering a CUIT proves nothing: until the customer has a payment or payout with the
+ * merchant, it sees no CBU it did not supply itself and no balance. Which other merchants the
+ * customer uses is never shown (`last_merchant_id` is the caller or null).
  */
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { assert } from "../assert";
 import type { AppEnv } from "../context";
 import { newRouter } from "../context";
 import { findLinkedCustomer, findOrCreateCustomer, linkCustomer, listLinkedCustomers, type LinkedCustomer } from "../db/customers";
-import type { CustomerRow } from "../db/schema";
 import { formatReference } from "../domain/reference-code";
 import { ApiError } from "../errors";
 import { enabledCurrency, readCustomerBalance } from "../ledger/balances";
@@ -27,15 +30,17 @@ import { balanceQuery, balanceView } from "../schemas/merchants";
 
 const merchantOnly = { tags: ["Customers"], security: [{ merchantKey: [] }], middleware: [requireMerchant] };
 
-function customerView(row: CustomerRow) {
+/** The customer as `merchantId` may see it; every route that shows a customer to a merchant renders it here. */
+function customerView(customer: LinkedCustomer, merchantId: string) {
+  const knowsCbu = customer.transacted || (customer.cbu !== null && customer.supplied_cbu === customer.cbu);
   return {
-    id: row.id,
-    cuit: row.cuit,
-    name: row.name,
-    cbu: row.cbu,
-    last_merchant_id: row.last_merchant_id,
-    origin: row.origin,
-    created_at: rfc3339(row.created_at),
+    id: customer.id,
+    cuit: customer.cuit,
+    name: customer.name,
+    cbu: knowsCbu ? customer.cbu : null,
+    last_merchant_id: customer.last_merchant_id === merchantId ? merchantId : null,
+    origin: customer.origin,
+    created_at: rfc3339(customer.created_at),
   };
 }
 
@@ -53,8 +58,10 @@ const createCustomer = createRoute({
   summary: "Register a customer",
   description:
     "Registers a customer by CUIT and links it to the calling merchant. `201` when the CUIT was new; `200` with " +
-    "the existing customer, unchanged (the request's `name` and `cbu` are ignored), when it was already known to " +
-    "the platform — the caller is then linked to it.",
+    "the existing customer, unchanged (the request's `name` and `cbu` never replace the ones on file), when it was " +
+    "already known to the platform — the caller is then linked to it. A CUIT is public, so registering one proves " +
+    "nothing: until the customer has a payment or payout with the caller, the answer (and every later read) shows " +
+    "`cbu: null` unless the caller supplied that same CBU, and the customer's balance answers 404.",
   request: { body: jsonBody(createCustomerRequest) },
   responses: {
     201: jsonResponse(customerSchema, "A new customer."),
@@ -68,6 +75,9 @@ const getCustomer = createRoute({
   path: "/v1/customers/{id}",
   ...merchantOnly,
   summary: "Retrieve a customer",
+  description:
+    "`cbu` is null to a caller that has not transacted with the customer (no payment or payout with it) and did " +
+    "not supply that CBU when registering it; `last_merchant_id` is the caller or null, never another merchant.",
   request: { params: customerIdParams },
   responses: { 200: jsonResponse(customerSchema, "The customer."), ...problemResponses(403, 404) },
 });
@@ -99,6 +109,9 @@ const getCustomerBalance = createRoute({
   path: "/v1/customers/{id}/balance",
   ...merchantOnly,
   summary: "Retrieve a customer's balance",
+  description:
+    "The customer's platform-wide balance, whatever merchant moved it; shown only once the customer has a payment " +
+    "or payout with the caller. A customer the caller only registered by CUIT answers 404, like one that does not exist.",
   request: { params: customerIdParams, query: balanceQuery },
   responses: { 200: jsonResponse(customerBalanceSchema, "The balance."), ...problemResponses(403, 404) },
 });
@@ -112,22 +125,28 @@ export const customersRouter = newRouter()
       { cuit: body.cuit, name: body.name, cbu: body.cbu ?? null, origin: "api" },
       c.get("config").currencies,
     );
-    await linkCustomer(d1, customer.id, merchantIdOf(c.get("caller")));
-    if (created) return c.json(customerView(customer), 201);
-    return c.json(customerView(customer), 200);
+    const merchantId = merchantIdOf(c.get("caller"));
+    // A CBU supplied for a customer already on file counts only if it is that customer's: it
+    // shows the caller knew it. Another one is ignored, like the name.
+    const knownCbu = body.cbu != null && body.cbu === customer.cbu ? body.cbu : null;
+    await linkCustomer(d1, customer.id, merchantId, knownCbu);
+    const linked = await findLinkedCustomer(d1, customer.id, merchantId);
+    assert(linked !== null, `customer ${customer.id} is linked to ${merchantId} right after linkCustomer`);
+    return c.json(customerView(linked, merchantId), created ? 201 : 200);
   })
   .openapi(getCustomer, async (c) => {
     const customer = await visibleCustomer(c, c.req.valid("param").id);
-    return c.json(customerView(customer), 200);
+    return c.json(customerView(customer, merchantIdOf(c.get("caller"))), 200);
   })
   .openapi(listCustomers, async (c) => {
     const query = c.req.valid("query");
-    const rows = await listLinkedCustomers(c.env.DB, merchantIdOf(c.get("caller")), {
+    const merchantId = merchantIdOf(c.get("caller"));
+    const rows = await listLinkedCustomers(c.env.DB, merchantId, {
       cuit: query.cuit,
       limit: query.limit,
       cursor: decodeCursor(query.cursor),
     });
-    return c.json(toPage(rows, query.limit, (row) => customerView(row.customer)), 200);
+    return c.json(toPage(rows, query.limit, (row) => customerView(row.customer, merchantId)), 200);
   })
   .openapi(getDepositDetails, async (c) => {
     const customer = await visibleCustomer(c, c.req.valid("param").id);
@@ -148,6 +167,7 @@ export const customersRouter = newRouter()
   })
   .openapi(getCustomerBalance, async (c) => {
     const customer = await visibleCustomer(c, c.req.valid("param").id);
+    if (!customer.transacted) throw new ApiError("not_found", `No such customer: ${customer.id}.`);
     const currency = enabledCurrency(c.get("config").currencies, c.req.valid("query").currency);
     const balance = await readCustomerBalance(c.env, customer.id, currency);
     return c.json({ customer_id: customer.id, ...balanceView(balance) }, 200);

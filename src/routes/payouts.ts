@@ -28,9 +28,15 @@ const create = createRoute({
     "same key never pays twice, and after a 5xx only the same body may be retried (another is 422 " +
     "idempotency_key_reused). A key reused after its retention creates a new payout. The payout also keeps its own " +
     "data: should a repeat of its id ever carry other data (amount, customer, destination, description), it is 409 " +
-    "conflict and nothing moves. A payout that cannot be created is never shown.",
+    "conflict and nothing moves. A payout that cannot be created is never shown.\n\n" +
+    "**Own accounts only** (*cuenta propia*): the destination (`destination_cbu`, or the customer's CBU on file) " +
+    "must be an account the customer holds — one we have received a transfer from whose sender CUIT is the " +
+    "customer's, or one whose holder the bank's account-holder lookup reports with the customer's CUIT (in the " +
+    "sandbox: the senders of the transfers it booked and the accounts registered with `POST /v1/sandbox/accounts`). " +
+    "Otherwise 422 invalid_destination and nothing moves. If the bank cannot answer the lookup, 503 unavailable and " +
+    "nothing moves: retry with the same key.",
   request: { headers: idempotencyHeader, body: jsonBody(createPayoutRequest) },
-  responses: { 201: jsonResponse(payoutSchema, "The payout, pending."), ...problemResponses(403, 404, 409, 422) },
+  responses: { 201: jsonResponse(payoutSchema, "The payout, pending."), ...problemResponses(403, 404, 409, 422, 503) },
 });
 
 const get = createRoute({

@@ -5,6 +5,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { deliverBankEvent } from "../bank/deliver";
+import type { SandboxAccount } from "../bank/sandbox-bank";
 import { newRouter, type AppEnv } from "../context";
 import { randomToken } from "../crypto";
 import { ApiError, problem } from "../errors";
@@ -12,15 +13,21 @@ import { enabledCurrency } from "../ledger/balances";
 import { requireOperator } from "../middleware/auth";
 import { findPayout } from "../payouts/payout-row";
 import { submitPayout } from "../payouts/submit-payout";
-import { jsonBody, jsonResponse, problemResponses } from "../schemas/common";
+import { jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
 import { payoutIdParams } from "../schemas/payouts";
 import {
+  faultPlanRequest,
+  faultPlanSchema,
+  sandboxAccountRequest,
+  sandboxAccountSchema,
   sandboxTransferRequest,
   sandboxTransferResponse,
   settleRequest,
   settleResponse,
   statementQuery,
   statementResponse,
+  virtualAccountParams,
+  virtualAccountStatusSchema,
 } from "../schemas/sandbox";
 
 const sandboxOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -62,6 +69,52 @@ const statement = createRoute({
   request: { query: statementQuery },
   responses: { 200: jsonResponse(statementResponse, "Statement lines, in booking order."), ...problemResponses(403, 404) },
 });
+
+const registerAccount = createRoute({
+  ...operator,
+  method: "post",
+  path: "/v1/sandbox/accounts",
+  summary: "Register an account holder with the sandbox bank",
+  description:
+    "The sandbox bank's account-holder lookup (COELSA's *titularidad* check in production) then reports this holder " +
+    "for the CBU, which makes it a legal payout destination for the customer with that CUIT (API §7, own accounts " +
+    "only). Without it the lookup knows only the senders of the transfers the sandbox booked. `201` registered; " +
+    "`200` the same account registered again with the same data; `409 conflict` when the CBU is already held by " +
+    "another holder (or name), or its transfers came from another CUIT — nothing changes.",
+  request: { body: jsonBody(sandboxAccountRequest) },
+  responses: {
+    201: jsonResponse(sandboxAccountSchema, "Registered."),
+    200: jsonResponse(sandboxAccountSchema, "Already registered with the same data."),
+    ...problemResponses(403, 404, 409),
+  },
+});
+
+const virtualAccount = createRoute({
+  ...operator,
+  method: "get",
+  path: "/v1/sandbox/virtual-accounts/{account_number}",
+  summary: "The sandbox bank's view of a virtual account number",
+  description: "Whether the bank has registered this account number (CVU) as routable to our settlement account (API §11).",
+  request: { params: virtualAccountParams },
+  responses: { 200: jsonResponse(virtualAccountStatusSchema, "The bank's view."), ...problemResponses(403, 404) },
+});
+
+const faults = createRoute({
+  ...operator,
+  method: "post",
+  path: "/v1/sandbox/faults",
+  summary: "Make the sandbox bank fail the next calls",
+  description:
+    "The next `n` calls of each kind given fail transiently at the bank (0 clears it; a kind left out keeps its " +
+    "plan), so that clients and tests can watch retries: a payout submission is retried by the queue, a virtual " +
+    "account registration by its caller. Answers the plan as it now stands.",
+  request: { body: jsonBody(faultPlanRequest) },
+  responses: { 200: jsonResponse(faultPlanSchema, "The fault plan."), ...problemResponses(403, 404) },
+});
+
+function accountView(account: SandboxAccount) {
+  return { cbu: account.cbu, holder_cuit: account.holder_cuit, holder_name: account.holder_name, registered_at: rfc3339(account.registered_at) };
+}
 
 export const sandboxRouter = newRouter()
   .openapi(transfer, async (c) => {
@@ -129,4 +182,18 @@ export const sandboxRouter = newRouter()
     }
     const page = await bank(c.env).statement(date, cursor ?? null, limit);
     return c.json({ date, data: page.lines, has_more: page.next_cursor !== null, next_cursor: page.next_cursor }, 200);
-  });
+  })
+  .openapi(registerAccount, async (c) => {
+    const body = c.req.valid("json");
+    const result = await bank(c.env).registerAccount(body);
+    if (result.status === "conflict") {
+      const holder = `CUIT ${result.holder.cuit}${result.holder.name === null ? "" : `, name ${JSON.stringify(result.holder.name)}`}`;
+      throw new ApiError("conflict", `The sandbox bank already knows CBU ${body.cbu} with other data (${holder}); nothing changed.`);
+    }
+    return c.json(accountView(result.account), result.status === "created" ? 201 : 200);
+  })
+  .openapi(virtualAccount, async (c) => {
+    const accountNumber = c.req.valid("param").account_number;
+    return c.json({ account_number: accountNumber, registered: await bank(c.env).isVirtualAccountRegistered(accountNumber) }, 200);
+  })
+  .openapi(faults, async (c) => c.json(await bank(c.env).planFaults(c.req.valid("json")), 200));

@@ -74,9 +74,10 @@ const problemDescriptions: Record<number, string> = {
   409: "idempotency_key_in_flight or conflict.",
   413: "payload_too_large: the body exceeds 1 MiB.",
   415: "unsupported_media_type: bodies must be JSON (media type application/json, any parameters; `+json` suffix types are refused).",
-  422: "idempotency_key_reused, insufficient_funds or invalid_state.",
+  422: "idempotency_key_reused, insufficient_funds, invalid_state or invalid_destination (a payout to an account that is not the customer's own).",
   429: "rate_limited: the caller's request budget is spent; see Retry-After.",
   500: "internal_error: nothing internal is revealed.",
+  503: "unavailable: a service this request needs (the bank) did not answer; nothing changed, retry with the same Idempotency-Key.",
 };
 
 /** The problem responses a route can give, for the OpenAPI document. */

@@ -59,9 +59,17 @@ export const customerSchema = z
       example: "20123456786",
     }),
     name: z.string().openapi({ example: "María González" }),
-    cbu: z.string().nullable().openapi({ description: "22 bare digits, or null.", example: "0110599520000001234569" }),
+    cbu: z.string().nullable().openapi({
+      description:
+        "22 bare digits, or null: null when there is none on file, and also to a merchant that has not transacted " +
+        "with the customer (no payment or payout with it yet) and did not supply this CBU itself — a CUIT is public, " +
+        "so knowing one does not show the customer's account.",
+      example: "0110599520000001234569",
+    }),
     last_merchant_id: merchantIdSchema.nullable().openapi({
-      description: "Indicative only: the merchant of the customer's latest payment or payout; null until there is one.",
+      description:
+        "Indicative only: the caller's id when the customer's latest payment or payout was with the caller; null " +
+        "otherwise (none yet, or another merchant's: which other merchants a customer uses is theirs alone).",
     }),
     origin: z.enum(["api", "auto"]).openapi({
       description: "`api`: registered by a merchant; `auto`: created from a transfer's sender.",
@@ -101,4 +109,6 @@ export const depositDetailsSchema = z
 
 export const customerBalanceSchema = z
   .object({ customer_id: customerIdSchema, ...balanceFields })
-  .openapi("CustomerBalance", { description: "The customer's platform-wide balance, whatever merchant moved it." });
+  .openapi("CustomerBalance", {
+    description: "The customer's platform-wide balance, whatever merchant moved it, shown to merchants it has transacted with.",
+  });

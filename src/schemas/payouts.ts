@@ -12,7 +12,9 @@ export const createPayoutRequest = z
     customer_id: customerIdSchema,
     amount: amountSchema,
     currency: currencySchema.default("ARS"),
-    destination_cbu: cbuInput.nullable().optional().openapi({ description: "Defaults to the customer's CBU." }),
+    destination_cbu: cbuInput.nullable().optional().openapi({
+      description: "Defaults to the customer's CBU on file. Must be an account the customer holds (422 invalid_destination otherwise).",
+    }),
     description: z.string().trim().max(limits.description_length_max).nullable().optional(),
   })
   .strict()

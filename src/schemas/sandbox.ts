@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { limits } from "../limits";
-import { amountSchema, currencySchema } from "./common";
+import { amountSchema, currencySchema, timestampSchema } from "./common";
+import { cbuInput, cuitInput } from "./customers";
+import { nameSchema } from "./merchants";
 
 const loose = (max: number) => z.string().max(max).nullable().optional();
 
@@ -59,3 +61,53 @@ export const statementQuery = z.object({
 export const statementResponse = z
   .object({ date: z.string(), data: z.array(statementLineSchema), has_more: z.boolean(), next_cursor: z.string().nullable() })
   .openapi("Statement");
+
+export const sandboxAccountRequest = z
+  .object({
+    cbu: cbuInput,
+    holder_cuit: cuitInput,
+    holder_name: nameSchema.openapi({ description: "The holder's name, trimmed.", example: "Juana Pérez" }),
+  })
+  .strict()
+  .openapi("SandboxAccountRequest");
+
+export const sandboxAccountSchema = z
+  .object({
+    cbu: z.string().openapi({ description: "22 bare digits.", example: "0110599520000001234569" }),
+    holder_cuit: z.string().openapi({ description: "11 bare digits.", example: "20301234563" }),
+    holder_name: z.string(),
+    registered_at: timestampSchema,
+  })
+  .openapi("SandboxAccount", { description: "An account whose holder the sandbox bank's account-holder lookup reports." });
+
+export const virtualAccountParams = z.object({
+  account_number: cbuInput.openapi({ param: { name: "account_number", in: "path" }, description: "A CVU: 22 digits, dashes allowed." }),
+});
+
+export const virtualAccountStatusSchema = z
+  .object({
+    account_number: z.string().openapi({ description: "22 bare digits." }),
+    registered: z.boolean().openapi({ description: "Whether the bank routes transfers to this number to our settlement account." }),
+  })
+  .openapi("SandboxVirtualAccount");
+
+const faultCount = z
+  .number({ error: `must be an integer from 0 to ${limits.sandbox_faults_max}` })
+  .int(`must be an integer from 0 to ${limits.sandbox_faults_max}`)
+  .min(0, `must be an integer from 0 to ${limits.sandbox_faults_max}`)
+  .max(limits.sandbox_faults_max, `must be an integer from 0 to ${limits.sandbox_faults_max}`);
+
+export const faultPlanRequest = z
+  .object({
+    register_virtual_account: faultCount.optional().openapi({ description: "How many of the next virtual account registrations fail." }),
+    submit_payout: faultCount.optional().openapi({ description: "How many of the next payout submissions fail." }),
+  })
+  .strict()
+  .refine((plan) => plan.register_virtual_account !== undefined || plan.submit_payout !== undefined, {
+    message: "give register_virtual_account, submit_payout or both",
+  })
+  .openapi("SandboxFaultPlanRequest");
+
+export const faultPlanSchema = z
+  .object({ register_virtual_account: z.number().int(), submit_payout: z.number().int() })
+  .openapi("SandboxFaultPlan", { description: "How many of the next calls of each kind will fail transiently at the sandbox bank." });

@@ -19,6 +19,8 @@ import {
   fundedCustomer,
   getPayout,
   merchantBalance,
+  objectBalance,
+  ownSender,
   postPayout,
   runAccountAlarm,
   sendBankEvent,
@@ -47,7 +49,9 @@ describe("cash-in interrupted", () => {
     const { merchant, customer, event } = await referencedTransfer(12_000);
     armFault("cashin.after_account_credit");
     expect((await sendBankEvent(event)).status).toBe(500);
-    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 12_000 }); // durable in the object
+    expect(await objectBalance(customer.id)).toMatchObject({ available: 12_000 }); // durable in the object
+    // No payment in D1 yet, so none with this merchant: it may not see the balance (API §4).
+    expect((await api(`/v1/customers/${customer.id}/balance`, { headers: bearer(merchant.api_key) })).status).toBe(404);
     expect(await paymentCount(merchant.api_key)).toBe(0);
     expect((await sendBankEvent(event)).status).toBe(200);
     expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 12_000 });
@@ -108,7 +112,7 @@ describe("cash-in interrupted", () => {
     expect((await sendBankEvent(toAlice)).status).toBe(500); // Alice's object credited, D1 not
     expect((await sendBankEvent(toBob)).status).toBe(200); // Bob's recorded first in D1
     await runAccountAlarm(alice.id); // Alice's projection conflicts: her credit is reverted
-    expect(await balanceOf(merchant.api_key, alice.id)).toMatchObject({ available: 0 });
+    expect(await objectBalance(alice.id)).toMatchObject({ available: 0 }); // no payment of Alice's: only her object can tell
     expect(await balanceOf(merchant.api_key, bob.id)).toMatchObject({ available: 5_000 });
     expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 5_000 });
     await expectInvariants();
@@ -152,7 +156,8 @@ describe("payout creation interrupted", () => {
     const customer = await createCustomer(rich.api_key, { cbu: randomCbu() });
     await createCustomer(poor.api_key, { cuit: customer.cuit, name: customer.name });
     const reference = await depositReference(rich.api_key, customer.id);
-    expect((await sendBankEvent(transferEvent({ amount: 40_000, concepto: reference }))).status).toBe(200);
+    // From the customer's own account, so that the poor merchant's payout may go back to it (API §7).
+    expect((await sendBankEvent(transferEvent({ amount: 40_000, concepto: reference, sender: await ownSender(customer.id) }))).status).toBe(200);
     armFault("payout.after_rejection");
     expect((await postPayout(poor.api_key, { customer_id: customer.id, amount: 10_000 })).status).toBe(500);
     expect(await balanceOf(rich.api_key, customer.id)).toMatchObject({ available: 30_000, reserved: 10_000 });

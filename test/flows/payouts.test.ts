@@ -88,8 +88,11 @@ describe("creating a payout", () => {
     const other = await createCustomer(second.api_key, { cbu: randomCbu() });
     await fund(second, other.id, 20_000); // the second merchant's balance covers a payout
     expect((await postPayout(second.api_key, { customer_id: customer.id, amount: 5_000 })).status).toBe(201);
-    const seen = (await (await api(`/v1/customers/${customer.id}`, { headers: bearer(first.api_key) })).json()) as { last_merchant_id: string };
-    expect(seen.last_merchant_id).toBe(second.id);
+    const seenBy = async (merchant: { api_key: string }) =>
+      ((await (await api(`/v1/customers/${customer.id}`, { headers: bearer(merchant.api_key) })).json()) as { last_merchant_id: string | null }).last_merchant_id;
+    expect(await seenBy(second)).toBe(second.id);
+    // Which other merchant the customer uses is not the first merchant's business (API §4).
+    expect(await seenBy(first)).toBeNull();
   });
 
   it("lets exactly 10 of 40 concurrent payouts through a balance worth 10", async () => {

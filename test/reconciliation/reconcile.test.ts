@@ -11,6 +11,8 @@ import {
   finishReconciliation,
   fundedCustomer,
   merchantBalance,
+  objectBalance,
+  ownSender,
   postPayout,
   reconcile,
   sendBankEvent,
@@ -37,7 +39,7 @@ describe("reconciling a day against the sandbox bank's statement", () => {
     const customer = await createCustomer(merchant.api_key);
     const reference = await depositReference(merchant.api_key, customer.id);
     const dropped = await sandboxTransfer({ amount: 77_700, sender: { cuit: null, name: "Lost", cbu: null }, concepto: reference, deliver: "none" });
-    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 0 });
+    expect(await objectBalance(customer.id)).toMatchObject({ available: 0 }); // no payment yet: only the object tells
 
     const { report } = await reconcile(today());
     expect(report.status).toBe("completed");
@@ -60,7 +62,8 @@ describe("reconciling a day against the sandbox bank's statement", () => {
   it("matches delivered transfers and completed payouts, and flags mismatches and what the bank never saw", async () => {
     const { merchant, customer } = await fundedCustomer(0);
     const reference = await depositReference(merchant.api_key, customer.id);
-    const delivered = await sandboxTransfer({ amount: 50_000, sender: { cuit: null, name: "A", cbu: null }, concepto: reference, deliver: "once" });
+    // From the customer's own account, so that the payout below may go back to it (API §7).
+    const delivered = await sandboxTransfer({ amount: 50_000, sender: await ownSender(customer.id), concepto: reference, deliver: "once" });
     expect(delivered.deliveries[0]!.status).toBe(200);
 
     // A webhook the bank never booked (forged or buggy): in our ledger, not on the statement.

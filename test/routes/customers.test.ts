@@ -4,6 +4,7 @@ import { findOrCreateCustomer, linkCustomer } from "../../src/db/customers";
 import { normalizeReference, referenceKind } from "../../src/domain/reference-code";
 import { customerAccount } from "../../src/ledger/accounts";
 import { api, bearer, createCustomer, createMerchant, dashedCuit, expectFieldError, json, randomCbu, randomCuit, type TestCustomer } from "../helpers";
+import { fund } from "../money";
 
 const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
@@ -201,27 +202,35 @@ describe("GET /v1/customers/{id}/deposit-details", () => {
 });
 
 describe("GET /v1/customers/{id}/balance", () => {
-  it("starts at zero, never having changed", async () => {
+  it("answers 404 to the merchant that created the customer until it has a payment with it, then the balance", async () => {
     const merchant = await createMerchant();
     const customer = await createCustomer(merchant.api_key);
+    const before = await get(`/v1/customers/${customer.id}/balance`, merchant.api_key);
+    expect(before.status).toBe(404);
+    expect((await problemOf(before)).code).toBe("not_found");
+    await fund(merchant, customer.id, 2_500);
     const response = await get(`/v1/customers/${customer.id}/balance`, merchant.api_key);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ customer_id: customer.id, currency: "ARS", available: 0, reserved: 0, updated_at: null });
+    expect(await response.json()).toEqual({ customer_id: customer.id, currency: "ARS", available: 2_500, reserved: 0, updated_at: expect.stringMatching(rfc3339) });
   });
 
   it("refuses a currency that is not enabled", async () => {
     const merchant = await createMerchant();
     const customer = await createCustomer(merchant.api_key);
+    await fund(merchant, customer.id, 100);
     const response = await get(`/v1/customers/${customer.id}/balance?currency=EUR`, merchant.api_key);
     expect(response.status).toBe(400);
     expect((await problemOf(response)).code).toBe("unsupported_currency");
   });
 
-  it("is the same platform-wide balance for every linked merchant", async () => {
+  it("is the same platform-wide balance for every merchant the customer transacted with, whatever merchant moved it", async () => {
     const [first, second] = await Promise.all([createMerchant(), createMerchant()]);
     const customer = await createCustomer(first.api_key);
     await createCustomer(second.api_key, { cuit: customer.cuit });
+    await fund(first, customer.id, 1_000);
+    await fund(second, customer.id, 2_000);
     const [a, b] = await Promise.all([first, second].map(async (merchant) => (await get(`/v1/customers/${customer.id}/balance`, merchant.api_key)).json()));
+    expect(a).toMatchObject({ customer_id: customer.id, available: 3_000, reserved: 0 });
     expect(a).toEqual(b);
   });
 });

@@ -7,8 +7,9 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { newApp } from "../../src/app";
-import type { StatementLine } from "../../src/bank/adapter";
-import { api, BASE_URL, bearer, createMerchant, expectFieldError, json, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "../helpers";
+import { bankAdapter, TransientBankError, type StatementLine } from "../../src/bank/adapter";
+import { loadConfig } from "../../src/env";
+import { api, BASE_URL, bearer, createMerchant, dashedCuit, expectFieldError, json, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "../helpers";
 import { drainPayoutQueue, expectInvariants, fundedCustomer, getPayout, merchantBalance, postPayout, settle } from "../money";
 
 
@@ -39,6 +40,8 @@ async function bookTransfer(merchant: TestMerchant, amount: number, deliver: "on
   expect(response.status).toBe(201);
   return (await response.json()) as SandboxTransfer;
 }
+
+const sandboxBank = () => env.SANDBOX_BANK.get(env.SANDBOX_BANK.idFromName("sandbox"));
 
 async function paymentsOf(merchant: TestMerchant) {
   const response = await api("/v1/payments?limit=100", { headers: bearer(merchant.api_key) });
@@ -290,6 +293,11 @@ describe("who may call the sandbox", () => {
     expect(await transfer.json()).toMatchObject({ code: "forbidden" });
     expect((await api("/v1/sandbox/payouts/po_x/settle", json({ outcome: "completed" }, headers))).status).toBe(403);
     expect((await api(`/v1/sandbox/statement?date=${todayInBuenosAires()}`, { headers })).status).toBe(403);
+    const cbu = randomCbu();
+    expect((await api("/v1/sandbox/accounts", json({ cbu, holder_cuit: randomCuit(), holder_name: "Self" }, headers))).status).toBe(403);
+    expect((await api(`/v1/sandbox/virtual-accounts/${randomCbu()}`, { headers })).status).toBe(403);
+    expect((await api("/v1/sandbox/faults", json({ submit_payout: 5 }, headers))).status).toBe(403);
+    expect(await sandboxBank().accountHolder(cbu)).toBeNull();
     expect(await paymentsOf(merchant)).toEqual([]);
     expect((await allStatementLines(todayInBuenosAires())).some((line) => line.concepto?.includes(merchant.reference))).toBe(false);
   });
@@ -313,6 +321,12 @@ describe("with SANDBOX off", () => {
     ["an invalid transfer", "/v1/sandbox/transfers", json({ amount: "nope" }, operatorHeaders())],
     ["a statement", "/v1/sandbox/statement?date=2026-01-01", { headers: operatorHeaders() }],
     ["a statement without its date", "/v1/sandbox/statement", { headers: operatorHeaders() }],
+    ["an account", "/v1/sandbox/accounts", json({ cbu: randomCbu(), holder_cuit: randomCuit(), holder_name: "Off" }, operatorHeaders())],
+    ["an invalid account", "/v1/sandbox/accounts", json({ cbu: "1" }, operatorHeaders())],
+    ["a virtual account", `/v1/sandbox/virtual-accounts/${randomCbu()}`, { headers: operatorHeaders() }],
+    ["an invalid virtual account number", "/v1/sandbox/virtual-accounts/nope", { headers: operatorHeaders() }],
+    ["a fault plan", "/v1/sandbox/faults", json({ register_virtual_account: 1 }, operatorHeaders())],
+    ["an invalid fault plan", "/v1/sandbox/faults", json({}, operatorHeaders())],
   ];
 
   for (const setting of ["false", undefined]) {
@@ -332,6 +346,14 @@ describe("with SANDBOX off", () => {
     expect((await getPayout(merchant.api_key, payout.id)).body).toMatchObject({ status: "pending" });
   });
 
+  it("registers no account and plans no fault", async () => {
+    const cbu = randomCbu();
+    expect((await fetchWithSandbox("false", "/v1/sandbox/accounts", json({ cbu, holder_cuit: randomCuit(), holder_name: "Off" }, operatorHeaders()))).status).toBe(404);
+    expect(await sandboxBank().accountHolder(cbu)).toBeNull();
+    expect((await fetchWithSandbox("false", "/v1/sandbox/faults", json({ register_virtual_account: 7 }, operatorHeaders()))).status).toBe(404);
+    expect(await sandboxBank().planFaults({})).toMatchObject({ register_virtual_account: 0 });
+  });
+
   it("books nothing at the bank when a transfer is refused", async () => {
     const merchant = await createMerchant();
     const concepto = `sandbox off ${merchant.reference}`;
@@ -345,5 +367,123 @@ describe("with SANDBOX off", () => {
     const merchant = await createMerchant();
     const response = await fetchWithSandbox("false", "/v1/sandbox/statement?date=2026-01-01", { headers: bearer(merchant.api_key) });
     expect(response.status).toBe(404);
+  });
+});
+
+describe("POST /v1/sandbox/accounts", () => {
+  const register = (body: Record<string, unknown>) => api("/v1/sandbox/accounts", json(body, operatorHeaders()));
+
+  it("registers a holder (201, bare digits), replays the same data (200), and refuses another holder or name (409) without changing it", async () => {
+    const [cbu, cuit] = [randomCbu(), randomCuit()];
+    const created = await register({ cbu: `${cbu.slice(0, 8)}-${cbu.slice(8)}`, holder_cuit: dashedCuit(cuit), holder_name: "  Juana Pérez " });
+    expect(created.status).toBe(201);
+    const account = await created.json();
+    expect(account).toEqual({ cbu, holder_cuit: cuit, holder_name: "Juana Pérez", registered_at: expect.stringMatching(/Z$/) });
+
+    const again = await register({ cbu, holder_cuit: cuit, holder_name: "Juana Pérez" });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual(account);
+
+    for (const other of [{ holder_cuit: randomCuit(), holder_name: "Juana Pérez" }, { holder_cuit: cuit, holder_name: "Juana P." }]) {
+      const conflict = await register({ cbu, ...other });
+      expect(conflict.status).toBe(409);
+      expect(await conflict.json()).toMatchObject({ code: "conflict" });
+    }
+    expect(await sandboxBank().accountHolder(cbu)).toEqual({ cuit, name: "Juana Pérez" });
+  });
+
+  it("refuses to give an account another holder than the CUIT its booked transfers came from (409), and accepts that one", async () => {
+    const [cbu, sender] = [randomCbu(), randomCuit()];
+    const booked = await sandboxTransfer({ amount: 100, sender: { cuit: sender, name: "Sender", cbu }, concepto: "sin referencia", deliver: "none" });
+    expect(booked.status).toBe(201);
+    const conflict = await register({ cbu, holder_cuit: randomCuit(), holder_name: "Impostor" });
+    expect(conflict.status).toBe(409);
+    expect(await sandboxBank().accountHolder(cbu)).toEqual({ cuit: sender, name: "Sender" });
+    expect((await register({ cbu, holder_cuit: sender, holder_name: "Sender SA" })).status).toBe(201);
+    expect(await sandboxBank().accountHolder(cbu)).toEqual({ cuit: sender, name: "Sender SA" });
+  });
+
+  it.each([
+    ["a CBU with a wrong check digit", { cbu: "2810590940090418135201" }, "cbu"],
+    ["a CBU too short", { cbu: "123" }, "cbu"],
+    ["no CBU", { cbu: undefined }, "cbu"],
+    ["a CUIT with a wrong check digit", { holder_cuit: "20-12345678-0" }, "holder_cuit"],
+    ["a numeric CUIT", { holder_cuit: 20123456786 }, "holder_cuit"],
+    ["no holder name", { holder_name: undefined }, "holder_name"],
+    ["a blank holder name", { holder_name: "   " }, "holder_name"],
+    ["an unknown field", { iban: "x" }, "iban"],
+  ])("answers 400 naming the field for %s, and registers nothing", async (_label, change, field) => {
+    const body: Record<string, unknown> = { cbu: randomCbu(), holder_cuit: randomCuit(), holder_name: "Holder", ...change };
+    for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
+    await expectFieldError(await register(body), field);
+    if (typeof body.cbu === "string" && body.cbu.length === 22) expect(await sandboxBank().accountHolder(body.cbu)).toBeNull();
+  });
+});
+
+describe("GET /v1/sandbox/virtual-accounts/{account_number}", () => {
+  const read = (accountNumber: string) => api(`/v1/sandbox/virtual-accounts/${accountNumber}`, { headers: operatorHeaders() });
+
+  it("says whether the bank has registered the number", async () => {
+    const accountNumber = randomCbu();
+    const before = await read(accountNumber);
+    expect(before.status).toBe(200);
+    expect(await before.json()).toEqual({ account_number: accountNumber, registered: false });
+    await bankAdapter(env, loadConfig(env)).registerVirtualAccount(accountNumber);
+    expect(await (await read(`${accountNumber.slice(0, 8)}-${accountNumber.slice(8)}`)).json()).toEqual({ account_number: accountNumber, registered: true });
+  });
+
+  it.each([["nope"], ["123"], ["2810590940090418135201"]])("answers 400 naming param.account_number for %s", async (accountNumber) => {
+    await expectFieldError(await read(accountNumber), "param.account_number");
+  });
+});
+
+describe("POST /v1/sandbox/faults", () => {
+  const plan = (body: unknown) => api("/v1/sandbox/faults", json(body, operatorHeaders()));
+
+  it("fails the next n virtual account registrations transiently, then lets them through", async () => {
+    const accountNumber = randomCbu();
+    const planned = await plan({ register_virtual_account: 2 });
+    expect(planned.status).toBe(200);
+    expect(await planned.json()).toEqual({ register_virtual_account: 2, submit_payout: expect.any(Number) });
+    const adapter = bankAdapter(env, loadConfig(env));
+    await expect(adapter.registerVirtualAccount(accountNumber)).rejects.toBeInstanceOf(TransientBankError);
+    await expect(adapter.registerVirtualAccount(accountNumber)).rejects.toBeInstanceOf(TransientBankError);
+    expect(await sandboxBank().isVirtualAccountRegistered(accountNumber)).toBe(false);
+    await adapter.registerVirtualAccount(accountNumber);
+    expect(await sandboxBank().isVirtualAccountRegistered(accountNumber)).toBe(true);
+    expect(await (await plan({ register_virtual_account: 0 })).json()).toMatchObject({ register_virtual_account: 0 });
+  });
+
+  it("fails the next payout submission transiently: the queue retries it and the payout goes through once", async () => {
+    const { merchant, customer } = await fundedCustomer(5_000);
+    const payout = (await (await postPayout(merchant.api_key, { customer_id: customer.id, amount: 1_000, currency: "ARS" })).json()) as { id: string };
+    expect(await (await plan({ submit_payout: 1 })).json()).toMatchObject({ submit_payout: 1 });
+    expect((await drainPayoutQueue([payout.id])).retryMessages).toHaveLength(1);
+    expect(await sandboxBank().settlePayout(payout.id, "completed", true)).toMatchObject({ ok: false, reason: "unknown_payout" }); // the bank never took it
+    expect(await sandboxBank().planFaults({})).toMatchObject({ submit_payout: 0 });
+    expect((await drainPayoutQueue([payout.id], 2)).explicitAcks).toHaveLength(1);
+    expect((await settle(payout.id, "completed")).status).toBe(200);
+    expect((await getPayout(merchant.api_key, payout.id)).body).toMatchObject({ status: "completed" });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 4_000, reserved: 0 });
+  });
+
+  it("a kind left out keeps its plan; 0 clears it", async () => {
+    await plan({ register_virtual_account: 3 });
+    expect(await (await plan({ submit_payout: 0 })).json()).toEqual({ register_virtual_account: 3, submit_payout: 0 });
+    expect(await (await plan({ register_virtual_account: 0, submit_payout: 0 })).json()).toEqual({ register_virtual_account: 0, submit_payout: 0 });
+  });
+
+  it.each([
+    ["no kind at all", {}, "body"],
+    ["a negative count", { submit_payout: -1 }, "submit_payout"],
+    ["more than 1000", { register_virtual_account: 1001 }, "register_virtual_account"],
+    ["a fraction", { submit_payout: 1.5 }, "submit_payout"],
+    ["a string", { submit_payout: "2" }, "submit_payout"],
+    ["null", { register_virtual_account: null }, "register_virtual_account"],
+    ["an unknown kind", { statement: 1 }, "statement"],
+  ])("answers 400 naming %s, and plans nothing", async (_label, body, field) => {
+    const before = await sandboxBank().planFaults({});
+    await expectFieldError(await plan(body), field);
+    expect(await sandboxBank().planFaults({})).toEqual(before);
   });
 });
