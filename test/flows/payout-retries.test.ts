@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { armFault, disarmFaults } from "../../src/faults";
 import { limits } from "../../src/limits";
-import { api, bearer, createCustomer, createMerchant, randomCbu } from "../helpers";
+import { api, bearer, createCustomer, createMerchant, json, operatorHeaders, randomCbu } from "../helpers";
 import { balanceOf, expectInvariants, fund, fundedCustomer, getPayout, merchantBalance, postPayout, runAccountAlarm, settle, uniqueId } from "../money";
 
 afterEach(() => disarmFaults());
@@ -103,6 +103,9 @@ describe("a payout refused by validation", () => {
     const customer = await createCustomer(merchant.api_key); // no CBU on file
     await fund(merchant, customer.id, 10_000);
     const destination_cbu = randomCbu();
+    // The customer's own account (API §7), as the bank's account-holder lookup will report it.
+    const registered = await api("/v1/sandbox/accounts", json({ cbu: destination_cbu, holder_cuit: customer.cuit, holder_name: customer.name }, operatorHeaders()));
+    expect(registered.status).toBe(201);
     const key = uniqueId("idem");
     const refused = await postPayout(merchant.api_key, { customer_id: customer.id, amount: 2_000, destination_cbu, ...broken }, key);
     expect(refused.status).toBe(400);
