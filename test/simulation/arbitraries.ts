@@ -14,6 +14,7 @@ import {
   SandboxTransfer,
 } from "./cashin-commands";
 import type { SimCommand } from "./command";
+import { ConcurrentPayouts } from "./concurrent-payouts";
 import { AssignQuarantined, CheckInvariants, ReconcileToday, ReturnQuarantined, RunCustomerAlarm, RunRepairJob } from "./operator-commands";
 import {
   CancelPayout,
@@ -57,7 +58,7 @@ export const commandArbitrary: fc.Arbitrary<SimCommand> = fc.oneof(
   weighted(3, fc.tuple(index, index, amount, cashInCrash).map(([merchant, sender, value, crash]) => new CashInByMerchantReference(merchant, sender, value, crash))),
   weighted(2, amount.map((value) => new CashInUnmatched(value))),
   weighted(1, fc.tuple(index, amount, fc.constantFrom("twice" as const, "none" as const)).map(([customer, value, deliver]) => new SandboxTransfer(customer, value, deliver))),
-  weighted(2, fc.tuple(index, index, fc.boolean()).map(([transfer, version, sameId]) => new DuplicateDelivery(transfer, version, sameId))),
+  weighted(2, fc.tuple(index, index, fc.boolean(), rarely).map(([transfer, version, sameId, together]) => new DuplicateDelivery(transfer, version, sameId, together))),
   weighted(
     3,
     fc
@@ -65,6 +66,12 @@ export const commandArbitrary: fc.Arbitrary<SimCommand> = fc.oneof(
       .map(([transfer, change, by]) => new RedeliveryWithOtherData(transfer, change, by)),
   ),
   weighted(6, fc.tuple(index, amount, payoutCrash, contentType).map(([pair, value, crash, type]) => new CreatePayout(pair, value, crash, type))),
+  weighted(
+    1,
+    fc
+      .tuple(fc.array(index, { minLength: 2, maxLength: 3 }), fc.array(amount, { minLength: 1, maxLength: 3 }))
+      .map(([pairs, values]) => new ConcurrentPayouts(pairs, values)),
+  ),
   weighted(
     3,
     fc

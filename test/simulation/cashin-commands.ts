@@ -66,15 +66,18 @@ async function learnCustomer(world: World, customer: number, merchant: number): 
 }
 
 /**
- * Delivers a version of a transfer nothing has applied yet: it is the first to take effect.
- * Every other version becomes one a repeat of which is refused.
+ * Delivers a version of a transfer nothing has applied yet (`copies` times at once): it is
+ * the first to take effect, once. Every other version becomes one a repeat of which is
+ * refused. Returns what happened, for the trace.
  */
-async function deliverFirst(world: World, transfer: SimTransfer, version: Delivery, event: TransferEvent, crash: CashInCrash, what: string): Promise<void> {
+async function deliverFirst(world: World, transfer: SimTransfer, version: Delivery, events: TransferEvent[], crash: CashInCrash, what: string): Promise<string> {
   for (const other of transfer.versions) if (other !== version && other.fate === "standing") other.fate = "refused";
   version.fate = "standing";
   const { route, amount } = version;
   if (crash !== "none") armFault(crash);
-  const response = await sendBankEvent(event);
+  const responses = await Promise.all(events.map((event) => sendBankEvent(event)));
+  const statuses = responses.map((response) => response.status);
+  const response = { status: statuses.length === 1 ? statuses[0] : statuses };
   if (route.kind === "customer") {
     await learnCustomer(world, route.customer, route.merchant);
     link(world, route.merchant, route.customer); // routing links the pair before any crash point
@@ -82,20 +85,18 @@ async function deliverFirst(world: World, transfer: SimTransfer, version: Delive
   const crashes = route.kind === "customer" ? crash : "none"; // the other routes never reach the object
   if (crashes === "cashin.before_account_credit") {
     expectEqual(world, `${what}: the answer to a delivery that died before the credit`, response.status, 500);
-    note(world, `${what} → 500 before the credit: nothing moved, the bank will redeliver`);
-    return;
+    return "500 before the credit: nothing moved, the bank will redeliver";
   }
   if (crashes === "cashin.after_account_credit" && route.kind === "customer") {
     expectEqual(world, `${what}: the answer to a delivery that died after the object's credit`, response.status, 500);
     creditObject(world, route.customer, amount);
     transfer.stage = "object_only";
     world.pending.push({ kind: "credit", transfer: world.transfers.indexOf(transfer), customer: route.customer, merchant: route.merchant, amount, lost: false, since: Date.now() });
-    note(world, `${what} → 500 after the object's credit: ${world.customers[route.customer]!.label}'s object holds ${amount}, D1 not yet`);
-    return;
+    return `500 after the object's credit: ${world.customers[route.customer]!.label}'s object holds ${amount}, D1 not yet`;
   }
-  expectEqual(world, `${what}: the answer`, response.status, 200);
+  expectEqual(world, `${what}: the answer`, response.status, events.length === 1 ? 200 : events.map(() => 200));
   recordPayment(world, transfer, route, amount, false);
-  note(world, `${what} → 200: ${amount} to ${describeRoute(world, route)}`);
+  return `${statuses.join(", ")}: ${amount} to ${describeRoute(world, route)}${events.length > 1 ? ", once" : ""}`;
 }
 
 abstract class NewCashIn extends SimCommand {
@@ -109,7 +110,8 @@ abstract class NewCashIn extends SimCommand {
   protected async send(world: World, concepto: string, sender: TransferEvent["data"]["sender"], route: Route): Promise<void> {
     const event = transferEvent({ amount: this.amount, concepto, sender }) as TransferEvent;
     const transfer = await newTransfer(world, event, route, "webhook");
-    await deliverFirst(world, transfer, transfer.versions[0]!, event, this.crash, `${transfer.label} (${transfer.bankTransactionId})`);
+    const what = `${transfer.label} (${transfer.bankTransactionId})`;
+    this.note(world, `${what} → ${await deliverFirst(world, transfer, transfer.versions[0]!, [event], this.crash, what)}`);
   }
 }
 
@@ -221,12 +223,16 @@ function webhookTransfers(world: Readonly<World>): SimTransfer[] {
   return world.transfers.filter((transfer) => transfer.source === "webhook");
 }
 
-/** The bank sends a delivery again, byte for byte (same event id) or under a new event id. */
+/**
+ * The bank sends a delivery again, byte for byte (same event id) or under a new event id;
+ * `concurrently`: three copies at once (the bank retrying while the first is in flight).
+ */
 export class DuplicateDelivery extends SimCommand {
   constructor(
     readonly transfer: number,
     readonly version: number,
     readonly sameEventId: boolean,
+    readonly concurrently: boolean,
   ) {
     super();
   }
@@ -238,20 +244,21 @@ export class DuplicateDelivery extends SimCommand {
   protected async act(world: World): Promise<void> {
     const transfer = pick(webhookTransfers(world), this.transfer)!;
     const version = pick(transfer.versions, this.version)!;
-    const event = this.sameEventId ? version.event : { ...version.event, id: uniqueId("evt") };
-    const what = `duplicate of ${transfer.label}'s version ${transfer.versions.indexOf(version)} (${version.fate}, ${transfer.stage})`;
+    const events = Array.from({ length: this.concurrently ? 3 : 1 }, () => (this.sameEventId ? version.event : { ...version.event, id: uniqueId("evt") }));
+    const what = `${this.concurrently ? "3 concurrent duplicates" : "duplicate"} of ${transfer.label}'s version ${transfer.versions.indexOf(version)} (${version.fate}, ${transfer.stage})`;
+    const expected = (status: number) => (events.length === 1 ? status : events.map(() => status));
+    if (version.fate === "standing" && transfer.stage === "undelivered") {
+      this.note(world, `${what} → ${await deliverFirst(world, transfer, version, events, "none", what)}`);
+      return;
+    }
+    const statuses = (await Promise.all(events.map((event) => sendBankEvent(event)))).map((response) => response.status);
+    const status = statuses.length === 1 ? statuses[0] : statuses;
     if (version.fate !== "standing") {
-      const response = await sendBankEvent(event);
-      expectEqual(world, `${what}: a repeat of a version the books do not hold`, response.status, 422);
+      expectEqual(world, `${what}: a repeat of a version the books do not hold`, status, expected(422));
       this.note(world, `${what} → 422, nothing moves`);
       return;
     }
-    if (transfer.stage === "undelivered") {
-      await deliverFirst(world, transfer, version, event, "none", what);
-      return;
-    }
-    const response = await sendBankEvent(event);
-    expectEqual(world, `${what}: a repeat of the version the books hold`, response.status, 200);
+    expectEqual(world, `${what}: a repeat of the version the books hold`, status, expected(200));
     const item = pendingOf(world, "credit", (candidate) => candidate.kind === "credit" && world.transfers[candidate.transfer] === transfer && !candidate.lost);
     if (transfer.stage === "object_only" && item) {
       this.note(world, `${what} → 200: ${resolve(world, item)}`);
@@ -261,7 +268,7 @@ export class DuplicateDelivery extends SimCommand {
   }
 
   toString(): string {
-    return `duplicateDelivery(transfer ${this.transfer}, version ${this.version}, ${this.sameEventId ? "same event id" : "new event id"})`;
+    return `duplicateDelivery(transfer ${this.transfer}, version ${this.version}, ${this.sameEventId ? "same event id" : "new event id"}${this.concurrently ? ", 3 at once" : ""})`;
   }
 }
 
@@ -320,7 +327,7 @@ export class RedeliveryWithOtherData extends SimCommand {
     const what = `redelivery of ${transfer.label} (${transfer.stage}, ${base.amount} to ${describeRoute(world, base.route)}) as ${amount} to ${describeRoute(world, route)}`;
 
     if (transfer.stage === "undelivered") {
-      await deliverFirst(world, transfer, version, event, "none", `${what}, the first to take effect`);
+      this.note(world, `${what}, the first to take effect → ${await deliverFirst(world, transfer, version, [event], "none", what)}`);
       return;
     }
     const response = await sendBankEvent(event);

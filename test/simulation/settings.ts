@@ -22,11 +22,11 @@ export interface SimulationSettings {
 
 export const defaultSettings: SimulationSettings = {
   seed: 20_251_127,
-  runs: 12,
+  runs: 16,
   steps: 30,
   path: undefined,
   replayPath: undefined,
-  timeLimitMs: 150_000,
+  timeLimitMs: 100_000,
   trace: false,
 };
 
