@@ -8,7 +8,7 @@
 import type fc from "fast-check";
 import { disarmFaults } from "../../src/faults";
 import { checkBalances, checkInvariants } from "./checks";
-import { runDueAlarms } from "./pending";
+import { observeLateAlarms, runDueAlarms } from "./pending";
 import { note, type World } from "./world";
 
 /** Invariants every this many steps (when no repair is pending), and always at the end. */
@@ -28,6 +28,7 @@ export abstract class SimCommand implements fc.AsyncCommand<World, World, false>
     } finally {
       disarmFaults(); // a fault the path did not reach must not fire in a later step
     }
+    await observeLateAlarms(world);
     await checkBalances(world);
     if (world.step % INVARIANTS_EVERY === 0) await checkInvariants(world);
   }

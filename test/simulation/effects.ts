@@ -3,7 +3,7 @@
  * exactly the amount given, on exactly the view named (a customer's object, a merchant's D1
  * balance, suspense). Commands compose them; nothing else writes a balance of the model.
  */
-import { link, type Route, type SimTransfer, type World } from "./world";
+import { paidThrough, type Route, type SimTransfer, type World } from "./world";
 
 export function creditObject(world: World, customer: number, amount: number): void {
   world.customers[customer]!.object.available += amount;
@@ -67,7 +67,7 @@ export function recordPayment(world: World, transfer: SimTransfer, route: Route,
     case "customer":
       if (!objectCredited) creditObject(world, route.customer, amount);
       creditMerchant(world, route.merchant, amount);
-      link(world, route.merchant, route.customer);
+      paidThrough(world, route.merchant, route.customer);
       break;
     case "merchant":
       creditMerchant(world, route.merchant, amount);

@@ -14,7 +14,7 @@ import { checkInvariants, expectEqual, mismatch } from "./checks";
 import { problemCode, SimCommand } from "./command";
 import { creditMerchant, creditObject, recordPayment } from "./effects";
 import { runAlarm, runRepair } from "./pending";
-import { link, pick, type SimPayout, type SimTransfer, type World } from "./world";
+import { paidThrough, pick, type SimPayout, type SimTransfer, type World } from "./world";
 
 function quarantined(world: Readonly<World>): SimTransfer[] {
   return world.transfers.filter((transfer) => transfer.stage === "recorded" && transfer.versions.find((version) => version.fate === "standing")?.route.kind === "quarantine");
@@ -69,7 +69,7 @@ export class AssignQuarantined extends SimCommand {
     world.suspense.available -= amount;
     transfer.status = "credited";
     transfer.assigned = { customer, merchant };
-    link(world, merchant, customer);
+    paidThrough(world, merchant, customer);
     this.note(world, `${what} → 200: ${amount} out of suspense`);
   }
 

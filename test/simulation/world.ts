@@ -38,7 +38,10 @@ export interface SimCustomer {
   /** The merchant that registered it and whose customer reference it has, if any. */
   home: number | null;
   reference: string | null;
-  /** A merchant that may read its balance (linked through a payment or by creating it). */
+  /**
+   * A merchant that may read its balance: the one that registered it, or one with a payment
+   * of it (API §4: a merchant that only knows a customer's CUIT may not).
+   */
   reader: number | null;
   object: Money;
   owes: boolean;
@@ -161,6 +164,11 @@ export function linkKey(merchant: number, customer: number): string {
 export function link(world: World, merchant: number, customer: number): void {
   const key = linkKey(merchant, customer);
   if (!world.links.includes(key)) world.links.push(key);
+}
+
+/** The merchant now has a payment of this customer: it may read the balance. */
+export function paidThrough(world: World, merchant: number, customer: number): void {
+  link(world, merchant, customer);
   const target = world.customers[customer]!;
   if (target.reader === null) target.reader = merchant;
 }
