@@ -21,6 +21,25 @@ import { newWorld, note, type World } from "./world";
 
 const settings = simulationSettings();
 
+/**
+ * The Worker logs a JSON line per request; vitest prints a failing test's output, and a
+ * simulation makes thousands of requests. Its own trace says what happened, so those lines
+ * are dropped unless a trace was asked for (SIM_TRACE=1, `npm run simulate -- --trace`).
+ */
+function muteWorkerLogs(): () => void {
+  const original = { log: console.log, warn: console.warn, error: console.error };
+  const mute =
+    (write: (...args: unknown[]) => void) =>
+    (...args: unknown[]) => {
+      if (typeof args[0] === "string" && args[0].startsWith('{"level":')) return;
+      write(...args);
+    };
+  console.log = mute(original.log);
+  console.warn = mute(original.warn);
+  console.error = mute(original.error);
+  return () => Object.assign(console, original);
+}
+
 /** The end of a run: every repair done, then the model must be exact, invariants included. */
 async function finishRun(world: World): Promise<void> {
   world.step += 1;
@@ -39,6 +58,7 @@ describe("the money core under a model-based simulation", () => {
       // rest of a shrink) end at once; a run in progress always finishes. fast-check's own
       // limits either fail a slow but green simulation (too many skips) or leave a run
       // executing after the test has ended.
+      const unmute = settings.trace ? () => {} : muteWorkerLogs();
       const deadline = Date.now() + settings.timeLimitMs;
       let ran = 0;
       const property = fc.asyncProperty(fc.commands([commandArbitrary], { maxCommands: settings.steps, size: "max", replayPath: settings.replayPath }), async (commands) => {
@@ -48,13 +68,17 @@ describe("the money core under a model-based simulation", () => {
         await fc.asyncModelRun(() => ({ model: world, real: world }), commands);
         await finishRun(world);
       });
-      await fc.assert(property, {
-        seed: settings.seed,
-        numRuns: settings.runs,
-        path: settings.path,
-        endOnFailure: settings.path !== undefined, // replaying one counterexample: no new shrinking
-        includeErrorInReport: true,
-      });
+      try {
+        await fc.assert(property, {
+          seed: settings.seed,
+          numRuns: settings.runs,
+          path: settings.path,
+          endOnFailure: settings.path !== undefined, // replaying one counterexample: no new shrinking
+          includeErrorInReport: true,
+        });
+      } finally {
+        unmute();
+      }
       console.log(`simulation: ${ran} runs (seed ${settings.seed})${Date.now() > deadline ? `, stopped by the ${settings.timeLimitMs / 1000}-s budget` : ""}`);
     },
     settings.timeLimitMs + 120_000,
