@@ -20,6 +20,15 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             ADMIN_API_KEY: "sk_operator_test_key_0123456789abcdef",
             BANK_WEBHOOK_SECRET: "whsec_test_secret_0123456789",
+            // The model-based simulation's settings (test/simulation/settings.ts), set by
+            // `npm run simulate` (scripts/simulate.mjs); empty means its defaults.
+            SIM_SEED: process.env.SIM_SEED ?? "",
+            SIM_RUNS: process.env.SIM_RUNS ?? "",
+            SIM_STEPS: process.env.SIM_STEPS ?? "",
+            SIM_PATH: process.env.SIM_PATH ?? "",
+            SIM_REPLAY_PATH: process.env.SIM_REPLAY_PATH ?? "",
+            SIM_TIME_LIMIT_S: process.env.SIM_TIME_LIMIT_S ?? "",
+            SIM_TRACE: process.env.SIM_TRACE ?? "",
           },
         },
       }),
