@@ -8,12 +8,12 @@
  * are then checked as after any step.
  */
 import { env } from "cloudflare:workers";
-import { derivedId } from "../../src/crypto";
 import { api, bearer } from "../helpers";
 import { uniqueId } from "../money";
 import { mismatch } from "./checks";
 import { SimCommand } from "./command";
 import { reserveMerchant, reserveObject } from "./effects";
+import { payoutIdFromLog } from "./payout-commands";
 import { pick, type SimPayout, type World } from "./world";
 
 interface Request {
@@ -88,7 +88,7 @@ export class ConcurrentPayouts extends SimCommand {
       const target = world.customers[request.customer]!;
       const payout: SimPayout = {
         label,
-        id: await derivedId("po", `${world.merchants[request.merchant]!.id}:${key}`),
+        id: null, // known once the request started, below
         kind: "payout",
         merchant: request.merchant,
         customer: request.customer,
@@ -115,6 +115,7 @@ export class ConcurrentPayouts extends SimCommand {
         }),
       ),
     );
+    for (const payout of payouts) payout.id ??= await payoutIdFromLog(world.merchants[payout.merchant!]!.id, payout.key!);
     const answers = responses.map((response) => response.status);
     const what = `${payouts.length} payouts at once: ${payouts
       .map((payout) => `${payout.label} ${world.merchants[payout.merchant!]!.label} pays ${payout.amount} of ${world.customers[payout.customer!]!.label}`)

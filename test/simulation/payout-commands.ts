@@ -36,13 +36,24 @@ function payablePairs(world: Readonly<World>): [number, number][] {
     .filter(([, customer]) => world.customers[customer]!.id !== null);
 }
 
-function postPayout(world: World, payout: SimPayout, contentType: string = contentTypes[0]): Promise<Response> {
+async function postPayout(world: World, payout: SimPayout, contentType: string = contentTypes[0]): Promise<Response> {
   const merchant = world.merchants[payout.merchant!]!;
-  return api("/v1/payouts", {
+  const response = await api("/v1/payouts", {
     method: "POST",
     headers: { ...bearer(merchant.apiKey), "content-type": contentType, "idempotency-key": payout.key! },
     body: payout.rawBody!,
   });
+  payout.id ??= await payoutIdFromLog(merchant.id, payout.key!);
+  return response;
+}
+
+/**
+ * The id a payout gets: derived from (merchant, key, the key's claim), the claim minted by the
+ * idempotency log when the request started (null if it never started: a 400 is not recorded).
+ */
+export async function payoutIdFromLog(merchantId: string, key: string): Promise<string | null> {
+  const row = await env.DB.prepare("SELECT claim_id FROM idempotency_keys WHERE caller = ? AND key = ?").bind(merchantId, key).first<{ claim_id: string }>();
+  return row ? derivedId("po", `${merchantId}:${key}:${row.claim_id}`) : null;
 }
 
 function payoutBody(world: World, customer: number, amount: number, label: string): string {
@@ -118,7 +129,7 @@ export class CreatePayout extends SimCommand {
     const key = uniqueId("sim-key");
     const payout: SimPayout = {
       label,
-      id: await derivedId("po", `${world.merchants[merchant]!.id}:${key}`),
+      id: null, // known once the request started (postPayout)
       kind: "payout",
       merchant,
       customer,

@@ -9,7 +9,9 @@
  * object and D1 leaves the object ahead, and the model says so with a pending repair (see
  * pending.ts) instead of blurring the expected values.
  */
+import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import { customerAccountStub } from "../../src/accounts/customer-account";
 import { api, bearer, createCustomer, createMerchant, json, operatorHeaders, randomCbu, randomCuit } from "../helpers";
 import { depositReference } from "../money";
 
@@ -111,7 +113,7 @@ export type PayoutStage =
 
 export interface SimPayout {
   label: string;
-  /** Known from the (merchant, key) derivation or from a 201; null for a refused reuse. */
+  /** Known once the request started (from the key's claim in the idempotency log) or from a 201; null if it never started. */
   id: string | null;
   kind: "payout" | "return";
   merchant: number | null;
@@ -279,13 +281,14 @@ export async function newWorld(): Promise<World> {
   return world;
 }
 
-/** The customer's balance as the API shows it (read through a merchant that may see it). */
-export async function customerBalance(world: World, customer: SimCustomer): Promise<Money> {
-  const reader = world.merchants[customer.reader!]!;
-  const response = await api(`/v1/customers/${customer.id}/balance`, { headers: bearer(reader.apiKey) });
-  if (response.status !== 200) throw new Error(`GET balance of ${customer.label} (${customer.id}) through ${reader.label} answered ${response.status}: ${await response.text()}`);
-  const body = (await response.json()) as Money;
-  return { available: body.available, reserved: body.reserved };
+/**
+ * The customer's balance in its Durable Object, the source of truth (read directly: a
+ * merchant may read it over HTTP only once the customer transacted with it, API §4, which
+ * test/routes/customer-privacy.test.ts covers).
+ */
+export async function customerBalance(_world: World, customer: SimCustomer): Promise<Money> {
+  const balance = await customerAccountStub(env, customer.id!).balance("ARS");
+  return { available: balance.available, reserved: balance.reserved };
 }
 
 export async function merchantBalance(merchant: SimMerchant): Promise<Money> {
