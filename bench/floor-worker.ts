@@ -153,9 +153,11 @@ async function seedStatement(request: Request, env: BenchEnv): Promise<Response>
 }
 
 /**
- * Our side of the day: quarantined payments with no ledger effect, one per line, in multi-row
- * INSERTs. Per row only (id, bank_transaction_id, amount) are bound: the constants are
- * validated integers and a YYYY-MM-DD date, written into the SQL.
+ * Our side of the day: quarantined payments, one per line, each with the ledger transaction a
+ * quarantined cash-in posts (Dr settlement / Cr suspense), so that the invariants' payment and
+ * ledger sweeps find the books as the real path would leave them. Multi-row INSERTs; per row
+ * only ids and the amount are bound: the constants are validated integers and a YYYY-MM-DD
+ * date, written into the SQL.
  */
 async function seedPayments(request: Request, env: BenchEnv): Promise<Response> {
   const input = await seedRequest(request, "payments");
@@ -168,16 +170,33 @@ async function seedPayments(request: Request, env: BenchEnv): Promise<Response> 
   const statements: D1PreparedStatement[] = [];
   for (let start = 0; start < input.rows.length; start += rowsPerStatement) {
     const chunk = input.rows.slice(start, start + rowsPerStatement);
+    const chunkIds = chunk.map((_row, index) => ids[start + index]!);
     statements.push(
       env.DB.prepare(
         `INSERT INTO payments (id, bank_transaction_id, status, amount, currency, booked_at, booked_date, created_at, updated_at)
          VALUES ${chunk.map(() => `(?, ?, 'quarantined', ?, 'ARS', ${bookedAt}, '${bookedDate}', ${bookedAt}, ${bookedAt})`).join(", ")}
          ON CONFLICT DO NOTHING`,
-      ).bind(...chunk.flatMap(([bank_transaction_id, amount], index) => [ids[start + index], bank_transaction_id, amount])),
+      ).bind(...chunk.flatMap(([bank_transaction_id, amount], index) => [chunkIds[index], bank_transaction_id, amount])),
+      env.DB.prepare(
+        `INSERT INTO ledger_transactions (id, status, description, ledgerable_type, ledgerable_id, effective_at, created_at, updated_at)
+         VALUES ${chunk.map(() => `(?, 'posted', 'Cash-in held in suspense', 'payment', ?, ${bookedAt}, ${bookedAt}, ${bookedAt})`).join(", ")}
+         ON CONFLICT DO NOTHING`,
+      ).bind(...chunkIds.flatMap((id) => [`lt_${id}`, id])),
+      env.DB.prepare(
+        `INSERT INTO ledger_entries (id, transaction_id, ledger_account_id, direction, amount, status, may_overdraw, created_at)
+         VALUES ${chunk
+           .map((_row, index) => {
+             const [tx, amount] = [`?${2 * index + 1}`, `?${2 * index + 2}`]; // numbered: each bound once, used twice
+             return `(${tx} || ':0', ${tx}, 'la_settlement_ars', 'debit', ${amount}, 'posted', 0, ${bookedAt}), (${tx} || ':1', ${tx}, 'la_suspense_ars', 'credit', ${amount}, 'posted', 0, ${bookedAt})`;
+           })
+           .join(", ")}
+         ON CONFLICT DO NOTHING`,
+      ).bind(...chunk.flatMap(([, amount], index) => [`lt_${chunkIds[index]}`, amount])),
     );
   }
   const results = statements.length === 0 ? [] : await env.DB.batch(statements);
-  return Response.json({ inserted: results.reduce((total, result) => total + (result.meta.changes ?? 0), 0) });
+  // Payments are every third statement; the ledger rows follow them.
+  return Response.json({ inserted: results.filter((_result, index) => index % 3 === 0).reduce((total, result) => total + (result.meta.changes ?? 0), 0) });
 }
 
 const unwrapMetered = Symbol("unwrapMetered");

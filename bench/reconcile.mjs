@@ -8,7 +8,8 @@
  *   2. seeds a past business day: RECON_LINES statement lines in the sandbox bank, and our D1
  *      `payments` for all of them but RECON_MISSING (lost webhooks), RECON_MISMATCH of them with
  *      a different amount, plus RECON_EXTRA payments the bank never booked (bench-only routes
- *      of bench/floor-worker.ts; quarantined payments with no ledger effect, as the test does)
+ *      of bench/floor-worker.ts; quarantined payments held in suspense, each with its ledger
+ *      transaction, so that the invariants' sweeps see the books the real path would leave)
  *   3. starts the run with `POST /v1/admin/reconciliations` and polls it until it completes,
  *      printing progress
  *   4. proves the outcome exactly: every total, every discrepancy (the missing lines recovered
@@ -284,7 +285,7 @@ async function verify(run, plan, suspenseBefore) {
   check("no other discrepancy", discrepancies.length === missing.length + mismatch.length + atBank.length, `${discrepancies.length} in all`);
 
   // The recovered lines went through the real cash-in path: quarantined, into suspense. The
-  // seeded payments had no ledger effect, so suspense moved by exactly the lost lines' amounts.
+  // seeded payments were in suspense before the run, so it moved by exactly the lost lines' amounts.
   const suspense = await suspenseBalance();
   check(
     "suspense account up by exactly the recovered amounts",
