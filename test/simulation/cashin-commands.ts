@@ -14,6 +14,7 @@
  * first credit. A redelivery routed to the same customer with another amount cannot win: the
  * object already holds the first amount.
  */
+import { env } from "cloudflare:workers";
 import { armFault, type FaultPoint } from "../../src/faults";
 import { paymentIdOf } from "../../src/cashins/receive-transfer";
 import { api, bearer, json, operatorHeaders, randomCbu, randomCuit } from "../helpers";
@@ -23,7 +24,6 @@ import { SimCommand } from "./command";
 import { creditObject, describeRoute, recordPayment, sameRoute } from "./effects";
 import { pendingOf, resolve } from "./pending";
 import { ANONYMOUS, type Delivery, link, note, pick, type Route, type SimTransfer, type TransferEvent, type World } from "./world";
-import { env } from "cloudflare:workers";
 
 export type CashInCrash = "none" | Extract<FaultPoint, "cashin.before_account_credit" | "cashin.after_account_credit">;
 
@@ -150,7 +150,8 @@ export class CashInByMerchantReference extends NewCashIn {
   protected async act(world: World): Promise<void> {
     const merchantIndex = this.merchant % world.merchants.length;
     const merchant = world.merchants[merchantIndex]!;
-    const senderIndex = (this.sender % (world.customers.length + 1)) - 1 === -1 ? ANONYMOUS : (this.sender % (world.customers.length + 1)) - 1;
+    const choice = this.sender % (world.customers.length + 1);
+    const senderIndex = choice === 0 ? ANONYMOUS : choice - 1;
     if (senderIndex === ANONYMOUS) {
       await this.send(world, `deposito ${merchant.reference}`, { cuit: null, name: "Sin CUIT", cbu: null }, { kind: "merchant", merchant: merchantIndex });
       return;

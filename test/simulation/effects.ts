@@ -9,7 +9,12 @@ export function creditObject(world: World, customer: number, amount: number): vo
   world.customers[customer]!.object.available += amount;
 }
 
-/** A bank reversal or a reverted duplicate credit: may go below zero, and is then owed. */
+/**
+ * A bank reversal, or the revert of a credit whose bank transfer D1 recorded for someone else
+ * (a redelivery that won while the first delivery sat in the object only): may go below zero,
+ * and is then owed. The second case is docs/MONEY.md's, not API §7's (which names reversals
+ * only): if the contract comes to refuse such a redelivery, it goes (cashin-commands.ts).
+ */
 export function debitObject(world: World, customer: number, amount: number): void {
   const target = world.customers[customer]!;
   target.object.available -= amount;

@@ -307,9 +307,11 @@ export class CancelPayout extends SimCommand {
       return;
     }
     if (payout.stage === "canceled") {
-      expectEqual(world, `${what}: canceling a canceled payout again`, response.status, this.crash ? 500 : 200);
+      // Canceling again finishes what a crash left (the object's release). With the fault
+      // armed it may die at the same point again (500) or, if nothing was left, not reach it.
+      expectOneOf(world, `${what}: canceling a canceled payout again`, response.status, this.crash ? [500, 200] : [200]);
       const sync = pendingOf(world, "sync", (item) => item.kind === "sync" && world.payouts[item.payout] === payout);
-      this.note(world, `${what} → ${response.status}${sync && !this.crash ? `; ${resolve(world, sync)}` : ", nothing moves"}`);
+      this.note(world, `${what} → ${response.status}${sync && response.status === 200 ? `; ${resolve(world, sync)}` : ", nothing moves"}`);
       return;
     }
     expectEqual(world, `${what}: only a pending payout can be canceled`, [response.status, await problemCode(response)], [422, "invalid_state"]);
