@@ -14,6 +14,8 @@
 import fc from "fast-check";
 import { describe, it } from "vitest";
 import { commandArbitrary } from "./arbitraries";
+import type { SimCommand } from "./command";
+import { knownCounterexamples } from "./known-counterexamples";
 import { checkBalances, checkInvariants } from "./checks";
 import { finishRepairs } from "./pending";
 import { simulationSettings } from "./settings";
@@ -61,17 +63,22 @@ describe("the money core under a model-based simulation", () => {
       const unmute = settings.trace ? () => {} : muteWorkerLogs();
       const deadline = Date.now() + settings.timeLimitMs;
       let ran = 0;
+      const examples = new Map<unknown, string>(knownCounterexamples.map(({ issueItem, commands }) => [commands, issueItem]));
       const property = fc.asyncProperty(fc.commands([commandArbitrary], { maxCommands: settings.steps, size: "max", replayPath: settings.replayPath }), async (commands) => {
         if (Date.now() > deadline) return;
         ran += 1;
         const world = await newWorld();
+        const known = examples.get(commands);
+        if (known) note(world, `replaying a known counterexample (issue 8 item ${known})`);
         await fc.asyncModelRun(() => ({ model: world, real: world }), commands);
         await finishRun(world);
       });
       try {
         await fc.assert(property, {
           seed: settings.seed,
-          numRuns: settings.runs,
+          // The known counterexamples first (test/simulation/known-counterexamples.ts), then the random runs.
+          examples: knownCounterexamples.map(({ commands }): [Iterable<SimCommand>] => [commands]),
+          numRuns: examples.size + settings.runs,
           path: settings.path,
           endOnFailure: settings.path !== undefined, // replaying one counterexample: no new shrinking
           includeErrorInReport: true,
