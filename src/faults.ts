@@ -4,8 +4,10 @@
  * an unarmed check costs one Set lookup.
  */
 export type FaultPoint =
-  | "cashin.after_account_credit" // the customer's object committed, D1 not yet written
+  | "cashin.after_account_credit" // the customer's object committed, the group commit not yet given it
   | "cashin.before_account_credit" // routed (customer may be auto-created), nothing credited
+  | "groupcommit.inside_batch" // a group's D1 batch fails half-way (D1 rolls it back), and the isolate dies
+  | "groupcommit.after_batch" // D1 committed a group, the isolate dies before compensating or telling anyone
   | "payout.after_customer_reserve" // the customer's object reserved, the merchant's D1 reserve not yet made
   | "payout.after_projection" // D1 has the payout, the queue has not been told
   | "payout.after_rejection" // D1 rejected the payout, the customer's reservation not yet released
@@ -28,6 +30,11 @@ export function armFault(point: FaultPoint): void {
 
 export function disarmFaults(): void {
   armed.clear();
+}
+
+/** Whether `point` was armed (disarming it): for faults that are not a throw at one line. */
+export function takeFault(point: FaultPoint): boolean {
+  return armed.delete(point);
 }
 
 /** Throws once if `point` is armed. */

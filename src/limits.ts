@@ -43,6 +43,16 @@ export const accountLimits = {
   alarm_backoff_max_ms: 5 * 60_000,
   /** D1 allows 100 bound parameters per statement: stay under it in IN (...) lists. */
   d1_parameters_max: 90,
+  /** Cash-ins written to D1 in one group commit (one batch), at most (src/accounts/group-commit.ts). */
+  group_commit_operations_max: 100,
+  /**
+   * How long the first cash-in of a group waits for others before the group is written (when
+   * fewer than group_commit_operations_max arrive sooner). D1 trails a cash-in's 200 by about
+   * this plus one batch: the payments list and the merchant balance (documented in the API).
+   */
+  group_commit_window_ms: 50,
+  /** Cash-ins waiting for a group, per isolate; past it a cash-in waits for its own commit (back-pressure). */
+  group_commit_buffer_max: 1_000,
   /** Entries one page of a customer's history returns at most. */
   entries_page_max: 100,
 } as const;

@@ -11,6 +11,7 @@ import { reconciliationStep } from "../src/reconciliation/step";
 import type { PayoutMessage } from "../src/jobs/payout-queue";
 import { expect } from "vitest";
 import { customerAccountStub } from "../src/accounts/customer-account";
+import { groupCommit } from "../src/accounts/group-commit";
 import { signatureHeader } from "../src/bank/signature";
 import { api, bearer, createCustomer, createMerchant, json, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "./helpers";
 
@@ -20,10 +21,23 @@ export function uniqueId(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${sequence}_${Math.random().toString(36).slice(2, 8)}`;
 }
 
-export async function sendBankEvent(event: unknown, options: { secret?: string; timestamp_ms?: number; header?: string } = {}): Promise<Response> {
+/**
+ * Delivers a signed bank event. A cash-in answers once the customer's object has it, and D1
+ * follows in the next group commit: by default this waits for that commit too, so that a test
+ * reads D1 as it will be a moment later; `{ drain: false }` leaves D1 trailing (tests of the
+ * pipeline itself).
+ */
+export async function sendBankEvent(event: unknown, options: { secret?: string; timestamp_ms?: number; header?: string; drain?: boolean } = {}): Promise<Response> {
   const body = typeof event === "string" ? event : JSON.stringify(event);
   const header = options.header ?? (await signatureHeader(body, options.secret ?? env.BANK_WEBHOOK_SECRET!, options.timestamp_ms));
-  return api("/v1/bank/events", { method: "POST", headers: { "content-type": "application/json", "bank-signature": header }, body });
+  const response = await api("/v1/bank/events", { method: "POST", headers: { "content-type": "application/json", "bank-signature": header }, body });
+  if (options.drain !== false) await drainGroupCommit();
+  return response;
+}
+
+/** Writes every cash-in waiting for a group commit in this isolate (the Worker's, in tests). */
+export async function drainGroupCommit(): Promise<void> {
+  await groupCommit.drain();
 }
 
 export interface TransferOptions {
@@ -172,6 +186,7 @@ export async function invariantsAfterFullPass(maxCalls = 50): Promise<Invariants
 
 /** Every invariant holds for the books as they are now (see invariantsAfterFullPass). Returns the calls it took. */
 export async function expectInvariants(maxCalls = 50): Promise<number> {
+  await drainGroupCommit();
   const report = await invariantsAfterFullPass(maxCalls);
   expect(report.checks.filter((check) => !check.ok)).toEqual([]);
   expect(report.ok).toBe(true);

@@ -12,7 +12,7 @@ import { fingerprintOf, ledgerTransactionIdOf, type PaymentRecord, type Projecti
 type Condition = { sql: string; params: unknown[] };
 
 /** Where a payment's money is owed: the customer, the merchant's unassigned funds, or suspense. */
-function paymentEntries(payment: PaymentRecord): EntrySpec[] {
+export function paymentEntries(payment: PaymentRecord): EntrySpec[] {
   const { amount, currency } = payment;
   const settlement: EntrySpec = { account_id: platformAccountId.settlement(currency), direction: "debit", amount };
   if (payment.status === "quarantined") {

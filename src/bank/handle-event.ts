@@ -4,7 +4,7 @@
  * operator (422). Nothing is dropped.
  */
 import type { ZodType } from "zod";
-import { receiveTransfer } from "../cashins/receive-transfer";
+import { receiveTransfer, type ReceiveOptions } from "../cashins/receive-transfer";
 import { reverseTransfer } from "../cashins/reverse-transfer";
 import { sha256Hex } from "../crypto";
 import type { Config, Env } from "../env";
@@ -49,11 +49,12 @@ async function envelopeOf(rawBody: string, received_at: number): Promise<{ event
   return { event: { id: parsed.data.id, type: parsed.data.type, payload: rawBody, received_at }, data: parsed.data.data };
 }
 
-export async function handleBankEvent(env: Env, config: Config, rawBody: string): Promise<EventResult> {
+/** `options.waitUntil` (the webhook route's): a cash-in answers once durable in the customer's object, D1 trailing. */
+export async function handleBankEvent(env: Env, config: Config, rawBody: string, options: ReceiveOptions = {}): Promise<EventResult> {
   const { event, data, error } = await envelopeOf(rawBody, Date.now());
   try {
     if (error !== undefined) throw new UnprocessableEvent(error);
-    const detail = await apply(env, config, event, data);
+    const detail = await apply(env, config, event, data, options);
     return { status: "processed", detail };
   } catch (failure) {
     if (!(failure instanceof UnprocessableEvent)) throw failure; // a 500: the bank redelivers
@@ -67,12 +68,12 @@ function finishFailure(payoutId: string, result: Exclude<FinishResult, { ok: tru
   return `payout ${payoutId}: ${result.reason}${detail}${result.payout ? ` (status ${result.payout.status})` : ""}`;
 }
 
-async function apply(env: Env, config: Config, event: ReceivedEvent, data: unknown): Promise<string> {
+async function apply(env: Env, config: Config, event: ReceivedEvent, data: unknown, options: ReceiveOptions): Promise<string> {
   switch (event.type) {
     case "transfer.received": {
       const transfer = parse(transferReceivedSchema, data, "transfer.received data");
-      const { outcome } = await receiveTransfer(env, config, event, transfer);
-      return outcome; // the event was recorded in the same write as the payment
+      const { outcome } = await receiveTransfer(env, config, event, transfer, options);
+      return outcome; // the event is recorded in the same write as the payment
     }
     case "payout.completed": {
       const { payout_id, bank_transaction_id } = parse(payoutCompletedSchema, data, "payout.completed data");

@@ -5,15 +5,22 @@
  *   2. route (API §5 rules), auto-creating the sender's customer if rule 3 needs it
  *   3. credit the customer's Durable Object; in the same atomic write it stores the raw
  *      event and the D1 projection in its outbox (so from here on nothing can be lost)
- *   4. project to D1 in one batch: event, payment, ledger transaction, merchant balance
- * A crash after 3 is finished by the bank's redelivery (3 is a replay, 4 runs) or by the
- * object's alarm. Quarantined and merchant-only cash-ins touch no object: 4 alone.
+ *   4. answer 200, and hand the projection to the group commit (src/accounts/group-commit.ts),
+ *      which writes it to D1 with the other cash-ins of the moment: event, payment, ledger
+ *      transaction, balances
+ * A crash after 3 is finished by the object's alarm (it replays what D1 has not confirmed) or
+ * by the bank's redelivery. Quarantined and merchant-only cash-ins touch no object: D1 is
+ * their durable record, written before the 200.
  * A repeat of the bank transaction with other data (amount, sender, concepto …) moves
- * nothing: the object or D1 finds the first version, and the event is stored failed (422).
+ * nothing: D1, this isolate's group or the customer's object finds the first version, and the
+ * event is stored failed (422). Only two deliveries racing through two isolates inside one
+ * commit window can both be credited; the group commit then undoes the second (docs/MONEY.md).
  */
-import { applyProjection, type PaymentRecord, type Projection } from "../accounts/projections";
-import { customerAccountStub } from "../accounts/customer-account";
+import { applyProjection, fingerprintOf, type PaymentRecord, type Projection, type ProjectionOutcome } from "../accounts/projections";
+import { customerAccountStub, type CustomerAccount } from "../accounts/customer-account";
+import { groupCommit } from "../accounts/group-commit";
 import { project } from "../accounts/project";
+import { sameData, type PaymentProjection, type RecordedPayment } from "../accounts/group-commit-statements";
 import type { TransferReceived } from "../bank/events";
 import { type ReceivedEvent, recordEventProcessed, UnprocessableEvent } from "../bank/event-log";
 import { derivedId } from "../crypto";
@@ -30,7 +37,12 @@ export function paymentIdOf(bankTransactionId: string): Promise<string> {
   return derivedId("pay", `bank_transaction:${bankTransactionId}`);
 }
 
-export async function receiveTransfer(env: Env, config: Config, event: ReceivedEvent, transfer: TransferReceived): Promise<{ outcome: CashInOutcome; payment_id: string }> {
+export interface ReceiveOptions {
+  /** Keeps work alive after the response (the request's ExecutionContext): the D1 write then trails the 200. */
+  waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+export async function receiveTransfer(env: Env, config: Config, event: ReceivedEvent, transfer: TransferReceived, options: ReceiveOptions = {}): Promise<{ outcome: CashInOutcome; payment_id: string }> {
   if (!config.currencies.includes(transfer.currency)) {
     throw new UnprocessableEvent(`currency ${transfer.currency} is not enabled`);
   }
@@ -49,7 +61,7 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   );
   const now = Date.now();
   const payment = paymentRecord(payment_id, transfer, decision, now);
-  const projection: Projection = {
+  const projection: PaymentProjection = {
     kind: "payment.recorded",
     op_id: payment_id,
     payment,
@@ -67,6 +79,17 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
     return { outcome: payment.status, payment_id };
   }
 
+  // The first version of a bank transaction stands. D1 holds it once its group is committed,
+  // this isolate while it waits for one: a repeat with other data, or the same data routed
+  // now to another customer, is decided here before any customer is credited.
+  const prior = await priorRecord(env.DB, payment_id);
+  if (prior && !sameData(prior, projection)) return refuseConflicting(transfer);
+  if (prior) {
+    // A replay (to this customer, or superseded by a first routing elsewhere): nothing moves.
+    await recordEventProcessed(env.DB, event);
+    return { outcome: "duplicate", payment_id };
+  }
+
   // Transacting through a merchant links the customer to it (API §4). A customer reference
   // exists only on a link; other rules may meet the pair for the first time (a read, and a
   // write only then).
@@ -76,14 +99,15 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   const credit = await account.credit({ op_id: payment_id, amount: payment.amount, currency: payment.currency, merchant_id: decision.merchant_id, projection });
   if (credit.outcome === "overflow") return refuseOverflow(transfer);
   if (credit.outcome === "conflict") {
-    // The object holds this bank transaction with other data: the first delivery's. Finish
-    // projecting that one (it may be what a crash left behind), then refuse this one.
-    await project(env.DB, account, credit.projection);
+    // The object holds this bank transaction with other data: the first delivery's. Make sure
+    // that one reaches D1 (it may be what a crash left behind), then refuse this one.
+    await submitToGroup(env, account, credit.projection as PaymentProjection, options);
     return refuseConflicting(transfer);
   }
   faultPoint("cashin.after_account_credit");
-  // Exactly the projection the object stored (equal to ours when it was applied or replayed).
-  const outcome = await project(env.DB, account, credit.projection);
+  // The credit is durable in the object, with exactly this projection in its outbox: the 200
+  // is honest now. D1 receives it in the next group commit (or from the object's alarm).
+  const outcome = await submitToGroup(env, account, credit.projection as PaymentProjection, options);
   if (outcome === "conflict") return refuseConflicting(transfer);
   if (outcome === "overflow") return refuseOverflow(transfer);
   if (outcome === "superseded" || credit.outcome !== "applied") {
@@ -92,6 +116,24 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
     return { outcome: "duplicate", payment_id };
   }
   return { outcome: "credited", payment_id };
+}
+
+/**
+ * Hands a credited cash-in's projection to the group commit when the caller can keep work
+ * alive past its response (`waitUntil`: the webhook route) and the buffer has room: the answer
+ * is then "queued". Otherwise the caller writes it now and gets D1's verdict (reconciliation's
+ * recovery, an operator's retry, back-pressure).
+ */
+async function submitToGroup(env: Env, account: DurableObjectStub<CustomerAccount>, projection: PaymentProjection, options: ReceiveOptions): Promise<ProjectionOutcome | "queued"> {
+  if (options.waitUntil && groupCommit.offer(env, projection, options.waitUntil)) return "queued";
+  return project(env.DB, account, projection);
+}
+
+/** D1's payment for this bank transaction, or the one this isolate is about to write. */
+async function priorRecord(d1: D1Database, paymentId: string): Promise<Pick<RecordedPayment, "fingerprint" | "customer_id" | "merchant_id" | "amount" | "currency"> | null> {
+  const inFlight = groupCommit.inFlightPayment(paymentId);
+  if (inFlight) return { fingerprint: fingerprintOf(inFlight), customer_id: inFlight.payment.customer_id, merchant_id: inFlight.payment.merchant_id, amount: inFlight.payment.amount, currency: inFlight.payment.currency };
+  return d1.prepare("SELECT fingerprint, customer_id, merchant_id, amount, currency FROM payments WHERE id = ?").bind(paymentId).first();
 }
 
 function storedEventId(projection: Projection): string | null {

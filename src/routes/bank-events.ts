@@ -46,7 +46,9 @@ bankEventsRouter.post("/v1/bank/events", async (c) => {
     return problem(c, "invalid_signature", "Missing or invalid Bank-Signature, or its timestamp is more than 300 s away.");
   }
   // Verified as bytes; decoded only now. Invalid UTF-8 becomes U+FFFD and fails parsing as data.
-  const result = await handleBankEvent(c.env, config, new TextDecoder().decode(rawBytes));
+  const result = await handleBankEvent(c.env, config, new TextDecoder().decode(rawBytes), {
+    waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+  });
   if (result.status === "failed") return problem(c, "unprocessable_event", `Stored for the operator: ${result.error}`);
   return c.json({ received: true as const }, 200);
 });

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signatureHeader } from "../../src/bank/signature";
 import { api, bearer, createMerchant, expectNoInternals, operatorHeaders, type TestMerchant } from "../helpers";
-import { drainPayoutQueue, expectInvariants, fundedCustomer, getPayout, merchantBalance, postPayout, sendBankEvent, settle, transferEvent, uniqueId } from "../money";
+import { drainGroupCommit, drainPayoutQueue, expectInvariants, fundedCustomer, getPayout, merchantBalance, postPayout, sendBankEvent, settle, transferEvent, uniqueId } from "../money";
 
 interface StoredEvent {
   id: string;
@@ -100,6 +100,7 @@ describe("the signature gate", () => {
       "bank-signature": await signatureHeader(body, env.BANK_WEBHOOK_SECRET!),
     });
     expect(second.status).toBe(200);
+    await drainGroupCommit();
     expect(await paymentsOf(merchant)).toHaveLength(2);
     expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 3_000 });
     await expectInvariants();

@@ -10,7 +10,7 @@ import { newApp } from "../../src/app";
 import { bankAdapter, TransientBankError, type StatementLine } from "../../src/bank/adapter";
 import { loadConfig } from "../../src/env";
 import { api, BASE_URL, bearer, createMerchant, dashedCuit, expectFieldError, json, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "../helpers";
-import { drainPayoutQueue, expectInvariants, fundedCustomer, getPayout, merchantBalance, postPayout, settle } from "../money";
+import { drainGroupCommit, drainPayoutQueue, expectInvariants, fundedCustomer, getPayout, merchantBalance, postPayout, settle } from "../money";
 
 
 interface SandboxTransfer {
@@ -26,8 +26,11 @@ function todayInBuenosAires(): string {
   return `${part("year")}-${part("month")}-${part("day")}`;
 }
 
-function sandboxTransfer(body: Record<string, unknown>, headers = operatorHeaders()) {
-  return api("/v1/sandbox/transfers", json(body, headers));
+/** A delivered transfer's payment reaches D1 with its group commit: wait for it, as a client would a moment. */
+async function sandboxTransfer(body: Record<string, unknown>, headers = operatorHeaders()) {
+  const response = await api("/v1/sandbox/transfers", json(body, headers));
+  await drainGroupCommit();
+  return response;
 }
 
 async function bookTransfer(merchant: TestMerchant, amount: number, deliver: "once" | "twice" | "none"): Promise<SandboxTransfer> {

@@ -1,0 +1,214 @@
+/**
+ * The group commit (src/accounts/group-commit.ts): a cash-in answers once its customer's
+ * object has it, and D1 receives many cash-ins per batch. These tests drive the pipeline
+ * itself: D1 trailing the 200, groups of many, a group dying half-way or right after its
+ * batch, two versions of one bank transaction in one group, and the bounded buffer.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { customerAccountStub } from "../../src/accounts/customer-account";
+import { groupCommit } from "../../src/accounts/group-commit";
+import type { PaymentProjection } from "../../src/accounts/group-commit-statements";
+import { paymentIdOf } from "../../src/cashins/receive-transfer";
+import { armFault, disarmFaults } from "../../src/faults";
+import { accountLimits } from "../../src/limits";
+import { counters } from "../../src/metrics";
+import { createCustomer, createMerchant, type TestMerchant } from "../helpers";
+import {
+  depositReference,
+  drainGroupCommit,
+  expectInvariants,
+  merchantBalance,
+  objectBalance,
+  runAccountAlarm,
+  sendBankEvent,
+  transferEvent,
+  uniqueId,
+} from "../money";
+
+async function paymentCount(ids: string[]): Promise<number> {
+  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM payments WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(ids)).first<{ n: number }>();
+  return row!.n;
+}
+
+async function customersOf(merchant: TestMerchant, count: number) {
+  const customers = [];
+  for (let index = 0; index < count; index++) {
+    const customer = await createCustomer(merchant.api_key);
+    customers.push({ ...customer, reference: await depositReference(merchant.api_key, customer.id) });
+  }
+  return customers;
+}
+
+describe("group commit", () => {
+  it("writes many concurrent cash-ins in few batches, moving each merchant's balance row once per batch", async () => {
+    const hot = await createMerchant();
+    const other = await createMerchant();
+    const customers = [...(await customersOf(hot, 6)).map((customer) => ({ ...customer, merchant: hot })), ...(await customersOf(other, 2)).map((customer) => ({ ...customer, merchant: other }))];
+    const before = { ...counters };
+    const events = Array.from({ length: 40 }, (_, index) => {
+      const customer = customers[index % customers.length]!;
+      return { customer, event: transferEvent({ amount: 1_000 + index, concepto: customer.reference }) };
+    });
+    const responses = await Promise.all(events.map(({ event }) => sendBankEvent(event, { drain: false })));
+    expect(responses.map((response) => response.status)).toEqual(Array(40).fill(200));
+    await drainGroupCommit();
+
+    const ids = await Promise.all(events.map(({ event }) => paymentIdOf(event.data.bank_transaction_id)));
+    expect(await paymentCount(ids)).toBe(40);
+    const groups = counters.group_commits - before.group_commits;
+    expect(counters.group_commit_operations - before.group_commit_operations).toBe(40);
+    expect(groups).toBeGreaterThanOrEqual(1);
+    // Each group updates each of its merchants' rows once: never once per cash-in.
+    const merchantRows = counters.merchant_row_writes - before.merchant_row_writes;
+    expect(merchantRows).toBeLessThanOrEqual(groups * 2);
+    expect(merchantRows).toBeGreaterThanOrEqual(2);
+
+    const sumFor = (merchant: TestMerchant) => events.filter(({ customer }) => customer.merchant === merchant).reduce((total, { event }) => total + event.data.amount, 0);
+    expect((await merchantBalance(hot.api_key)).available).toBe(sumFor(hot));
+    expect((await merchantBalance(other.api_key)).available).toBe(sumFor(other));
+    for (const customer of customers) {
+      const expected = events.filter((item) => item.customer === customer).reduce((total, { event }) => total + event.data.amount, 0);
+      expect((await objectBalance(customer.id)).available).toBe(expected);
+    }
+    await expectInvariants();
+  });
+
+  it("answers before D1: a group that dies half-way writes nothing, and each customer's alarm writes its cash-in once", async () => {
+    const merchant = await createMerchant();
+    const customers = await customersOf(merchant, 3);
+    const events = customers.map((customer, index) => transferEvent({ amount: 5_000 + index, concepto: customer.reference }));
+    const ids = await Promise.all(events.map((event) => paymentIdOf(event.data.bank_transaction_id)));
+    armFault("groupcommit.inside_batch");
+    try {
+      const responses = [];
+      for (const event of events) responses.push(await sendBankEvent(event, { drain: false }));
+      // Every cash-in was acknowledged: the 200 waits for the customer's object, not for D1.
+      expect(responses.map((response) => response.status)).toEqual([200, 200, 200]);
+      await drainGroupCommit();
+    } finally {
+      disarmFaults();
+    }
+    // The group died inside its batch: D1 rolled all of it back (its first group at least).
+    expect(await paymentCount(ids)).toBeLessThan(3);
+    for (const [index, customer] of customers.entries()) expect((await objectBalance(customer.id)).available).toBe(5_000 + index);
+
+    for (const customer of customers) await runAccountAlarm(customer.id);
+    expect(await paymentCount(ids)).toBe(3);
+    expect((await merchantBalance(merchant.api_key)).available).toBe(15_003);
+    // A redelivery now replays: nothing moves twice.
+    for (const event of events) expect((await sendBankEvent(event)).status).toBe(200);
+    expect((await merchantBalance(merchant.api_key)).available).toBe(15_003);
+    await expectInvariants();
+  });
+
+  it("after the batch, before the objects heard of it: the alarm finds it confirmed and writes nothing twice", async () => {
+    const merchant = await createMerchant();
+    const [customer] = await customersOf(merchant, 1);
+    const event = transferEvent({ amount: 7_777, concepto: customer!.reference });
+    armFault("groupcommit.after_batch");
+    try {
+      expect((await sendBankEvent(event)).status).toBe(200);
+    } finally {
+      disarmFaults();
+    }
+    expect(await paymentCount([await paymentIdOf(event.data.bank_transaction_id)])).toBe(1);
+    expect(await customerAccountStub(env, customer!.id).unprojected()).toBe(1);
+    await runAccountAlarm(customer!.id);
+    expect(await customerAccountStub(env, customer!.id).unprojected()).toBe(0);
+    expect((await merchantBalance(merchant.api_key)).available).toBe(7_777);
+    await expectInvariants();
+  });
+
+  it("two versions of one bank transaction in one group, credited to two customers: the first stands, the second is undone and its event stored failed", async () => {
+    const merchant = await createMerchant();
+    const [first, second] = await customersOf(merchant, 2);
+    const bank_transaction_id = uniqueId("bt");
+    // Both objects credited (as two isolates racing inside one commit window would do).
+    const projections = await Promise.all(
+      [first!, second!].map(async (customer, index) => {
+        const event = transferEvent({ amount: 9_000, concepto: customer.reference, bank_transaction_id });
+        const payment_id = await paymentIdOf(bank_transaction_id);
+        const projection: PaymentProjection = {
+          kind: "payment.recorded",
+          op_id: payment_id,
+          event: { id: event.id, type: event.type, payload: JSON.stringify(event), received_at: Date.now() + index },
+          payment: {
+            id: payment_id,
+            bank_transaction_id,
+            status: "credited",
+            amount: 9_000,
+            currency: "ARS",
+            customer_id: customer.id,
+            merchant_id: merchant.id,
+            sender_cuit: event.data.sender.cuit ?? null,
+            sender_name: event.data.sender.name ?? null,
+            sender_cbu: event.data.sender.cbu ?? null,
+            concepto: event.data.concepto,
+            destination_account_number: null,
+            matched_by: "customer_reference",
+            booked_at: Date.now(),
+            created_at: Date.now(),
+          },
+        };
+        const credit = await customerAccountStub(env, customer.id).credit({ op_id: payment_id, amount: 9_000, currency: "ARS", merchant_id: merchant.id, projection });
+        expect(credit.outcome).toBe("applied");
+        return projection;
+      }),
+    );
+    const kept: Promise<unknown>[] = [];
+    for (const projection of projections) expect(groupCommit.offer(env, projection, (promise) => kept.push(promise))).toBe(true);
+    await drainGroupCommit();
+
+    expect(await paymentCount([projections[0]!.payment.id])).toBe(1);
+    expect((await objectBalance(first!.id)).available).toBe(9_000);
+    expect((await objectBalance(second!.id)).available).toBe(0);
+    const failed = await env.DB.prepare("SELECT status, error FROM bank_events WHERE id = ?").bind(projections[1]!.event!.id).first<{ status: string; error: string }>();
+    expect(failed).toMatchObject({ status: "failed" });
+    expect(failed!.error).toContain("exists_with_different_data");
+    expect((await merchantBalance(merchant.api_key)).available).toBe(9_000);
+    await expectInvariants();
+  });
+
+  it("bounds its buffer: past group_commit_buffer_max cash-ins, it refuses more and the caller writes its own", async () => {
+    // A D1 that fails every query: the groups fail (logged; the objects' alarms would replay
+    // them) and leave the real database alone.
+    const failing = { prepare: () => ({ bind: () => ({ all: async () => Promise.reject(new Error("D1 unavailable (test)")) }) }) } as unknown as D1Database;
+    const failingEnv = { ...env, DB: failing };
+    const projection = (index: number): PaymentProjection => ({
+      kind: "payment.recorded",
+      op_id: `pay_buffer_${index}`,
+      event: null,
+      payment: {
+        id: `pay_buffer_${index}`,
+        bank_transaction_id: `bt_buffer_${index}`,
+        status: "credited",
+        amount: 1,
+        currency: "ARS",
+        customer_id: "cus_buffer",
+        merchant_id: "mer_buffer",
+        sender_cuit: null,
+        sender_name: null,
+        sender_cbu: null,
+        concepto: null,
+        destination_account_number: null,
+        matched_by: "customer_reference",
+        booked_at: 0,
+        created_at: 0,
+      },
+    });
+    await drainGroupCommit();
+    const kept: Promise<unknown>[] = [];
+    let accepted = 0;
+    for (let index = 0; index <= accountLimits.group_commit_buffer_max; index++) {
+      if (groupCommit.offer(failingEnv, projection(index), (promise) => kept.push(promise))) accepted++;
+    }
+    expect(accepted).toBe(accountLimits.group_commit_buffer_max);
+    expect(groupCommit.waiting()).toBe(accountLimits.group_commit_buffer_max);
+    await Promise.all(kept);
+    await drainGroupCommit();
+    expect(groupCommit.waiting()).toBe(0);
+    // Full groups were sealed as they filled: never more than the group size per batch.
+    expect(kept.length).toBeGreaterThanOrEqual(accountLimits.group_commit_buffer_max / accountLimits.group_commit_operations_max);
+  });
+});
