@@ -38,6 +38,8 @@ interface StepResult {
   matched: number;
   discrepancies: Discrepancy[];
   marks: { table: "payments" | "payouts"; bank_transaction_ids: string[] }[];
+  /** Lines first taken for missing that were only in flight to D1: their provisional rows go. */
+  in_flight: string[];
 }
 
 export type StepOutcome = { status: RunRow["status"]; phase: RunRow["phase"]; queries: number };
@@ -107,7 +109,7 @@ async function matchStatementPage(env: Env, config: Config, run: RunRow, now: nu
   const credits = await recordsByBankId(env.DB, "payments", page.lines.filter((l) => l.direction === "credit").map((l) => l.bank_transaction_id));
   const debits = await recordsByBankId(env.DB, "payouts", page.lines.filter((l) => l.direction === "debit").map((l) => l.bank_transaction_id));
   const missingBefore = await alreadyMissing(env.DB, run, page.lines.map((line) => line.bank_transaction_id));
-  const result: StepResult = { phase: "statement", cursor: run.cursor, statement_lines: 0, matched: 0, discrepancies: [], marks: [] };
+  const result: StepResult = { phase: "statement", cursor: run.cursor, statement_lines: 0, matched: 0, discrepancies: [], marks: [], in_flight: [] };
   const seen = { payments: [] as string[], payouts: [] as string[] };
   const missing: StatementLine[] = [];
 
@@ -152,6 +154,14 @@ async function matchStatementPage(env: Env, config: Config, run: RunRow, now: nu
   if (found.length > 0) await env.DB.batch(discrepancyInserts(env.DB, run, found, now));
   for (const line of missing) {
     const replay = await handleBankEvent(env, config, JSON.stringify(lostWebhookOf(line)));
+    if (line.direction === "credit" && replay.status === "processed" && replay.detail === "duplicate" && !missingBefore.has(line.bank_transaction_id)) {
+      // The customer's object had it already: a cash-in acknowledged a moment ago whose group
+      // commit had not reached D1 when this page was read (the replay has written it now).
+      // The webhook was not lost: matched, not a discrepancy.
+      result.matched++;
+      result.in_flight.push(line.bank_transaction_id);
+      continue;
+    }
     result.discrepancies.push({
       kind: "missing_in_ledger",
       direction: line.direction,
@@ -209,6 +219,7 @@ async function unmatchedLedgerPage(env: Env, run: RunRow, table: "payments" | "p
     statement_lines: 0,
     matched: 0,
     marks: [],
+    in_flight: [],
     discrepancies: results.map((row) => ({
       kind: "missing_at_bank",
       direction: table === "payments" ? "credit" : "debit",
@@ -273,6 +284,14 @@ export async function reconciliationStep(env: Env, config: Config, runId: string
       ),
     ),
     ...discrepancyInserts(d1, run, result.discrepancies, now),
+    ...chunks(result.in_flight).map((ids) =>
+      d1
+        .prepare(
+          `DELETE FROM reconciliation_discrepancies WHERE run_id = ? AND kind = 'missing_in_ledger' AND resolution <> 'resolved'
+             AND bank_transaction_id IN (${ids.map(() => "?").join(",")})`,
+        )
+        .bind(run.id, ...ids),
+    ),
     // Last, and conditional: the counters move only if this step is the one that moves the cursor.
     d1
       .prepare(

@@ -6,6 +6,7 @@ import { api, bearer, createCustomer, createMerchant, json, operatorHeaders } fr
 import {
   balanceOf,
   depositReference,
+  drainGroupCommit,
   drainPayoutQueue,
   expectInvariants,
   finishReconciliation,
@@ -24,8 +25,9 @@ import {
 
 afterEach(() => disarmFaults());
 
-async function sandboxTransfer(body: Record<string, unknown>) {
+async function sandboxTransfer(body: Record<string, unknown>, options: { drain?: boolean } = {}) {
   const response = await api("/v1/sandbox/transfers", json(body, operatorHeaders()));
+  if (options.drain !== false) await drainGroupCommit();
   expect(response.status).toBe(201);
   return (await response.json()) as { transfer: { bank_transaction_id: string }; deliveries: { status: number }[] };
 }
@@ -56,6 +58,27 @@ describe("reconciling a day against the sandbox bank's statement", () => {
     expect(discrepancyOf(again.report, dropped.transfer.bank_transaction_id)).toEqual([]);
     expect(again.report.totals.missing_in_ledger).toBe(0);
     expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 77_700 });
+    await expectInvariants();
+  });
+
+  it("counts a cash-in acknowledged but not yet in D1 (its group commit in flight) as matched, not as a lost webhook", async () => {
+    const merchant = await createMerchant();
+    const customer = await createCustomer(merchant.api_key);
+    const reference = await depositReference(merchant.api_key, customer.id);
+    // The delivery is answered 200 by the customer's object; its group commit dies, so D1
+    // lacks the payment when the statement is read, as it would for the moment of a commit.
+    armFault("groupcommit.inside_batch");
+    const delivered = await sandboxTransfer({ amount: 31_400, sender: { cuit: null, name: "Fast", cbu: null }, concepto: reference, deliver: "once" });
+    expect(delivered.deliveries[0]!.status).toBe(200);
+    await drainGroupCommit();
+    expect(await objectBalance(customer.id)).toMatchObject({ available: 31_400 });
+    const missing = await env.DB.prepare("SELECT COUNT(*) AS n FROM payments WHERE bank_transaction_id = ?").bind(delivered.transfer.bank_transaction_id).first<{ n: number }>();
+    expect(missing!.n).toBe(0);
+
+    const { report } = await reconcile(today());
+    expect(discrepancyOf(report, delivered.transfer.bank_transaction_id)).toEqual([]);
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 31_400 });
+    expect(await objectBalance(customer.id)).toMatchObject({ available: 31_400 });
     await expectInvariants();
   });
 

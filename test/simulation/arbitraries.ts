@@ -40,6 +40,7 @@ const cashInCrash: fc.Arbitrary<CashInCrash> = fc.oneof(
   { arbitrary: fc.constant("none" as const), weight: 6 },
   { arbitrary: fc.constant("cashin.before_account_credit" as const), weight: 1 },
   { arbitrary: fc.constant("cashin.after_account_credit" as const), weight: 2 },
+  { arbitrary: fc.constant("groupcommit.inside_batch" as const), weight: 1 },
 );
 
 const payoutCrash: fc.Arbitrary<PayoutCrash> = fc.oneof(

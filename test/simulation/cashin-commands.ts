@@ -25,9 +25,9 @@ import { creditObject, describeRoute, recordPayment, sameRoute } from "./effects
 import { pendingOf, resolve } from "./pending";
 import { ANONYMOUS, type Delivery, link, note, pick, type Route, type SimTransfer, type TransferEvent, type World } from "./world";
 
-export type CashInCrash = "none" | Extract<FaultPoint, "cashin.before_account_credit" | "cashin.after_account_credit">;
+export type CashInCrash = "none" | Extract<FaultPoint, "cashin.before_account_credit" | "cashin.after_account_credit" | "groupcommit.inside_batch">;
 
-const crashLabel = (crash: CashInCrash) => (crash === "none" ? "" : `, crash ${crash.replace("cashin.", "")}`);
+const crashLabel = (crash: CashInCrash) => (crash === "none" ? "" : `, crash ${crash.replace("cashin.", "").replace("groupcommit.", "group commit ")}`);
 
 function referenced(world: World): number[] {
   return world.customers.flatMap((customer, index) => (customer.reference !== null ? [index] : []));
@@ -93,6 +93,14 @@ async function deliverFirst(world: World, transfer: SimTransfer, version: Delive
     transfer.stage = "object_only";
     world.pending.push({ kind: "credit", transfer: world.transfers.indexOf(transfer), customer: route.customer, merchant: route.merchant, amount, lost: false, since: Date.now() });
     return `500 after the object's credit: ${world.customers[route.customer]!.label}'s object holds ${amount}, D1 not yet`;
+  }
+  if (crashes === "groupcommit.inside_batch" && route.kind === "customer") {
+    // Acknowledged (the object has it), then its group commit died: D1 rolled the group back.
+    expectEqual(world, `${what}: the answer to a delivery whose group commit died`, response.status, 200);
+    creditObject(world, route.customer, amount);
+    transfer.stage = "object_only";
+    world.pending.push({ kind: "credit", transfer: world.transfers.indexOf(transfer), customer: route.customer, merchant: route.merchant, amount, lost: false, since: Date.now() });
+    return `200, then its group commit died: ${world.customers[route.customer]!.label}'s object holds ${amount}, D1 not yet`;
   }
   expectEqual(world, `${what}: the answer`, response.status, events.length === 1 ? 200 : events.map(() => 200));
   recordPayment(world, transfer, route, amount, false);
