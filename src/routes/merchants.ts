@@ -157,7 +157,10 @@ const getSelfBalance = createRoute({
   path: "/v1/merchant/balance",
   ...merchantSelf,
   summary: "Retrieve the calling merchant's balance",
-  description: "The merchant's balance in one currency (ARS unless `currency` names another enabled one).",
+  description:
+    "The merchant's balance in one currency (ARS unless `currency` names another enabled one). Cash-ins reach it with their group commit, up to about a tenth of a second " +
+    "after the customer's balance shows them (docs/PERFORMANCE.md); payouts and reversals move it at once. A late credit only makes the payout guard stricter: " +
+    "a payout may briefly find less than the true balance, never more.",
   request: { query: balanceQuery },
   responses: { 200: jsonResponse(merchantBalanceSchema, "The balance."), ...problemResponses(403) },
 });

@@ -13,11 +13,17 @@ import { paymentIdParams, paymentListQuery, paymentSchema } from "../schemas/pay
 const merchant = { tags: ["Payments"], security: [{ merchantKey: [] }], middleware: [requireMerchant] };
 const paymentList = listSchema(paymentSchema, "PaymentList");
 
+/** Said on every read that D1 serves after a cash-in (docs/MONEY.md, "Group commit"). */
+const trailsCashIns =
+  "A cash-in is acknowledged to the bank once the customer's balance has it; its payment is written here with the other cash-ins of the moment (a group commit), " +
+  "so a payment appears here up to about a tenth of a second after the customer's balance shows it (p99 measured in docs/PERFORMANCE.md).";
+
 const getPayment = createRoute({
   ...merchant,
   method: "get",
   path: "/v1/payments/{id}",
   summary: "Get a payment (cash-in)",
+  description: trailsCashIns,
   request: { params: paymentIdParams },
   responses: { 200: jsonResponse(paymentSchema, "The payment."), ...problemResponses(403, 404) },
 });
@@ -27,6 +33,7 @@ const listPayments = createRoute({
   method: "get",
   path: "/v1/payments",
   summary: "List the caller's payments, newest first",
+  description: trailsCashIns,
   request: { query: paymentListQuery },
   responses: { 200: jsonResponse(paymentList, "A page of payments."), ...problemResponses(403) },
 });
@@ -36,6 +43,7 @@ const listCustomerPayments = createRoute({
   method: "get",
   path: "/v1/customers/{id}/payments",
   summary: "List a customer's payments made through the caller",
+  description: trailsCashIns,
   request: { params: customerIdParams, query: paymentListQuery },
   responses: { 200: jsonResponse(paymentList, "A page of payments."), ...problemResponses(403, 404) },
 });
