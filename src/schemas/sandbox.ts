@@ -117,7 +117,6 @@ const count = (description: string) => z.number().int().min(0).openapi({ descrip
 export const metricsSchema = z
   .object({
     isolate_id: z.string().openapi({ description: "The isolate that answered: counters are per isolate and start at 0 with it, so compare two readings only when this is the same." }),
-    isolate_started_at: z.number().int().openapi({ description: "When this isolate's counters started (ms since the epoch)." }),
     counters: z.object({
       merchant_row_writes: count("Merchant balance rows updated (one per merchant per group commit; one per credited payment on the per-cash-in path)."),
       group_commits: count("Group commits written, one D1 batch each."),
@@ -129,7 +128,7 @@ export const metricsSchema = z
       d1_rows_read: count("Rows D1 reports read."),
       d1_rows_written: count("Rows D1 reports written."),
       d1_failed_round_trips: count("Round trips that failed (an aborted batch): counted, but D1 reports no duration or writes for them."),
-      d1_unmetered_statements: count("Statements whose meta could not be read (should be 0)."),
+      d1_unmetered_statements: count("Statements whose meta D1 does not give back (raw(), drizzle's selects): counted here and in d1_statements, their time not in d1_busy_ms."),
     }),
   })
   .openapi("SandboxMetrics", {
