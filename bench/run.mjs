@@ -21,7 +21,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ROOT, intEnv, log, mapLimit, round, sleep } from "./lib/common.mjs";
+import { metricsDelta, perOperation, quietMetrics, readMetrics, subtractDelta } from "./lib/d1-metrics.mjs";
 import { api, expectStatus, setBase } from "./lib/http.mjs";
+import { startLagProbe } from "./lib/lag.mjs";
 import { failingChecks, invariantsAfterFullPass } from "./lib/invariants.mjs";
 import { machine, processTreeCpuMs, quiesce, selfCpuMs, table, workerErrors } from "./lib/measure.mjs";
 import { cleanupTmp, makeTmp, startWorker, stopWorker, tail, tmpDir, workerPid, workerVars } from "./lib/worker.mjs";
@@ -46,6 +48,8 @@ const knobs = {
     return name;
   }),
   port: intEnv("BENCH_PORT", 0, 0),
+  d1_quiet_ms: intEnv("BENCH_D1_QUIET_MS", 600, 0),
+  lag_samples: intEnv("BENCH_LAG_SAMPLES", 200, 0),
   keep_state: process.env.BENCH_KEEP_STATE === "1",
   verbose: process.env.BENCH_VERBOSE === "1",
   out: path.resolve(ROOT, process.env.BENCH_OUT || "bench/results.json"),
@@ -147,14 +151,14 @@ async function seedPool(name, merchantCount, customersPerMerchant) {
 
 // ── request streams: each builds requests for autocannon and keeps what it sent ─────────
 
-function cashinBody(customer, amount) {
+function cashinBody(customer, amount, bankTransactionId = uniqueId("bt")) {
   const now = new Date().toISOString();
   return JSON.stringify({
     id: uniqueId("evt"),
     type: "transfer.received",
     created_at: now,
     data: {
-      bank_transaction_id: uniqueId("bt"),
+      bank_transaction_id: bankTransactionId,
       amount,
       currency: "ARS",
       sender: { cuit: customer.cuit, name: `Bench ${customer.cuit}`, cbu: customer.cbu },
@@ -169,18 +173,23 @@ function deliverCashin(body) {
   return api("POST", "/v1/bank/events", { body, headers: { "bank-signature": signature(body) } });
 }
 
-/** Signed transfer.received webhooks, round robin over the pool's customers by their references. */
+/**
+ * Signed transfer.received webhooks, round robin over the pool's customers by their references.
+ * `lastAcked` is the cash-in answered 200 most recently (the lag probe's next sample).
+ */
 function cashinStream(pool) {
   const sent = [];
   let next = randomInt(pool.customers.length);
   return {
     kind: "cashin",
     sent,
+    lastAcked: null,
     build(request, context) {
       const customer = pool.customers[next++ % pool.customers.length];
       const amount = 1 + randomInt(CASHIN_AMOUNT_MAX);
-      const body = cashinBody(customer, amount);
-      const op = { customer, amount, body, status: 0 };
+      const bank_transaction_id = uniqueId("bt");
+      const body = cashinBody(customer, amount, bank_transaction_id);
+      const op = { customer, amount, body, bank_transaction_id, sent_at_ms: Date.now(), status: 0 };
       sent.push(op);
       context.op = op;
       request.method = "POST";
@@ -190,7 +199,12 @@ function cashinStream(pool) {
       return request;
     },
     onResponse(status, _body, context) {
-      if (context.op) context.op.status = status;
+      if (!context.op) return;
+      context.op.status = status;
+      if (status === 200) {
+        context.op.acked_at = performance.now();
+        this.lastAcked = context.op;
+      }
     },
   };
 }
@@ -403,12 +417,8 @@ async function checkBounds(streams, problems) {
   });
 }
 
-/**
- * Cash-ins: every unanswered event is redelivered (as the bank would) until acknowledged, a
- * sample of acknowledged ones is delivered again (must change nothing), and all of them enter
- * the expected books.
- */
-async function settleCashins(stream, problems, settlement) {
+/** Cash-ins: every unanswered event is redelivered (as the bank would) until acknowledged. */
+async function redeliverCashins(stream, problems, settlement) {
   const unanswered = stream.sent.filter((op) => op.status !== 200);
   settlement.redelivered += unanswered.length;
   await mapLimit(unanswered, 8, async (op) => {
@@ -418,7 +428,13 @@ async function settleCashins(stream, problems, settlement) {
     }
     if (op.status !== 200) problems.push(`cash-in to ${op.customer.id} never acknowledged on redelivery (HTTP ${op.status})`);
   });
+}
 
+/**
+ * Cash-ins, once all are acknowledged: a sample is delivered again (must answer 200 and change
+ * nothing), and all of them enter the expected books.
+ */
+async function confirmCashins(stream, problems, settlement) {
   const acked = stream.sent.filter((op) => op.status === 200);
   const duplicates = acked.slice().sort(() => Math.random() - 0.5).slice(0, 16);
   settlement.duplicates += duplicates.length;
@@ -477,11 +493,24 @@ async function proveBooks(pool, problems) {
   if (invariants.ok !== true) problems.push(`invariants not ok: ${failingChecks(invariants).join("; ")}`);
 }
 
-async function settle(streams, problems, settlement) {
-  if (streams.some((stream) => stream.kind === "cashin" || stream.kind === "payout")) await checkBounds(streams, problems);
+/**
+ * Settles what the run left, in phases the D1 counters can tell apart (`phases`, optional
+ * callbacks): the bounds check's reads are the harness's own, and so are the duplicate
+ * deliveries; the redeliveries and retries are work the run owes.
+ */
+async function settle(streams, problems, settlement, phases = {}) {
+  if (streams.some((stream) => stream.kind === "cashin" || stream.kind === "payout")) {
+    await phases.beforeBounds?.();
+    await checkBounds(streams, problems);
+    await phases.afterBounds?.();
+  }
   for (const stream of streams) {
-    if (stream.kind === "cashin") await settleCashins(stream, problems, settlement);
+    if (stream.kind === "cashin") await redeliverCashins(stream, problems, settlement);
     if (stream.kind === "payout") await settlePayouts(stream, problems, settlement);
+  }
+  await phases.settled?.();
+  for (const stream of streams) {
+    if (stream.kind === "cashin") await confirmCashins(stream, problems, settlement);
     if (stream.kind === "balance") {
       for (const mismatch of stream.mismatches.slice(0, 5)) problems.push(`balance read: ${mismatch}`);
       if (stream.mismatches.length > 5) problems.push(`balance read: ${stream.mismatches.length - 5} more mismatches`);
@@ -521,10 +550,17 @@ async function runScenario(name, concurrency, pools) {
     await settle(warm, problems, settlement);
   }
   const streams = definition.streams.map((kind) => streamFactories[kind](pool));
+  const operatorKey = VARS.ADMIN_API_KEY;
+  const quiet = () => quietMetrics(operatorKey, { quietMs: knobs.d1_quiet_ms });
+  // D1 counters (src/metrics.ts) from a quiet start: the warm-up's late work is not billed here.
+  const d1Start = await quiet();
+  // The lag probe samples cash-ins of a cash-in-only scenario, beside the load.
+  const probe = definition.streams.length === 1 && definition.streams[0] === "cashin" && knobs.lag_samples > 0 ? startLagProbe(streams[0], { maxSamples: knobs.lag_samples }) : null;
   const load1 = os.loadavg()[0];
   const serverCpu0 = processTreeCpuMs(workerPid());
   const selfCpu0 = selfCpuMs();
   const measured = await load(streams, connections, knobs.duration_s);
+  const lag = probe ? await probe.stop() : null;
   const serverCpu = serverCpu0 === null ? null : processTreeCpuMs(workerPid()) - serverCpu0;
   const selfCpu = selfCpuMs() - selfCpu0;
   const answered = measured.reduce((total, row) => total + row.requests, 0);
@@ -537,9 +573,17 @@ async function runScenario(name, concurrency, pools) {
     load_average_1m_after: round(os.loadavg()[0], 2),
   };
   const settleStarted = performance.now();
-  await settle(streams, problems, settlement);
+  const marks = {};
+  await settle(streams, problems, settlement, {
+    // The bounds check reads balances: the harness's own D1 reads, measured apart and taken out.
+    beforeBounds: async () => (marks.boundsStart = await quiet()),
+    afterBounds: async () => (marks.boundsEnd = await readMetrics(operatorKey)),
+    // After redeliveries and retries, once D1 is quiet: work finished after the run is in.
+    settled: async () => (marks.end = await quiet()),
+  });
   if (measuresBooks) await proveBooks(pool, problems);
   const verify_s = round((performance.now() - settleStarted) / 1000, 1);
+  const d1 = d1Report(definition, streams, measured, d1Start, marks);
 
   return measured.map((row) => ({
     scenario: name,
@@ -563,7 +607,29 @@ async function runScenario(name, concurrency, pools) {
     idle_wait_s,
     settlement,
     verify_s,
+    d1,
+    lag,
   }));
+}
+
+/**
+ * The D1 counters' delta over the run and its settling (minus the bounds check's reads), per
+ * operation for a one-stream scenario: per cash-in or payout sent (each settled to a final
+ * answer, so each took effect once), per answered request for the floor and balance reads.
+ */
+function d1Report(definition, streams, measured, d1Start, marks) {
+  const total = metricsDelta(d1Start, marks.end);
+  const bounds = marks.boundsStart && marks.boundsEnd ? metricsDelta(marks.boundsStart, marks.boundsEnd) : null;
+  const delta = total && (bounds || !marks.boundsStart) ? subtractDelta(total, bounds) : null;
+  if (!delta) return { note: "the worker's isolate changed during the run: its counters restarted, no delta" };
+  const one = definition.streams.length === 1 ? definition.streams[0] : null;
+  const operations = one === "cashin" || one === "payout" ? streams[0].sent.length : one ? measured[0].requests : 0;
+  return {
+    per_operation: one ? perOperation(delta, operations, { merchantRows: one === "cashin" }) : null,
+    delta: Object.fromEntries(Object.entries(delta).map(([name, value]) => [name, round(value, 3)])),
+    bounds_check_subtracted: bounds ? { d1_statements: bounds.d1_statements, d1_busy_ms: round(bounds.d1_busy_ms, 3) } : null,
+    quiet_wait_ms: { start: d1Start.waited_ms, end: marks.end?.waited_ms ?? null },
+  };
 }
 
 // ── report ──────────────────────────────────────────────────────────────────────────────
@@ -652,7 +718,9 @@ async function main() {
         const exact = row.exact === null ? "n/a" : row.exact ? "exact" : "FAILED";
         log(
           `  ${row.label.padEnd(20)} ${String(row.throughput_rps).padStart(8)} req/s  p50 ${row.p50_ms} ms  p99 ${row.p99_ms} ms  ` +
-            `errors ${row.errors}  cpu ${row.cpu.server_ms_per_request ?? "?"} ms/req  ${row.idle_wait_s > 2 ? `(waited ${row.idle_wait_s} s for the worker to go idle)  ` : ""}${exact}${row.exact === false ? `: ${row.exact_problems.slice(0, 3).join(" | ")}` : ""}`,
+            `errors ${row.errors}  cpu ${row.cpu.server_ms_per_request ?? "?"} ms/req  ` +
+            `${row.d1?.per_operation ? `D1 ${row.d1.per_operation.d1_write_transactions} wtx/op ${row.d1.per_operation.d1_busy_ms} ms/op  ` : ""}` +
+            `${row.lag ? `lag p50 ${row.lag.lower_bound_p50_ms}–${row.lag.p50_ms} p99 ${row.lag.lower_bound_p99_ms}–${row.lag.p99_ms} ms  ` : ""}${row.idle_wait_s > 2 ? `(waited ${row.idle_wait_s} s for the worker to go idle)  ` : ""}${exact}${row.exact === false ? `: ${row.exact_problems.slice(0, 3).join(" | ")}` : ""}`,
         );
       }
     }
@@ -670,6 +738,8 @@ async function main() {
       concurrency: knobs.concurrency,
       scenarios: knobs.scenarios,
       pool_size: knobs.pool_size,
+      d1_quiet_ms: knobs.d1_quiet_ms,
+      lag_samples: knobs.lag_samples,
       runtime: "workerd through Miniflare (bench/serve.mjs, bindings from wrangler.toml via wrangler), local D1/DO/Queues, 127.0.0.1; load from autocannon in the bench/run.mjs process",
     },
     scenarios: Object.fromEntries(knobs.scenarios.map((name) => [name, SCENARIOS[name].about])),
@@ -700,6 +770,25 @@ async function main() {
       { title: "exact", value: (row) => (row.exact === null ? "n/a" : row.exact ? "yes" : "FAILED"), left: true },
     ]),
   );
+  const d1Rows = rows.filter((row) => row.d1?.per_operation);
+  if (d1Rows.length > 0) {
+    const per = (row) => row.d1.per_operation;
+    const blank = (value) => (value === null || value === undefined ? "" : value);
+    console.log(`\nD1 per operation (counters of src/metrics.ts over the run and its settling) and projection lag:\n${table(d1Rows, [
+      { title: "scenario", value: (row) => row.label, left: true },
+      { title: "conc", value: (row) => row.concurrency },
+      { title: "ops", value: (row) => per(row).operations },
+      { title: "D1 write tx/op", value: (row) => per(row).d1_write_transactions },
+      { title: "D1 stmts/op", value: (row) => `${per(row).d1_statements}${per(row).d1_unmetered_statements ? ` (${per(row).d1_unmetered_statements} untimed)` : ""}` },
+      { title: "D1 busy ms/op", value: (row) => per(row).d1_busy_ms },
+      { title: "ceiling ops/s per DB", value: (row) => blank(per(row).ceiling_per_database) },
+      { title: "merchant rows/op", value: (row) => blank(per(row).merchant_row_writes) },
+      // The true lag lies between the bounds (bench/lib/lag.mjs): lower–upper.
+      { title: "lag p50 ms", value: (row) => (row.lag?.p50_ms == null ? "" : `${row.lag.lower_bound_p50_ms}–${row.lag.p50_ms}`) },
+      { title: "lag p99 ms", value: (row) => (row.lag?.p99_ms == null ? "" : `${row.lag.lower_bound_p99_ms}–${row.lag.p99_ms}`) },
+      { title: "lag samples", value: (row) => (row.lag ? `${row.lag.samples}${row.lag.not_seen ? ` (${row.lag.not_seen} unseen)` : ""}` : "") },
+    ])}`);
+  }
   if (ratioRows.length > 0) {
     console.log(`\n${table(ratioRows, [
       { title: "ratio (throughput)", value: (row) => row.ratio, left: true },

@@ -5,6 +5,7 @@
 import { newApp } from "./app";
 import { loadConfig, type Env } from "./env";
 import type { PayoutMessage } from "./jobs/payout-queue";
+import { withInstrumentedD1 } from "./metrics";
 import { runScheduled } from "./jobs/scheduled";
 import { handlePayoutMessages } from "./payouts/submit-payout";
 import { handleReconciliationMessages, type ReconciliationMessage } from "./reconciliation/driver";
@@ -14,12 +15,14 @@ export { SandboxBank } from "./bank/sandbox-bank";
 
 const app = newApp();
 
+// Every handler sees env.DB through the D1 counters of src/metrics.ts (a few additions per query).
 export default {
-  fetch: app.fetch,
-  async scheduled(controller, env, _ctx) {
-    await runScheduled(controller, env);
+  fetch: (request, env, ctx) => app.fetch(request, withInstrumentedD1(env), ctx),
+  async scheduled(controller, rawEnv, _ctx) {
+    await runScheduled(controller, withInstrumentedD1(rawEnv));
   },
-  async queue(batch, env, _ctx) {
+  async queue(batch, rawEnv, _ctx) {
+    const env = withInstrumentedD1(rawEnv);
     const config = loadConfig(env);
     if (batch.queue.startsWith("reconciliation-steps")) {
       await handleReconciliationMessages(batch as MessageBatch<ReconciliationMessage>, env, config);

@@ -4,6 +4,7 @@ import type { Env } from "../env";
 import { faultPoint } from "../faults";
 import { accountLimits } from "../limits";
 import { log } from "../log";
+import { withInstrumentedD1 } from "../metrics";
 import { customerAccountSchema } from "./customer-account-schema";
 import { applyProjection, confirmationKey, customerOf, fingerprintOf, type Projection, type ProjectionOutcome } from "./projections";
 import { recordUnprojectedCustomer } from "./unprojected-customers";
@@ -98,7 +99,7 @@ export class CustomerAccount extends DurableObject<Env> {
   private alarmFailures = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
+    super(ctx, withInstrumentedD1(env)); // its alarms' D1 use counts in src/metrics.ts
     this.sql = ctx.storage.sql;
     ctx.blockConcurrencyWhile(async () => {
       this.migrate();

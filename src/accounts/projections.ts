@@ -7,6 +7,7 @@
  * is keyed by the operation's id.
  */
 import type { ReceivedEvent } from "../bank/event-log";
+import { countMerchantRowWrites } from "../metrics";
 import { assignedTo, assignmentStatements, paymentStatements, payoutStatements, reversalStatements } from "./projection-statements";
 
 export type MatchedBy = "virtual_account" | "customer_reference" | "merchant_reference" | "manual";
@@ -215,6 +216,8 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
         confirm(sameRoute.sql, ...sameRoute.params),
         d1.prepare(`SELECT ${sameRoute.sql} AS recorded`).bind(...sameRoute.params),
       ]);
+      // Bench counter: a payment this batch inserted (not a replay) moved its merchant's balance row (ledger trigger).
+      if (payment.status !== "quarantined" && (results[projection.event ? 1 : 0]?.meta.changes ?? 0) > 0) countMerchantRowWrites(1);
       return (results[results.length - 1]?.results[0] as { recorded?: number } | undefined)?.recorded === 1 ? "applied" : "superseded";
     } catch (error) {
       if (isDifferentData(error)) return "conflict";

@@ -10,6 +10,7 @@ import { newRouter, type AppEnv } from "../context";
 import { randomToken } from "../crypto";
 import { ApiError, problem } from "../errors";
 import { enabledCurrency } from "../ledger/balances";
+import { metricsSnapshot } from "../metrics";
 import { requireOperator } from "../middleware/auth";
 import { findPayout } from "../payouts/payout-row";
 import { submitPayout } from "../payouts/submit-payout";
@@ -18,6 +19,7 @@ import { payoutIdParams } from "../schemas/payouts";
 import {
   faultPlanRequest,
   faultPlanSchema,
+  metricsSchema,
   sandboxAccountRequest,
   sandboxAccountSchema,
   sandboxTransferRequest,
@@ -112,6 +114,18 @@ const faults = createRoute({
   responses: { 200: jsonResponse(faultPlanSchema, "The fault plan."), ...problemResponses(403, 404) },
 });
 
+const metrics = createRoute({
+  ...operator,
+  method: "get",
+  path: "/v1/sandbox/metrics",
+  summary: "This isolate's counters (for the benchmark)",
+  description:
+    "D1 write transactions, statements, busy time (the sum of D1's own `meta.duration`), merchant-row writes and group " +
+    "commits counted by the isolate that answers, since it started. `npm run bench` reads it before and after each " +
+    "scenario. Per isolate: compare two readings only when `isolate_id` is the same.",
+  responses: { 200: jsonResponse(metricsSchema, "The counters."), ...problemResponses(403, 404) },
+});
+
 function accountView(account: SandboxAccount) {
   return { cbu: account.cbu, holder_cuit: account.holder_cuit, holder_name: account.holder_name, registered_at: rfc3339(account.registered_at) };
 }
@@ -196,4 +210,5 @@ export const sandboxRouter = newRouter()
     const accountNumber = c.req.valid("param").account_number;
     return c.json({ account_number: accountNumber, registered: await bank(c.env).isVirtualAccountRegistered(accountNumber) }, 200);
   })
-  .openapi(faults, async (c) => c.json(await bank(c.env).planFaults(c.req.valid("json")), 200));
+  .openapi(faults, async (c) => c.json(await bank(c.env).planFaults(c.req.valid("json")), 200))
+  .openapi(metrics, (c) => c.json(metricsSnapshot(), 200));

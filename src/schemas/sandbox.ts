@@ -111,3 +111,28 @@ export const faultPlanRequest = z
 export const faultPlanSchema = z
   .object({ register_virtual_account: z.number().int(), submit_payout: z.number().int() })
   .openapi("SandboxFaultPlan", { description: "How many of the next calls of each kind will fail transiently at the sandbox bank." });
+
+const count = (description: string) => z.number().int().min(0).openapi({ description });
+
+export const metricsSchema = z
+  .object({
+    isolate_id: z.string().openapi({ description: "The isolate that answered: counters are per isolate and start at 0 with it, so compare two readings only when this is the same." }),
+    counters: z.object({
+      merchant_row_writes: count("Merchant balance rows updated (one per merchant per group commit; one per credited payment on the per-cash-in path)."),
+      group_commits: count("Group commits written, one D1 batch each."),
+      group_commit_operations: count("Operations those group commits carried."),
+      d1_write_transactions: count("D1 round trips that wrote anything: a batch (one transaction) or a single statement whose meta reports a change."),
+      d1_round_trips: count("D1 calls of any kind: one per batch, run, all, first, raw or exec."),
+      d1_statements: count("Statements D1 executed, each statement of a batch counted."),
+      d1_busy_ms: z.number().min(0).openapi({ description: "Sum of D1's own meta.duration (ms) over every statement, reads included: the time the database was busy for this isolate." }),
+      d1_rows_read: count("Rows D1 reports read."),
+      d1_rows_written: count("Rows D1 reports written."),
+      d1_failed_round_trips: count("Round trips that failed (an aborted batch): counted, but D1 reports no duration or writes for them."),
+      d1_unmetered_statements: count("Statements whose meta D1 does not give back (raw(), drizzle's selects): counted here and in d1_statements, their time not in d1_busy_ms."),
+    }),
+  })
+  .openapi("SandboxMetrics", {
+    description:
+      "Counters of this isolate since it started, for the benchmark (bench/README.md). Not a monitoring API: another " +
+      "isolate (another request, a Durable Object elsewhere in production) has its own.",
+  });
