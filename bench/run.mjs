@@ -639,12 +639,12 @@ function ratios(rows) {
   const out = [];
   for (const concurrency of knobs.concurrency) {
     const pairs = [
-      { name: "cash-in (spread) / floor", of: "cashin_spread", over: "floor", target: 0.8, target_at: 16 },
+      { name: "cash-in (spread) / floor", of: "cashin_spread", over: "floor", target: 1.0, target_at: 16 },
       { name: "cash-in (hot) / floor", of: "cashin_hot", over: "floor", target: null },
       { name: "hot / spread cash-in", of: "cashin_hot", over: "cashin_spread", target: 0.9, target_at: null },
-      { name: "payout / floor", of: "payout", over: "floor", target: 0.7, target_at: null },
+      { name: "payout / floor", of: "payout", over: "floor", target: 0.5, target_at: 16 },
       { name: "payout (racing) / floor", of: "payout_race/payout", over: "floor", target: null },
-      { name: "balance read / floor", of: "balance_read", over: "floor", target: null },
+      { name: "balance read / floor", of: "balance_read", over: "floor", target: 1.5, target_at: 16 },
     ];
     for (const pair of pairs) {
       const a = find(pair.of, concurrency);

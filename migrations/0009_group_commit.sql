@@ -31,3 +31,10 @@ CREATE TRIGGER overflow_guard_refuses BEFORE INSERT ON overflow_guards
 BEGIN
   SELECT RAISE(ABORT, 'balance_overflow');
 END;
+
+-- A customer's D1 account now refuses an overdraft, as a merchant's does. The customer's object
+-- guards the balance first; D1 trails it by the group commit, so a payout reserved on a credit
+-- D1 does not have yet is rejected (the object releases it): a credit arriving late only makes
+-- the guard stricter. Above all, a credit the group commit will refuse (another version of its
+-- bank transaction won) can never be paid out in the moment before it is undone.
+UPDATE ledger_accounts SET no_overdraft = 1 WHERE kind = 'customer';

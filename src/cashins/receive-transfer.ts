@@ -79,10 +79,10 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
     return { outcome: payment.status, payment_id };
   }
 
-  // The first version of a bank transaction stands. D1 holds it once its group is committed,
-  // this isolate while it waits for one: a repeat with other data, or the same data routed
-  // now to another customer, is decided here before any customer is credited.
-  const prior = await priorRecord(env.DB, payment_id);
+  // The first version of a bank transaction stands. While this isolate holds it for a group
+  // commit, a repeat with other data, or the same data routed now to another customer, is
+  // decided here, before any customer is credited.
+  const prior = inFlightVersion(payment_id);
   if (prior && !sameData(prior, projection)) return refuseConflicting(transfer);
   if (prior) {
     // A replay (to this customer, or superseded by a first routing elsewhere): nothing moves.
@@ -107,7 +107,12 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   faultPoint("cashin.after_account_credit");
   // The credit is durable in the object, with exactly this projection in its outbox: the 200
   // is honest now. D1 receives it in the next group commit (or from the object's alarm).
-  const outcome = await submitToGroup(env, account, credit.projection as PaymentProjection, options);
+  // A delivery refused before (another version won in D1): rare, so D1 is asked now, and says
+  // which answer it deserves (superseded: 200; conflict or overflow: 422).
+  const outcome =
+    credit.outcome === "refused"
+      ? await project(env.DB, account, credit.projection)
+      : await submitToGroup(env, account, credit.projection as PaymentProjection, options);
   if (outcome === "conflict") return refuseConflicting(transfer);
   if (outcome === "overflow") return refuseOverflow(transfer);
   if (outcome === "superseded" || credit.outcome !== "applied") {
@@ -129,11 +134,16 @@ async function submitToGroup(env: Env, account: DurableObjectStub<CustomerAccoun
   return project(env.DB, account, projection);
 }
 
-/** D1's payment for this bank transaction, or the one this isolate is about to write. */
-async function priorRecord(d1: D1Database, paymentId: string): Promise<Pick<RecordedPayment, "fingerprint" | "customer_id" | "merchant_id" | "amount" | "currency"> | null> {
+/**
+ * The version of this bank transaction this isolate is about to write, if any. D1 is not read
+ * here: a read on every cash-in would put D1 back on the critical path (its busy time is the
+ * platform's ceiling). A first version already in D1 is found by the customer's object (same
+ * customer) or by the group commit a moment later (another customer: docs/MONEY.md).
+ */
+function inFlightVersion(paymentId: string): Pick<RecordedPayment, "fingerprint" | "customer_id" | "merchant_id" | "amount" | "currency"> | null {
   const inFlight = groupCommit.inFlightPayment(paymentId);
-  if (inFlight) return { fingerprint: fingerprintOf(inFlight), customer_id: inFlight.payment.customer_id, merchant_id: inFlight.payment.merchant_id, amount: inFlight.payment.amount, currency: inFlight.payment.currency };
-  return d1.prepare("SELECT fingerprint, customer_id, merchant_id, amount, currency FROM payments WHERE id = ?").bind(paymentId).first();
+  if (!inFlight) return null;
+  return { fingerprint: fingerprintOf(inFlight), customer_id: inFlight.payment.customer_id, merchant_id: inFlight.payment.merchant_id, amount: inFlight.payment.amount, currency: inFlight.payment.currency };
 }
 
 function storedEventId(projection: Projection): string | null {

@@ -38,9 +38,11 @@ export function customerAccount(customerId: string, currency: string): LedgerAcc
     currency,
     ledgerable_type: "customer",
     ledgerable_id: customerId,
-    // The customer's Durable Object guards this balance; D1 only mirrors it, and a mirror
-    // that refused an entry would stop being one.
-    no_overdraft: 0,
+    // The customer's Durable Object guards this balance first. D1's copy trails it by the group
+    // commit and refuses an overdraft too (the payout is then rejected whole, and the object
+    // releases it): a credit not yet in D1 — in flight, or about to be refused — is never paid
+    // out (migrations/0009, docs/MONEY.md "Group commit").
+    no_overdraft: 1,
   };
 }
 

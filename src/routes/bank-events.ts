@@ -21,8 +21,11 @@ const receive = createRoute({
   description:
     "Signed by the bank: `Bank-Signature: t=<unix seconds>,v1=<hex>` (several v1 values allowed during secret rotation), " +
     "HMAC-SHA256 with BANK_WEBHOOK_SECRET over `<t>.<raw body>`, at most 300 s from now. 200 once the effect is durable " +
-    "(also for a repeat with the same data, which changes nothing). A repeat of a bank_transaction_id (or a second " +
-    "payout.completed) carrying other data moves nothing: the first version stands, and the event is stored failed, 422. " +
+    "(also for a repeat with the same data, which changes nothing): a cash-in credited to a customer is durable in the customer's balance, " +
+    "and its payment and the merchant's balance follow within a moment (a group commit). A repeat of a bank_transaction_id (or a second " +
+    "payout.completed) carrying other data moves nothing: the first version stands, and the event is stored failed, 422 — except when " +
+    "the repeat routes to a customer other than the first version's and the first is already recorded: that customer's balance " +
+    "acknowledges it (200), and the group commit undoes it a moment later and stores the event failed (it can never be paid out meanwhile). " +
     "A credit that would take a balance past 2^53 - 1 is refused the same way. A signed event that cannot be applied is stored for the operator and " +
     "answered 422 with code `unprocessable_event` (an addition to the contract's list: the bank needs to tell it from a bad signature).",
   security: [{ bankSignature: [] }],

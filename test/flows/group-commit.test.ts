@@ -19,7 +19,9 @@ import {
   drainGroupCommit,
   expectInvariants,
   merchantBalance,
+  fundedCustomer,
   objectBalance,
+  postPayout,
   runAccountAlarm,
   sendBankEvent,
   transferEvent,
@@ -167,6 +169,55 @@ describe("group commit", () => {
     expect(failed).toMatchObject({ status: "failed" });
     expect(failed!.error).toContain("exists_with_different_data");
     expect((await merchantBalance(merchant.api_key)).available).toBe(9_000);
+    await expectInvariants();
+  });
+
+  it("a credit the group commit will refuse cannot be paid out in the moment before it is undone", async () => {
+    const { merchant, customer: bob } = await fundedCustomer(1);
+    const alice = await createCustomer(merchant.api_key);
+    const first = transferEvent({ amount: 3_000, concepto: await depositReference(merchant.api_key, alice.id) });
+    expect((await sendBankEvent(first)).status).toBe(200); // D1 records Alice's version
+    // Another version of the same transfer credited to Bob's object, as a delivery racing in
+    // another isolate would, before the group commit undoes it.
+    const payment_id = await paymentIdOf(first.data.bank_transaction_id);
+    const phantom: PaymentProjection = {
+      kind: "payment.recorded",
+      op_id: payment_id,
+      event: { id: uniqueId("evt"), type: "transfer.received", payload: "{}", received_at: Date.now() },
+      payment: {
+        id: payment_id,
+        bank_transaction_id: first.data.bank_transaction_id,
+        status: "credited",
+        amount: 3_000,
+        currency: "ARS",
+        customer_id: bob.id,
+        merchant_id: merchant.id,
+        sender_cuit: first.data.sender.cuit ?? null,
+        sender_name: null,
+        sender_cbu: first.data.sender.cbu ?? null,
+        concepto: await depositReference(merchant.api_key, bob.id),
+        destination_account_number: null,
+        matched_by: "customer_reference",
+        booked_at: Date.now(),
+        created_at: Date.now(),
+      },
+    };
+    const bobs = customerAccountStub(env, bob.id);
+    expect((await bobs.credit({ op_id: payment_id, amount: 3_000, currency: "ARS", merchant_id: merchant.id, projection: phantom })).outcome).toBe("applied");
+    expect((await objectBalance(bob.id)).available).toBe(3_001);
+
+    // Bob's object and the merchant's D1 balance (3,001) would both cover it; Bob's D1 account
+    // (1) does not, and refuses: the payout is rejected whole and the object releases it.
+    const payout = await postPayout(merchant.api_key, { customer_id: bob.id, amount: 3_000 });
+    expect(payout.status).toBe(422);
+    expect(await payout.json()).toMatchObject({ code: "insufficient_funds" });
+    expect(await objectBalance(bob.id)).toEqual({ available: 3_001, reserved: 0 });
+    expect((await merchantBalance(merchant.api_key)).available).toBe(3_001);
+
+    expect(groupCommit.offer(env, phantom, () => undefined)).toBe(true);
+    await drainGroupCommit();
+    expect(await objectBalance(bob.id)).toEqual({ available: 1, reserved: 0 });
+    expect((await merchantBalance(merchant.api_key)).available).toBe(3_001);
     await expectInvariants();
   });
 

@@ -61,7 +61,10 @@ describe("a bank transfer delivered again with other data", () => {
 
     const redelivery = { ...first, id: uniqueId("evt"), data: { ...first.data, amount: 50_000, concepto: merchant.reference } };
     const response = await sendBankEvent(redelivery);
-    expect(response.status).toBe(422);
+    // Acknowledged: the customer's object it routes to has never seen this transfer. D1 holds
+    // the first version, so the group commit refuses this one a moment later (sendBankEvent
+    // waits for it): stored failed, the credit undone, nothing recorded (docs/MONEY.md).
+    expect(response.status).toBe(200);
     expect(await storedEvent(redelivery.id)).toMatchObject({ status: "failed", error: expect.stringMatching(/different data/) });
 
     expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 0, reserved: 0 });
@@ -76,7 +79,11 @@ describe("a bank transfer delivered again with other data", () => {
     const first = transferEvent({ amount: 1_000, concepto: "nada" });
     expect((await sendBankEvent(first)).status).toBe(200);
     const redelivery = { ...first, id: uniqueId("evt"), data: { ...first.data, concepto: await depositReference(merchant.api_key, customer.id) } };
-    expect((await sendBankEvent(redelivery)).status).toBe(422);
+    // Acknowledged: the customer's object it routes to has never seen this transfer. D1 holds
+    // the first version, so the group commit refuses this one a moment later (sendBankEvent
+    // waits for it): stored failed, the credit undone, nothing recorded (docs/MONEY.md).
+    expect((await sendBankEvent(redelivery)).status).toBe(200);
+    expect(await storedEvent(redelivery.id)).toMatchObject({ status: "failed", error: expect.stringMatching(/different data/) });
     expect(await objectBalance(customer.id)).toMatchObject({ available: 0 }); // no payment: the merchant may not read it
     expect(await d1Available(customer.id)).toBe(0);
     expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 0 });
@@ -108,7 +115,7 @@ describe("a bank transfer delivered again with other data", () => {
     await expectInvariants();
   });
 
-  it("a later delivery that adds the sender's CUIT is other data: 422, and no customer is credited", async () => {
+  it("a later delivery that adds the sender's CUIT is other data: stored failed, and no customer keeps a credit", async () => {
     const merchant = await createMerchant();
     const sender = { cuit: randomCuit(), name: "Later Known", cbu: randomCbu() };
     // First delivery: a merchant reference and a sender without a usable CUIT → merchant only.
@@ -117,7 +124,11 @@ describe("a bank transfer delivered again with other data", () => {
     // A second delivery of the same transfer now names the sender's CUIT: it would route to
     // (and auto-create) a customer, whose object must end up with nothing.
     const other = { ...first, id: uniqueId("evt"), data: { ...first.data, sender } };
-    expect((await sendBankEvent(other)).status).toBe(422);
+    // Acknowledged: the customer's object it routes to has never seen this transfer. D1 holds
+    // the first version, so the group commit refuses this one a moment later (sendBankEvent
+    // waits for it): stored failed, the credit undone, nothing recorded (docs/MONEY.md).
+    expect((await sendBankEvent(other)).status).toBe(200);
+    expect(await storedEvent(other.id)).toMatchObject({ status: "failed", error: expect.stringMatching(/different data/) });
     const created = await env.DB.prepare("SELECT id FROM customers WHERE cuit = ?").bind(sender.cuit).first<{ id: string }>();
     expect(created).not.toBeNull();
     expect((await customerAccountStub(env, created!.id).balance("ARS")).available).toBe(0);

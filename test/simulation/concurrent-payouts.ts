@@ -14,6 +14,7 @@ import { mismatch } from "./checks";
 import { SimCommand } from "./command";
 import { reserveMerchant, reserveObject } from "./effects";
 import { payoutIdFromLog } from "./payout-commands";
+import { customerD1Available } from "./pending";
 import { pick, type SimPayout, type World } from "./world";
 
 interface Request {
@@ -25,7 +26,7 @@ interface Request {
 /** Every vector of answers (201 or 422 per request) that some interleaving of the steps gives. */
 export function possibleAnswers(world: World, requests: Request[]): Set<string> {
   const found = new Set<string>();
-  const explore = (customers: Map<number, number>, merchants: Map<number, number>, phases: number[], answers: number[]) => {
+  const explore = (customers: Map<number, number>, merchants: Map<number, number>, mirrors: Map<number, number>, phases: number[], answers: number[]) => {
     if (phases.every((phase) => phase === 2)) {
       found.add(JSON.stringify(answers));
       return;
@@ -34,6 +35,7 @@ export function possibleAnswers(world: World, requests: Request[]): Set<string> 
       if (phases[i] === 2) return;
       const nextCustomers = new Map(customers);
       const nextMerchants = new Map(merchants);
+      const nextMirrors = new Map(mirrors);
       const nextPhases = [...phases];
       const nextAnswers = [...answers];
       if (phases[i] === 0) {
@@ -46,9 +48,11 @@ export function possibleAnswers(world: World, requests: Request[]): Set<string> 
           nextPhases[i] = 2;
         }
       } else {
-        // D1: the merchant's available covers it, or it is rejected and the object releases.
-        if (merchants.get(request.merchant)! >= request.amount) {
+        // D1: the merchant's available and the customer's D1 copy cover it, or it is rejected
+        // and the object releases.
+        if (merchants.get(request.merchant)! >= request.amount && mirrors.get(request.customer)! >= request.amount) {
           nextMerchants.set(request.merchant, merchants.get(request.merchant)! - request.amount);
+          nextMirrors.set(request.customer, mirrors.get(request.customer)! - request.amount);
           nextAnswers[i] = 201;
         } else {
           nextCustomers.set(request.customer, customers.get(request.customer)! + request.amount);
@@ -56,12 +60,13 @@ export function possibleAnswers(world: World, requests: Request[]): Set<string> 
         }
         nextPhases[i] = 2;
       }
-      explore(nextCustomers, nextMerchants, nextPhases, nextAnswers);
+      explore(nextCustomers, nextMerchants, nextMirrors, nextPhases, nextAnswers);
     });
   };
   const customers = new Map(requests.map((request) => [request.customer, world.customers[request.customer]!.object.available]));
   const merchants = new Map(requests.map((request) => [request.merchant, world.merchants[request.merchant]!.d1.available]));
-  explore(customers, merchants, requests.map(() => 0), requests.map(() => 0));
+  const mirrors = new Map(requests.map((request) => [request.customer, customerD1Available(world, request.customer)]));
+  explore(customers, merchants, mirrors, requests.map(() => 0), requests.map(() => 0));
   return found;
 }
 

@@ -21,7 +21,7 @@ import { expectEqual, expectOneOf, mismatch } from "./checks";
 import { problemCode, SimCommand } from "./command";
 import { reserveMerchant, reserveObject } from "./effects";
 import { completePayout, hasLiveRow, releasePayout } from "./payout-lifecycle";
-import { pendingOf, resolve } from "./pending";
+import { customerD1Available, pendingOf, resolve } from "./pending";
 import { pick, type SimPayout, type World } from "./world";
 
 export type PayoutCrash = "none" | Extract<FaultPoint, "payout.after_customer_reserve" | "payout.after_projection" | "payout.after_rejection">;
@@ -83,7 +83,7 @@ async function expectCreation(world: World, payout: SimPayout, response: Respons
     world.pending.push({ kind: "reserve", payout: world.payouts.indexOf(payout), since: Date.now() });
     return `500 after ${customer.label}'s reserve: D1 has nothing yet`;
   }
-  if (merchant.d1.available < payout.amount) {
+  if (merchant.d1.available < payout.amount || customerD1Available(world, payout.customer!) < payout.amount) {
     payout.stage = "rejected";
     if (crash === "payout.after_rejection") {
       expectEqual(world, `${what}: died after D1 rejected it for ${merchant.label}`, response.status, 500);
@@ -91,9 +91,9 @@ async function expectCreation(world: World, payout: SimPayout, response: Respons
       world.pending.push({ kind: "release", payout: world.payouts.indexOf(payout), since: Date.now() });
       return `500 after D1 rejected it: ${customer.label}'s object still reserves`;
     }
-    expectEqual(world, `${what}: ${merchant.label}'s D1 available is ${merchant.d1.available}`, [response.status, response.status === 422 ? code() : text], [422, "insufficient_funds"]);
+    expectEqual(world, `${what}: D1 available is ${merchant.d1.available} for ${merchant.label}, ${customerD1Available(world, payout.customer!)} for ${customer.label}`, [response.status, response.status === 422 ? code() : text], [422, "insufficient_funds"]);
     payout.answer = 422;
-    return `422: ${merchant.label} lacks the funds`;
+    return `422: D1 lacks the funds (${merchant.label}'s or ${customer.label}'s copy)`;
   }
   reserveObject(world, payout.customer!, payout.amount);
   reserveMerchant(world, payout.merchant!, payout.amount);

@@ -29,6 +29,22 @@ export function customerOf(world: World, item: PendingRepair): number {
   return world.payouts[item.payout]!.customer!;
 }
 
+/**
+ * The customer's available balance as D1's copy holds it: the object's, less the credits D1
+ * does not have yet, plus the reservations D1 has not made (or rejected, or already released).
+ * D1 refuses a payout this does not cover (migrations/0009), whatever the object allows.
+ */
+export function customerD1Available(world: World, customer: number): number {
+  let available = world.customers[customer]!.object.available;
+  for (const item of world.pending) {
+    if (customerOf(world, item) !== customer) continue;
+    if (item.kind === "credit") available -= item.amount;
+    else if (item.kind === "reserve" || item.kind === "release") available += world.payouts[item.payout]!.amount;
+    else if (item.op === "release") available += world.payouts[item.payout]!.amount;
+  }
+  return available;
+}
+
 function describe(world: World, item: PendingRepair): string {
   if (item.kind === "credit") return `${item.lost ? "revert the lost credit" : "project the credit"} of ${world.transfers[item.transfer]!.label}`;
   const payout = world.payouts[item.payout]!;
@@ -53,7 +69,9 @@ export function resolve(world: World, item: PendingRepair): string {
     }
     case "reserve": {
       const payout = world.payouts[item.payout]!;
-      if (world.merchants[payout.merchant!]!.d1.available >= payout.amount) {
+      // This reservation is out of `pending` now: D1 holds the object's balance plus it.
+      const customerCovers = customerD1Available(world, payout.customer!) + payout.amount >= payout.amount;
+      if (world.merchants[payout.merchant!]!.d1.available >= payout.amount && customerCovers) {
         reserveMerchant(world, payout.merchant!, payout.amount);
         payout.stage = "pending";
         return `projected ${payout.label}: pending`;
@@ -150,9 +168,11 @@ export async function observeRepairsDoneElsewhere(world: World, by: string, whic
     }
     const row = await env.DB.prepare("SELECT status FROM payouts WHERE id = ?").bind(payout.id).first<{ status: string }>();
     if (!row) continue;
-    const expected = world.merchants[payout.merchant!]!.d1.available >= payout.amount ? "pending" : "rejected";
+    // Still pending here: D1's copy of the customer holds the object's balance plus this reservation.
+    const mirror = customerD1Available(world, payout.customer!);
+    const expected = world.merchants[payout.merchant!]!.d1.available >= payout.amount && mirror >= payout.amount ? "pending" : "rejected";
     if ((row.status === "rejected") !== (expected === "rejected")) {
-      mismatch(world, `${by} projected ${payout.label} as ${row.status}; the merchant's available ${world.merchants[payout.merchant!]!.d1.available} says ${expected}`);
+      mismatch(world, `${by} projected ${payout.label} as ${row.status}; the merchant's available ${world.merchants[payout.merchant!]!.d1.available} and the customer's D1 copy ${mirror} say ${expected}`);
     }
     if (row.status === "rejected" && (await account.reservation(payout.id!))?.state !== "released") {
       // D1 rejected it, the object not yet released: what a crash after the rejection leaves.
