@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../context";
 import { secretsEqual, sha256Hex } from "../crypto";
 import { problem } from "../errors";
+import { apiKeyCache, type ApiKeyCache } from "./api-key-cache";
 
 function bearerToken(header: string | undefined): string | null {
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
@@ -10,24 +11,25 @@ function bearerToken(header: string | undefined): string | null {
 
 /**
  * Resolves the caller from `Authorization: Bearer …`: the operator key (compared in constant
- * time), or a merchant key looked up by its SHA-256 hash. Anything else is 401.
+ * time), or a merchant key looked up by its SHA-256 hash in `cache` (api-key-cache.ts: a
+ * revoked key keeps working at most limits.api_key_cache_ms). Anything else is 401.
  */
-export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const token = bearerToken(c.req.header("authorization"));
-  if (token === null) return problem(c, "unauthenticated", "Missing bearer API key.");
-  if (await secretsEqual(token, c.get("config").adminApiKey)) {
-    c.set("caller", { kind: "operator" });
+export function authenticateWith(cache: ApiKeyCache): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const token = bearerToken(c.req.header("authorization"));
+    if (token === null) return problem(c, "unauthenticated", "Missing bearer API key.");
+    if (await secretsEqual(token, c.get("config").adminApiKey)) {
+      c.set("caller", { kind: "operator" });
+      return next();
+    }
+    const key = await cache.lookup(c.env.DB, await sha256Hex(token));
+    if (!key) return problem(c, "unauthenticated", "Invalid API key.");
+    c.set("caller", { kind: "merchant", merchantId: key.merchant_id, keyPrefix: key.prefix });
     return next();
-  }
-  const row = await c.env.DB.prepare(
-    "SELECT prefix, merchant_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
-  )
-    .bind(await sha256Hex(token))
-    .first<{ prefix: string; merchant_id: string }>();
-  if (!row) return problem(c, "unauthenticated", "Invalid API key.");
-  c.set("caller", { kind: "merchant", merchantId: row.merchant_id, keyPrefix: row.prefix });
-  return next();
-};
+  };
+}
+
+export const authenticate: MiddlewareHandler<AppEnv> = authenticateWith(apiKeyCache);
 
 export const requireOperator: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.get("caller").kind !== "operator") return problem(c, "forbidden", "This route needs the operator key.");
