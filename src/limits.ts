@@ -33,6 +33,14 @@ export const limits = {
    */
   api_key_cache_ms: 5_000,
   api_key_cache_entries: 10_000,
+  /**
+   * Customer↔merchant links cached per isolate (src/db/customers.ts): a link is never removed
+   * and its reference, and its customer's CUIT, name and CBU, never change; only "has
+   * transacted" is cached, and only once true (it never goes back). Entries.
+   */
+  link_cache_entries: 10_000,
+  /** Senders proven to hold an account (a payment came from it with their CUIT; never undone): entries. */
+  own_account_cache_entries: 10_000,
   /** Issued references cached per isolate (they never change): entries. */
   reference_cache_entries: 10_000,
   /** Attempts to mint a unique reference before giving up (collisions are ~1 in 10^10). */

@@ -16,7 +16,7 @@ import { customerAccountStub } from "../accounts/customer-account";
 import { assert } from "../assert";
 import { applyProjection, type PayoutRecord } from "../accounts/projections";
 import { derivedId } from "../crypto";
-import { findLinkedCustomer } from "../db/customers";
+import { findLinkFacts } from "../db/customers";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { faultPoint } from "../faults";
@@ -42,7 +42,7 @@ const insufficientFundsFor = (customer: { transacted: boolean }, who: "customer"
 const differentData = () => new ApiError("conflict", "This payout was already created with different data (amount, customer, destination or description); nothing moved.");
 
 export async function createPayout(env: Env, merchantId: string, idempotency: { key: string; claim_id: string }, input: CreatePayoutInput): Promise<PayoutRow> {
-  const customer = await findLinkedCustomer(env.DB, input.customer_id, merchantId);
+  const customer = await findLinkFacts(env.DB, input.customer_id, merchantId, "transacted");
   if (!customer) throw new ApiError("not_found", `No customer ${input.customer_id}.`, [{ path: "customer_id", message: "no such customer" }]);
   const destination_cbu = input.destination_cbu ?? customer.cbu;
   if (!destination_cbu) {

@@ -2,7 +2,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { assert } from "../assert";
 import { newRouter } from "../context";
-import { findLinkedCustomer } from "../db/customers";
+import { findLinkFacts } from "../db/customers";
 import { ApiError } from "../errors";
 import { enabledCurrency } from "../ledger/balances";
 import { merchantIdOf, requireMerchant } from "../middleware/auth";
@@ -121,7 +121,7 @@ export const payoutsRouter = newRouter()
     const { limit, cursor, status } = c.req.valid("query");
     const merchantId = merchantIdOf(c.get("caller"));
     const customerId = c.req.valid("param").id;
-    if (!(await findLinkedCustomer(c.env.DB, customerId, merchantId))) throw new ApiError("not_found", "No such customer.");
+    if (!(await findLinkFacts(c.env.DB, customerId, merchantId, "link"))) throw new ApiError("not_found", "No such customer.");
     const where = `customer_id = ? AND merchant_id = ? AND ${status ? "status = ?" : visible}`;
     const params = status ? [customerId, merchantId, status] : [customerId, merchantId];
     const rows = await selectPage<PayoutRow>(c.env.DB, "payouts", where, params, decodeCursor(cursor), limit);
