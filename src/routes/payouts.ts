@@ -86,13 +86,16 @@ export const payoutsRouter = newRouter()
     // id comes from that claim, so that a key reused after retention is a new payout.
     const claim = c.get("idempotency");
     assert(claim !== undefined, "POST /v1/payouts runs under an idempotency claim");
-    const payout = await createPayout(c.env, merchantIdOf(c.get("caller")), claim, {
+    const { payout, stored } = await createPayout(c.env, merchantIdOf(c.get("caller")), claim, {
       customer_id: body.customer_id,
       amount: body.amount,
       currency,
       destination_cbu: body.destination_cbu ?? null,
       description: body.description ?? null,
     });
+    // The key's record was written with the payout, holding exactly this answer: 201 and
+    // payoutView of this same row (c.json is JSON.stringify of it).
+    if (stored) c.set("idempotencyStored", stored.status);
     return c.json(payoutView(payout), 201);
   })
   .openapi(get, async (c) => {
