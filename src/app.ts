@@ -48,7 +48,10 @@ export function newApp() {
   app.openAPIRegistry.registerComponent("securitySchemes", "merchantKey", {
     type: "http",
     scheme: "bearer",
-    description: "A merchant API key, returned once by POST /v1/merchants or key rotation.",
+    description:
+      "A merchant API key, returned once by POST /v1/merchants or POST /v1/merchants/{id}/api-keys. A new key works at " +
+      `once. A revoked key answers 401 at most ${limits.api_key_cache_ms / 1000} s after its DELETE returns: each isolate ` +
+      `of the Worker remembers a key it has looked up (by its SHA-256, never in clear) for up to ${limits.api_key_cache_ms / 1000} s.`,
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "bankSignature", {
     type: "apiKey",

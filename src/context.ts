@@ -12,6 +12,8 @@ export type Caller = { kind: "operator" } | { kind: "merchant"; merchantId: stri
  * derives resource ids from both (never from the key alone).
  */
 export interface IdempotencyClaim {
+  /** Whose keys these are: a merchant id, or "operator". */
+  scope: string;
   key: string;
   claim_id: string;
 }
@@ -26,6 +28,11 @@ export type AppEnv = {
     secretFields?: string[];
     /** Set on a POST that carries an Idempotency-Key, once this request holds the key. */
     idempotency?: IdempotencyClaim;
+    /**
+     * Set by a handler that stored its own response in its own batch (storedResponseStatement
+     * in middleware/idempotency.ts): the status it stored. The middleware then writes nothing.
+     */
+    idempotencyStored?: number;
   };
 };
 

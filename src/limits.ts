@@ -25,6 +25,22 @@ export const limits = {
   /** Bank webhook signatures: tolerated clock skew, and how many v1 values we try. */
   bank_signature_tolerance_seconds: 300,
   bank_signature_values_max: 8,
+  /**
+   * Merchant API keys cached per isolate (src/middleware/api-key-cache.ts): a key read from
+   * D1 is trusted this long without reading it again, so a revoked key keeps working for at
+   * most this long in an isolate that read it before the revocation (at once elsewhere). A key
+   * not found is never cached: a new key works at once. At most this many keys per isolate.
+   */
+  api_key_cache_ms: 5_000,
+  api_key_cache_entries: 10_000,
+  /**
+   * Customer↔merchant links cached per isolate (src/db/customers.ts): a link is never removed
+   * and its reference, and its customer's CUIT, name and CBU, never change; only "has
+   * transacted" is cached, and only once true (it never goes back). Entries.
+   */
+  link_cache_entries: 10_000,
+  /** Senders proven to hold an account (a payment came from it with their CUIT; never undone): entries. */
+  own_account_cache_entries: 10_000,
   /** Issued references cached per isolate (they never change): entries. */
   reference_cache_entries: 10_000,
   /** Attempts to mint a unique reference before giving up (collisions are ~1 in 10^10). */

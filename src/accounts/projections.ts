@@ -244,6 +244,25 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
     return "applied";
   }
 
+  return (await applyPayoutProjection(d1, projection, now)).outcome;
+}
+
+/**
+ * The payout branch of applyProjection. `rider`, if given, is one more statement for the
+ * payout's first batch (the idempotency record of the request creating it, which must then
+ * commit with the payout or not at all); it is never part of the rejection's batch, and
+ * `riderWritten` says whether it changed a row.
+ */
+export async function applyPayoutProjection(
+  d1: D1Database,
+  projection: Extract<Projection, { kind: "payout.created" }>,
+  now = Date.now(),
+  rider?: D1PreparedStatement,
+): Promise<{ outcome: ProjectionOutcome; riderWritten: boolean }> {
+  const confirm = (condition: string, ...params: unknown[]) =>
+    d1
+      .prepare(`INSERT INTO applied_projections (id, applied_at) SELECT ?, ? WHERE ${condition} ON CONFLICT DO NOTHING`)
+      .bind(confirmationKey(projection), now, ...params);
   const { payout } = projection;
   const sameData = guard(
     d1,
@@ -258,10 +277,11 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
   const confirmLive = confirm("EXISTS (SELECT 1 FROM payouts WHERE id = ? AND status <> 'rejected')", payout.id);
   const readStatus = d1.prepare("SELECT status FROM payouts WHERE id = ?").bind(payout.id);
   try {
-    const results = await d1.batch([...payoutStatements(d1, projection, now, sameData), confirmLive, readStatus]);
-    return statusIn(results[results.length - 1]) === "rejected" ? "rejected" : "applied";
+    const results = await d1.batch([...payoutStatements(d1, projection, now, sameData), confirmLive, ...(rider ? [rider] : []), readStatus]);
+    const riderWritten = rider !== undefined && (results[results.length - 2]?.meta.changes ?? 0) > 0;
+    return { outcome: statusIn(results[results.length - 1]) === "rejected" ? "rejected" : "applied", riderWritten };
   } catch (error) {
-    if (isDifferentData(error)) return "conflict";
+    if (isDifferentData(error)) return { outcome: "conflict", riderWritten: false };
     if (!isInsufficientFunds(error)) throw error;
   }
   // The merchant cannot cover it. Whichever of 'pending' and 'rejected' D1 records first wins.
@@ -277,9 +297,9 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
       confirmLive,
       readStatus,
     ]);
-    return statusIn(results[results.length - 1]) === "rejected" ? "rejected" : "applied";
+    return { outcome: statusIn(results[results.length - 1]) === "rejected" ? "rejected" : "applied", riderWritten: false };
   } catch (error) {
-    if (isDifferentData(error)) return "conflict";
+    if (isDifferentData(error)) return { outcome: "conflict", riderWritten: false };
     throw error;
   }
 }

@@ -6,6 +6,7 @@
  */
 import { and, desc, eq, sql } from "drizzle-orm";
 import { assert } from "../assert";
+import { BoundedCache } from "../cache";
 import { newId } from "../crypto";
 import { generateReference } from "../domain/reference-code";
 import { customerAccounts, openAccountStatement } from "../ledger/accounts";
@@ -138,8 +139,33 @@ export async function linkCustomer(
   throw new Error(`linkCustomer: no unique reference after ${limits.reference_mint_attempts} attempts`);
 }
 
-/** The customer if it is linked to the merchant, else null (exactly as if it did not exist). */
-export async function findLinkedCustomer(d1: D1Database, customerId: string, merchantId: string): Promise<LinkedCustomer | null> {
+/**
+ * What this isolate knows of a linked pair and may serve without asking D1 (issue 9, the
+ * front door), because none of it ever changes once true:
+ * - the link itself and its reference: links are never deleted or re-keyed;
+ * - the customer's id, CUIT, name, CBU, origin and creation time: nothing ever updates them
+ *   (a second registration never rewrites them; only last_merchant_id changes);
+ * - `transacted`, only once true: a payment is never deleted nor moved to another customer or
+ *   merchant once it has one, and a payout once created is never turned into a rejected one.
+ * Not here, because they change: last_merchant_id, the link's supplied_cbu (see
+ * findLinkedCustomer), and `transacted` while still false (an entry holding false is used only
+ * for what needs the link alone). A pair not linked is never cached: it may be linked next.
+ */
+export type LinkFacts = Omit<LinkedCustomer, "last_merchant_id" | "supplied_cbu">;
+
+const knownLinks = new BoundedCache<LinkFacts>(limits.link_cache_entries);
+
+function linkKey(customerId: string, merchantId: string): string {
+  return `${customerId} ${merchantId}`;
+}
+
+function factsOf(customer: LinkedCustomer): LinkFacts {
+  const { last_merchant_id: _mutable, supplied_cbu: _alsoMutable, ...facts } = customer;
+  return facts;
+}
+
+/** Both tables read in full: the one answer that is always exact. */
+async function readLinkedCustomer(d1: D1Database, customerId: string, merchantId: string): Promise<LinkedCustomer | null> {
   const rows = await database(d1)
     .select(linkedColumns)
     .from(customers)
@@ -147,7 +173,44 @@ export async function findLinkedCustomer(d1: D1Database, customerId: string, mer
     .where(and(eq(customers.id, customerId), eq(customerLinks.merchant_id, merchantId)))
     .limit(1);
   const row = rows[0];
-  return row ? linkedCustomer(row) : null;
+  if (!row) return null;
+  const customer = linkedCustomer(row);
+  knownLinks.set(linkKey(customerId, merchantId), factsOf(customer));
+  return customer;
+}
+
+/**
+ * The immutable facts of a linked pair, or null if the customer is not linked to the merchant
+ * (exactly as if it did not exist). `needs: "transacted"` (the default) makes `transacted`
+ * exact: a pair cached as not yet transacted is read again. `needs: "link"` is for callers that
+ * only need the link, its reference or the customer's immutable fields. No D1 read once the
+ * pair is cached (and, for "transacted", known to have transacted).
+ */
+export async function findLinkFacts(d1: D1Database, customerId: string, merchantId: string, needs: "link" | "transacted" = "transacted"): Promise<LinkFacts | null> {
+  const cached = knownLinks.get(linkKey(customerId, merchantId));
+  if (cached !== undefined && (needs === "link" || cached.transacted)) return cached;
+  const customer = await readLinkedCustomer(d1, customerId, merchantId);
+  return customer && factsOf(customer);
+}
+
+/**
+ * The customer if it is linked to the merchant, else null (exactly as if it did not exist),
+ * with every field exact. For a pair known to have transacted only the fields that change are
+ * read (two primary-key seeks, no scan of payments or payouts).
+ */
+export async function findLinkedCustomer(d1: D1Database, customerId: string, merchantId: string): Promise<LinkedCustomer | null> {
+  const cached = knownLinks.get(linkKey(customerId, merchantId));
+  if (cached === undefined || !cached.transacted) return readLinkedCustomer(d1, customerId, merchantId);
+  const mutable = await d1
+    .prepare(
+      `SELECT customers.last_merchant_id, customer_links.supplied_cbu FROM customers
+       JOIN customer_links ON customer_links.customer_id = customers.id AND customer_links.merchant_id = ?
+       WHERE customers.id = ?`,
+    )
+    .bind(merchantId, customerId)
+    .first<{ last_merchant_id: string | null; supplied_cbu: string | null }>();
+  assert(mutable !== null, `customer ${customerId} is linked to ${merchantId} (links are never removed)`);
+  return { ...cached, ...mutable };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { and, eq, lt } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv, Caller } from "../context";
+import { assert } from "../assert";
+import type { AppEnv, Caller, IdempotencyClaim } from "../context";
 import { randomToken, sha256Hex } from "../crypto";
 import { database, type Db } from "../db/client";
 import { idempotencyKeys } from "../db/schema";
@@ -138,8 +139,12 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
       break;
   }
 
-  c.set("idempotency", { key, claim_id: outcome.claim_id });
+  c.set("idempotency", { scope, key, claim_id: outcome.claim_id });
   await next();
+  // The handler stored this very answer in its own batch (a payout: the claim completes with
+  // the payout, one D1 write fewer). Any other answer (a 5xx after that batch) changes nothing
+  // below: the row is completed, and every statement below touches only an in-flight claim.
+  if (c.get("idempotencyStored") === c.res.status) return;
 
   const mine = ownClaim(scope, key, outcome.claim_id);
   // Only while we still hold the lock: a request that outlived it must not free or delete a
@@ -162,6 +167,30 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     log("error", "idempotency record not saved", { request_id: c.get("requestId"), error: String(error) });
   }
 };
+
+/**
+ * Completes `claim` with `response`, as the middleware would after the handler returns, for a
+ * handler that puts it in its own db.batch so that the claim completes with the effect or not
+ * at all (a payout: one D1 write fewer). Only while the claim is in flight, and only if
+ * `onlyIf` holds inside that batch (the handler's proof that the batch created what `response`
+ * describes); the statement's row count says whether it wrote. The handler then sets
+ * `idempotencyStored` to `response.status` and must answer exactly `response.body`.
+ */
+export function storedResponseStatement(
+  d1: D1Database,
+  claim: IdempotencyClaim,
+  response: { status: number; body: string },
+  onlyIf: { sql: string; params: unknown[] },
+): D1PreparedStatement {
+  assert(response.status < 500 && !refusedBeforeRunning.has(response.status), `storedResponseStatement: ${response.status} is never stored`);
+  assert(response.body.length <= limits.idempotency_response_bytes, "storedResponseStatement: the response is too large to store");
+  return d1
+    .prepare(
+      `UPDATE idempotency_keys SET state = 'completed', response_status = ?, response_body = ?
+       WHERE caller = ? AND key = ? AND claim_id = ? AND state = 'in_flight' AND ${onlyIf.sql}`,
+    )
+    .bind(response.status, response.body, claim.scope, claim.key, claim.claim_id, ...onlyIf.params);
+}
 
 /**
  * Secrets are shown once (an API key, a webhook secret): the stored response keeps every

@@ -14,15 +14,17 @@
  */
 import { customerAccountStub } from "../accounts/customer-account";
 import { assert } from "../assert";
-import { applyProjection, type PayoutRecord } from "../accounts/projections";
+import type { IdempotencyClaim } from "../context";
+import { applyPayoutProjection, type PayoutRecord } from "../accounts/projections";
 import { derivedId } from "../crypto";
-import { findLinkedCustomer } from "../db/customers";
+import { findLinkFacts } from "../db/customers";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { faultPoint } from "../faults";
 import { log } from "../log";
+import { storedResponseStatement } from "../middleware/idempotency";
 import { requireOwnAccount } from "./destination";
-import { findPayout, type PayoutRow } from "./payout-row";
+import { findPayout, payoutView, type PayoutRow } from "./payout-row";
 
 export interface CreatePayoutInput {
   customer_id: string;
@@ -41,8 +43,17 @@ const insufficientFundsFor = (customer: { transacted: boolean }, who: "customer"
   customer.transacted ? insufficientFunds(who) : new ApiError("insufficient_funds", "The customer's or the merchant's available balance does not cover this payout.");
 const differentData = () => new ApiError("conflict", "This payout was already created with different data (amount, customer, destination or description); nothing moved.");
 
-export async function createPayout(env: Env, merchantId: string, idempotency: { key: string; claim_id: string }, input: CreatePayoutInput): Promise<PayoutRow> {
-  const customer = await findLinkedCustomer(env.DB, input.customer_id, merchantId);
+/**
+ * The payout, and the response already stored under the request's Idempotency-Key with it
+ * (status and exact body), or null if the idempotency middleware must store the answer.
+ */
+export interface CreatedPayout {
+  payout: PayoutRow;
+  stored: { status: number; body: string } | null;
+}
+
+export async function createPayout(env: Env, merchantId: string, idempotency: IdempotencyClaim, input: CreatePayoutInput): Promise<CreatedPayout> {
+  const customer = await findLinkFacts(env.DB, input.customer_id, merchantId, "transacted");
   if (!customer) throw new ApiError("not_found", `No customer ${input.customer_id}.`, [{ path: "customer_id", message: "no such customer" }]);
   const destination_cbu = input.destination_cbu ?? customer.cbu;
   if (!destination_cbu) {
@@ -78,8 +89,14 @@ export async function createPayout(env: Env, merchantId: string, idempotency: { 
   // is answered from D1 below: its projection reports a rejection again, or the row.
   faultPoint("payout.after_customer_reserve");
 
-  // Exactly the projection the object stored: a retry applies the first attempt's.
-  const outcome = await applyProjection(env.DB, reservation.projection);
+  // Exactly the projection the object stored: a retry applies the first attempt's. A first
+  // attempt also completes its Idempotency-Key in the same batch, with the answer it is about
+  // to give (see storedAnswer): the claim completes with the payout or not at all.
+  const projection = reservation.projection;
+  assert(projection.kind === "payout.created", `payout ${payoutId}: the object stored a ${projection.kind} projection`);
+  const created = reservation.replayed ? null : newPayoutRow(projection.payout);
+  const answer = created && storedAnswer(env.DB, idempotency, created);
+  const { outcome, riderWritten } = await applyPayoutProjection(env.DB, projection, Date.now(), answer?.statement);
   if (outcome === "conflict") {
     // D1 holds this payout id with other data (another customer's reservation won it).
     await account.refuseReservation(payoutId);
@@ -91,15 +108,30 @@ export async function createPayout(env: Env, merchantId: string, idempotency: { 
     throw insufficientFundsFor(customer, "merchant");
   }
   faultPoint("payout.after_projection");
-  if (!reservation.replayed) {
+  if (created) {
     await enqueueSubmission(env, payoutId);
-    return newPayoutRow(payout);
+    return { payout: created, stored: riderWritten ? answer!.response : null };
   }
   // A retry after a crash: the payout may have moved on since its first attempt.
   const row = await findPayout(env.DB, payoutId);
   assert(row !== null && row.status !== "rejected", `payout ${payoutId} is live in D1 after its projection`);
   if (row.status === "pending") await enqueueSubmission(env, payoutId);
-  return row;
+  return { payout: row, stored: null };
+}
+
+/**
+ * The answer a first attempt gives (201, the new payout as payoutView renders it: the route
+ * renders the very same row with the very same function, and c.json is JSON.stringify), and
+ * the statement that stores it under the request's claim. It writes only if the batch leaves
+ * the payout pending with this attempt's created_at, i.e. the row this answer describes.
+ */
+function storedAnswer(d1: D1Database, claim: IdempotencyClaim, row: PayoutRow) {
+  const response = { status: 201, body: JSON.stringify(payoutView(row)) };
+  const statement = storedResponseStatement(d1, claim, response, {
+    sql: "EXISTS (SELECT 1 FROM payouts WHERE id = ? AND status = 'pending' AND created_at = ?)",
+    params: [row.id, row.created_at],
+  });
+  return { response, statement };
 }
 
 /** The row D1 now holds for a payout this request created (what a read would return). */

@@ -10,9 +10,11 @@
  * not answer (503; the client retries with the same Idempotency-Key).
  */
 import { bankAdapter, TransientBankError, type AccountHolder } from "../bank/adapter";
+import { BoundedCache } from "../cache";
 import { normalizeCuit } from "../domain/cuit";
 import { loadConfig, type Env } from "../env";
 import { ApiError } from "../errors";
+import { limits } from "../limits";
 import { log } from "../log";
 
 /** Throws 422 invalid_destination unless `destinationCbu` is an account the customer holds, 503 if the bank cannot say. */
@@ -29,15 +31,25 @@ export async function requireOwnAccount(env: Env, customer: { id: string; cuit: 
 }
 
 /**
+ * Accounts proven to be their sender's, per isolate: a payment is never deleted and its sender
+ * never rewritten, so once D1 holds a transfer from (CBU, CUIT) it always will. Only a found
+ * pair is remembered; one not found is asked again (a transfer from it may arrive any time).
+ */
+const provenAccounts = new BoundedCache<true>(limits.own_account_cache_entries);
+
+/**
  * Whether a transfer came from this CBU with this sender CUIT. Both arrive as the bank wrote
  * them; the index payments_by_sender_account (migration 0008) holds them without dashes, and
  * this query must use the very same expressions to be served by it.
  */
 async function receivedFrom(d1: D1Database, cbu: string, cuit: string): Promise<boolean> {
+  const pair = `${cbu} ${cuit}`;
+  if (provenAccounts.get(pair)) return true;
   const row = await d1
     .prepare("SELECT 1 AS found FROM payments WHERE REPLACE(sender_cbu, '-', '') = ? AND REPLACE(sender_cuit, '-', '') = ? LIMIT 1")
     .bind(cbu, cuit)
     .first<{ found: number }>();
+  if (row !== null) provenAccounts.set(pair, true);
   return row !== null;
 }
 

@@ -10,7 +10,7 @@ import type { Context } from "hono";
 import { assert } from "../assert";
 import type { AppEnv } from "../context";
 import { newRouter } from "../context";
-import { findLinkedCustomer, findOrCreateCustomer, linkCustomer, listLinkedCustomers, type LinkedCustomer } from "../db/customers";
+import { findLinkedCustomer, findLinkFacts, findOrCreateCustomer, linkCustomer, listLinkedCustomers, type LinkedCustomer, type LinkFacts } from "../db/customers";
 import { formatReference } from "../domain/reference-code";
 import { ApiError } from "../errors";
 import { enabledCurrency, readCustomerBalance } from "../ledger/balances";
@@ -47,6 +47,17 @@ function customerView(customer: LinkedCustomer, merchantId: string) {
 /** The customer as the calling merchant sees it, or 404. */
 async function visibleCustomer(c: Context<AppEnv>, customerId: string): Promise<LinkedCustomer> {
   const customer = await findLinkedCustomer(c.env.DB, customerId, merchantIdOf(c.get("caller")));
+  if (!customer) throw new ApiError("not_found", `No such customer: ${customerId}.`);
+  return customer;
+}
+
+/**
+ * What never changes about the customer the calling merchant sees, or 404: served from this
+ * isolate's memory once known (db/customers.ts findLinkFacts), so a balance read, once the
+ * pair has transacted, costs no D1 read.
+ */
+async function visibleLink(c: Context<AppEnv>, customerId: string, needs: "link" | "transacted"): Promise<LinkFacts> {
+  const customer = await findLinkFacts(c.env.DB, customerId, merchantIdOf(c.get("caller")), needs);
   if (!customer) throw new ApiError("not_found", `No such customer: ${customerId}.`);
   return customer;
 }
@@ -149,7 +160,7 @@ export const customersRouter = newRouter()
     return c.json(toPage(rows, query.limit, (row) => customerView(row.customer, merchantId)), 200);
   })
   .openapi(getDepositDetails, async (c) => {
-    const customer = await visibleCustomer(c, c.req.valid("param").id);
+    const customer = await visibleLink(c, c.req.valid("param").id, "link");
     const currency = enabledCurrency(c.get("config").currencies, c.req.valid("query").currency);
     const cbu = c.get("config").settlementCbu;
     const reference = formatReference(customer.reference);
@@ -166,7 +177,7 @@ export const customersRouter = newRouter()
     );
   })
   .openapi(getCustomerBalance, async (c) => {
-    const customer = await visibleCustomer(c, c.req.valid("param").id);
+    const customer = await visibleLink(c, c.req.valid("param").id, "transacted");
     if (!customer.transacted) throw new ApiError("not_found", `No such customer: ${customer.id}.`);
     const currency = enabledCurrency(c.get("config").currencies, c.req.valid("query").currency);
     const balance = await readCustomerBalance(c.env, customer.id, currency);

@@ -11,6 +11,7 @@ import { ApiError } from "../errors";
 import { enabledCurrency, readMerchantBalance } from "../ledger/balances";
 import { merchantAccounts, openAccountStatement } from "../ledger/accounts";
 import { limits } from "../limits";
+import { apiKeyCache } from "../middleware/api-key-cache";
 import { merchantIdOf, requireMerchant, requireOperator } from "../middleware/auth";
 import { jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
 import {
@@ -138,7 +139,8 @@ const revokeApiKey = createRoute({
   ...operator,
   summary: "Revoke an API key",
   description:
-    "Revokes the key at once: it answers 401 from then on. Revoking an already revoked key answers the same " +
+    `Revokes the key: it answers 401 at most ${limits.api_key_cache_ms / 1000} s after this call returns (each isolate ` +
+    "of the Worker trusts a key it has read for that long; see the merchantKey security scheme). Revoking an already revoked key answers the same " +
     "200 again (a DELETE is safe to retry). Revoking a merchant's last key is allowed.",
   request: { params: apiKeyParams },
   responses: { 200: jsonResponse(revokedApiKeySchema, "The revoked key."), ...problemResponses(403, 404) },
@@ -213,11 +215,13 @@ export const merchantsRouter = newRouter()
   .openapi(revokeApiKey, async (c) => {
     const { id, key_prefix } = c.req.valid("param");
     const row = await c.env.DB.prepare(
-      "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE prefix = ? AND merchant_id = ? RETURNING revoked_at",
+      "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE prefix = ? AND merchant_id = ? RETURNING revoked_at, key_hash",
     )
       .bind(Date.now(), key_prefix, id)
-      .first<{ revoked_at: number }>();
+      .first<{ revoked_at: number; key_hash: string }>();
     if (!row) throw new ApiError("not_found", `No API key ${key_prefix} for merchant ${id}.`);
+    // This isolate stops trusting it at once; others within limits.api_key_cache_ms.
+    apiKeyCache.forget(row.key_hash);
     return c.json({ key_prefix, revoked: true as const, revoked_at: rfc3339(row.revoked_at) }, 200);
   })
   .openapi(getSelf, async (c) => {

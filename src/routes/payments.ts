@@ -2,7 +2,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { findMerchantPayment, paymentView, type PaymentRow } from "../cashins/payment-row";
 import { newRouter } from "../context";
-import { findLinkedCustomer } from "../db/customers";
+import { findLinkFacts } from "../db/customers";
 import { ApiError } from "../errors";
 import { merchantIdOf, requireMerchant } from "../middleware/auth";
 import { decodeCursor, selectPage, toPage } from "../pagination";
@@ -65,7 +65,7 @@ export const paymentsRouter = newRouter()
     const { limit, cursor, status } = c.req.valid("query");
     const merchantId = merchantIdOf(c.get("caller"));
     const customerId = c.req.valid("param").id;
-    if (!(await findLinkedCustomer(c.env.DB, customerId, merchantId))) throw new ApiError("not_found", "No such customer.");
+    if (!(await findLinkFacts(c.env.DB, customerId, merchantId, "link"))) throw new ApiError("not_found", "No such customer.");
     const where = `customer_id = ? AND merchant_id = ?${status ? " AND status = ?" : ""}`;
     const params = status ? [customerId, merchantId, status] : [customerId, merchantId];
     const rows = await selectPage<PaymentRow>(c.env.DB, "payments", where, params, decodeCursor(cursor), limit);

@@ -2,7 +2,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { assert } from "../assert";
 import { newRouter } from "../context";
-import { findLinkedCustomer } from "../db/customers";
+import { findLinkFacts } from "../db/customers";
 import { ApiError } from "../errors";
 import { enabledCurrency } from "../ledger/balances";
 import { merchantIdOf, requireMerchant } from "../middleware/auth";
@@ -86,13 +86,16 @@ export const payoutsRouter = newRouter()
     // id comes from that claim, so that a key reused after retention is a new payout.
     const claim = c.get("idempotency");
     assert(claim !== undefined, "POST /v1/payouts runs under an idempotency claim");
-    const payout = await createPayout(c.env, merchantIdOf(c.get("caller")), claim, {
+    const { payout, stored } = await createPayout(c.env, merchantIdOf(c.get("caller")), claim, {
       customer_id: body.customer_id,
       amount: body.amount,
       currency,
       destination_cbu: body.destination_cbu ?? null,
       description: body.description ?? null,
     });
+    // The key's record was written with the payout, holding exactly this answer: 201 and
+    // payoutView of this same row (c.json is JSON.stringify of it).
+    if (stored) c.set("idempotencyStored", stored.status);
     return c.json(payoutView(payout), 201);
   })
   .openapi(get, async (c) => {
@@ -121,7 +124,7 @@ export const payoutsRouter = newRouter()
     const { limit, cursor, status } = c.req.valid("query");
     const merchantId = merchantIdOf(c.get("caller"));
     const customerId = c.req.valid("param").id;
-    if (!(await findLinkedCustomer(c.env.DB, customerId, merchantId))) throw new ApiError("not_found", "No such customer.");
+    if (!(await findLinkFacts(c.env.DB, customerId, merchantId, "link"))) throw new ApiError("not_found", "No such customer.");
     const where = `customer_id = ? AND merchant_id = ? AND ${status ? "status = ?" : visible}`;
     const params = status ? [customerId, merchantId, status] : [customerId, merchantId];
     const rows = await selectPage<PayoutRow>(c.env.DB, "payouts", where, params, decodeCursor(cursor), limit);
