@@ -21,7 +21,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ROOT, intEnv, log, mapLimit, round, sleep } from "./lib/common.mjs";
-import { metricsDelta, perOperation, quietMetrics, readMetrics, subtractDelta } from "./lib/d1-metrics.mjs";
+import { metricsDelta, perOperation, quietMetrics, readMetrics, serverLag, subtractDelta } from "./lib/d1-metrics.mjs";
 import { api, expectStatus, setBase } from "./lib/http.mjs";
 import { startLagProbe } from "./lib/lag.mjs";
 import { failingChecks, invariantsAfterFullPass } from "./lib/invariants.mjs";
@@ -626,6 +626,8 @@ function d1Report(definition, streams, measured, d1Start, marks) {
   const operations = one === "cashin" || one === "payout" ? streams[0].sent.length : one ? measured[0].requests : 0;
   return {
     per_operation: one ? perOperation(delta, operations, { merchantRows: one === "cashin" }) : null,
+    // Group-committed cash-ins' lag as the worker measured it (exact, unlike the probe's bounds).
+    server_lag: one === "cashin" ? serverLag(d1Start, marks.end) : null,
     delta: Object.fromEntries(Object.entries(delta).map(([name, value]) => [name, round(value, 3)])),
     bounds_check_subtracted: bounds ? { d1_statements: bounds.d1_statements, d1_busy_ms: round(bounds.d1_busy_ms, 3) } : null,
     quiet_wait_ms: { start: d1Start.waited_ms, end: marks.end?.waited_ms ?? null },
@@ -787,6 +789,7 @@ async function main() {
       { title: "lag p50 ms", value: (row) => (row.lag?.p50_ms == null ? "" : `${row.lag.lower_bound_p50_ms}–${row.lag.p50_ms}`) },
       { title: "lag p99 ms", value: (row) => (row.lag?.p99_ms == null ? "" : `${row.lag.lower_bound_p99_ms}–${row.lag.p99_ms}`) },
       { title: "lag samples", value: (row) => (row.lag ? `${row.lag.samples}${row.lag.not_seen ? ` (${row.lag.not_seen} unseen)` : ""}` : "") },
+      { title: "server lag p50/p99/max ≤ ms", value: (row) => (row.d1.server_lag ? `${row.d1.server_lag.p50_le_ms}/${row.d1.server_lag.p99_le_ms}/${row.d1.server_lag.max_le_ms}` : "") },
     ])}`);
   }
   if (ratioRows.length > 0) {

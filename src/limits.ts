@@ -65,8 +65,10 @@ export const accountLimits = {
    * How long the first cash-in of a group waits for others before the group is written (when
    * fewer than group_commit_operations_max arrive sooner). D1 trails a cash-in's 200 by about
    * this plus one batch: the payments list and the merchant balance (documented in the API).
+   * 200 ms gathers ~20 cash-ins per D1 write at ~100 cash-ins/s per isolate (docs/PERFORMANCE.md);
+   * a busier isolate fills groups of 100 sooner.
    */
-  group_commit_window_ms: 50,
+  group_commit_window_ms: 200,
   /** Cash-ins waiting for a group, per isolate; past it a cash-in waits for its own commit (back-pressure). */
   group_commit_buffer_max: 1_000,
   /** Entries one page of a customer's history returns at most. */
@@ -91,6 +93,11 @@ export const reconciliationLimits = {
   d1_queries_per_step: 400,
   /** A running run untouched this long lost its queue message: the cron resumes it. */
   stale_run_ms: 2 * 60_000,
+  /**
+   * A statement line D1 lacks but whose customer's object already has it counts as in flight to
+   * D1 (matched) only if booked this recently; older, its projection was stuck: a discrepancy.
+   */
+  in_flight_max_ms: 10 * 60_000,
   /** Discrepancies embedded in GET /v1/admin/reconciliations/{id}; the rest are paged. */
   discrepancies_embedded_max: 1000,
 } as const;

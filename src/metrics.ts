@@ -58,10 +58,24 @@ export function countGroupCommit(operations: number): void {
   counters.group_commit_operations += operations;
 }
 
+/**
+ * Projection lag, server side: from the moment a cash-in's projection joins a group (the
+ * moment its 200 is sent) to the moment that group's batch is committed (its payment is then
+ * in GET /v1/payments). A histogram: `counts[i]` holds lags ≤ `lagBoundsMs[i]`, the last
+ * count those above every bound.
+ */
+export const lagBoundsMs = [10, 25, 50, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000, 5000] as const;
+const lagCounts: number[] = Array(lagBoundsMs.length + 1).fill(0);
+
+export function countProjectionLag(ms: number): void {
+  const index = lagBoundsMs.findIndex((bound) => ms <= bound);
+  lagCounts[index === -1 ? lagBoundsMs.length : index]! += 1;
+}
+
 /** The counters and the isolate they belong to, as GET /v1/sandbox/metrics answers them. */
-export function metricsSnapshot(): { isolate_id: string; counters: Counters } {
+export function metricsSnapshot(): { isolate_id: string; counters: Counters; projection_lag: { bounds_ms: number[]; counts: number[] } } {
   isolateId ??= crypto.randomUUID();
-  return { isolate_id: isolateId, counters: { ...counters } };
+  return { isolate_id: isolateId, counters: { ...counters }, projection_lag: { bounds_ms: [...lagBoundsMs], counts: [...lagCounts] } };
 }
 
 // ── D1 instrumentation ──────────────────────────────────────────────────────────────────

@@ -63,3 +63,25 @@ export function perOperation(delta, operations, { merchantRows = false } = {}) {
     merchant_row_writes: merchantRows ? round(delta.merchant_row_writes / operations, 3) : null,
   };
 }
+
+/**
+ * The worker's own projection lag over a run (src/metrics.ts): from a cash-in joining its group
+ * commit (the moment its 200 is sent) to the group's commit (its payment is then listed).
+ * Percentiles from the histogram's delta, as "at most <bound> ms" (the bucket's upper bound).
+ */
+export function serverLag(before, after) {
+  if (!before?.projection_lag || !after?.projection_lag || before.isolate_id !== after.isolate_id) return null;
+  const bounds = after.projection_lag.bounds_ms;
+  const counts = after.projection_lag.counts.map((count, index) => count - (before.projection_lag.counts[index] ?? 0));
+  const total = counts.reduce((sum, count) => sum + count, 0);
+  if (total === 0) return null;
+  const percentile = (p) => {
+    let seen = 0;
+    for (let index = 0; index < counts.length; index++) {
+      seen += counts[index];
+      if (seen >= p * total) return index < bounds.length ? bounds[index] : `>${bounds[bounds.length - 1]}`;
+    }
+    return null;
+  };
+  return { samples: total, p50_le_ms: percentile(0.5), p99_le_ms: percentile(0.99), max_le_ms: percentile(1) };
+}

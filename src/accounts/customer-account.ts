@@ -7,6 +7,7 @@ import { log } from "../log";
 import { withInstrumentedD1 } from "../metrics";
 import { customerAccountSchema } from "./customer-account-schema";
 import { applyProjection, confirmationKey, customerOf, fingerprintOf, type Projection, type ProjectionOutcome } from "./projections";
+import { recordRefusedDelivery } from "./refused-delivery";
 import { recordUnprojectedCustomer } from "./unprojected-customers";
 
 /**
@@ -374,6 +375,9 @@ export class CustomerAccount extends DurableObject<Env> {
     }
     // An assignment that lost may win later (a live return that fails): reverted, not refused.
     await this.revertCredit(projection.op_id, projection.kind === "payment.assigned" ? "reverted" : "refused");
+    // The delivery was answered before D1 decided (group commit) or its request died: its
+    // event is recorded here, whoever compensates (the request, the group, this alarm).
+    if (projection.kind === "payment.recorded" && projection.event) await recordRefusedDelivery(this.env.DB, projection, outcome);
   }
 
   /** Schedules the next alarm for what is left: at once if due, after a backoff if the last run failed. */

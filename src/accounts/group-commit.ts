@@ -18,11 +18,10 @@
  * own projection before answering (back-pressure) instead of growing the buffer.
  */
 import { InjectedFault, faultPoint, takeFault } from "../faults";
-import { recordEventFailed } from "../bank/event-log";
 import type { Env } from "../env";
 import { accountLimits } from "../limits";
 import { log } from "../log";
-import { countGroupCommit, countMerchantRowWrites } from "../metrics";
+import { countGroupCommit, countMerchantRowWrites, countProjectionLag } from "../metrics";
 import { customerAccountStub } from "./customer-account";
 import {
   failingStatement,
@@ -39,6 +38,8 @@ import { applyProjection, confirmationKey, fingerprintOf, type ProjectionOutcome
 interface Member {
   env: Env;
   projection: PaymentProjection;
+  /** When it joined the group: the moment its 200 was sent (for the lag metric). */
+  offeredAt: number;
 }
 
 interface Group {
@@ -57,6 +58,8 @@ class GroupCommitter {
   private writing = 0;
   /** Payments buffered here and not yet written (or failed): by payment id. */
   private readonly inFlight = new Map<string, PaymentProjection>();
+  /** Buffered credits per customer. */
+  private readonly customers = new Map<string, number>();
 
   /**
    * Takes a credited cash-in's projection into the gathering group. False when the buffer is
@@ -70,11 +73,18 @@ class GroupCommitter {
       group = this.open = opened;
       waitUntil(new Promise((resolve) => setTimeout(resolve, accountLimits.group_commit_window_ms)).then(() => this.write(opened)));
     }
-    group.members.push({ env, projection });
+    group.members.push({ env, projection, offeredAt: Date.now() });
     this.buffered++;
     if (!this.inFlight.has(projection.payment.id)) this.inFlight.set(projection.payment.id, projection);
+    const customer = projection.payment.customer_id!;
+    this.customers.set(customer, (this.customers.get(customer) ?? 0) + 1);
     if (group.members.length >= accountLimits.group_commit_operations_max) waitUntil(this.write(group));
     return true;
+  }
+
+  /** Whether this isolate holds a credit of this customer that D1 may not have yet. */
+  holdsCreditFor(customerId: string): boolean {
+    return this.customers.has(customerId);
   }
 
   /** The projection of a payment this isolate holds and D1 may not have yet. */
@@ -106,13 +116,20 @@ class GroupCommitter {
     } finally {
       this.writing--;
       this.buffered -= group.members.length;
-      for (const member of group.members) this.inFlight.delete(member.projection.payment.id);
+      // Only this group's entries: a later group may hold another version of the same payment.
+      for (const member of group.members) {
+        if (this.inFlight.get(member.projection.payment.id) === member.projection) this.inFlight.delete(member.projection.payment.id);
+        const customer = member.projection.payment.customer_id!;
+        const left = (this.customers.get(customer) ?? 1) - 1;
+        if (left > 0) this.customers.set(customer, left);
+        else this.customers.delete(customer);
+      }
     }
   }
 }
 
 async function commit(members: Member[]): Promise<void> {
-  let outcomes: ProjectionOutcome[];
+  let outcomes: (ProjectionOutcome | null)[];
   try {
     outcomes = await commitGroup(members[0]!.env, members.map((member) => member.projection));
   } catch (error) {
@@ -121,22 +138,23 @@ async function commit(members: Member[]): Promise<void> {
     if (!(error instanceof InjectedFault)) log("error", "group commit failed; the customers' objects will replay it", { operations: members.length, error: String(error) });
     return;
   }
+  const committedAt = Date.now();
+  members.forEach((member, index) => {
+    if (outcomes[index] === "applied") countProjectionLag(committedAt - member.offeredAt);
+  });
   await Promise.all(members.map((member, index) => settle(member, outcomes[index]!)));
 }
 
 /**
- * Undoes in the customer's object what D1 would not record, and stores a refused cash-in's
- * event as failed for the operator (its sender was answered 200 before D1 decided).
+ * Undoes in the customer's object what D1 would not record; the object stores a refused
+ * cash-in's event as failed for the operator (its sender was answered 200 before D1 decided).
  */
-async function settle(member: Member, outcome: ProjectionOutcome): Promise<void> {
-  if (outcome === "applied") return;
+async function settle(member: Member, outcome: ProjectionOutcome | null): Promise<void> {
+  if (outcome === "applied" || outcome === null) return;
   const { projection, env } = member;
   try {
+    // The object undoes the credit and records the delivery's event (refused-delivery.ts).
     await customerAccountStub(env, projection.payment.customer_id!).compensate(projection, outcome);
-    if (projection.event && (outcome === "conflict" || outcome === "overflow")) {
-      const why = outcome === "conflict" ? "is already recorded with different data (exists_with_different_data)" : `would take a balance past ${Number.MAX_SAFE_INTEGER}`;
-      await recordEventFailed(env.DB, projection.event, `bank_transaction_id ${projection.payment.bank_transaction_id} ${why}; its credit was undone`);
-    }
     log("warn", "group commit refused a cash-in; its credit was undone", { payment_id: projection.payment.id, outcome });
   } catch (error) {
     // The object's alarm compensates it on its next replay (the projection is unconfirmed).
@@ -150,7 +168,7 @@ async function settle(member: Member, outcome: ProjectionOutcome): Promise<void>
  * that a second read does not explain) is applied one projection at a time instead, so that
  * one refused cash-in never holds up the others.
  */
-async function commitGroup(env: Env, projections: PaymentProjection[]): Promise<ProjectionOutcome[]> {
+async function commitGroup(env: Env, projections: PaymentProjection[]): Promise<(ProjectionOutcome | null)[]> {
   const d1 = env.DB;
   for (let attempt = 0; attempt < 2; attempt++) {
     const now = Date.now();
@@ -176,9 +194,17 @@ async function commitGroup(env: Env, projections: PaymentProjection[]): Promise<
   return applyOneByOne(d1, projections);
 }
 
-async function applyOneByOne(d1: D1Database, projections: PaymentProjection[]): Promise<ProjectionOutcome[]> {
-  const outcomes: ProjectionOutcome[] = [];
-  for (const projection of projections) outcomes.push(await applyProjection(d1, projection));
+/** Each member in its own batch. One that fails outright (`null`) is left to its customer's alarm; the others go on. */
+async function applyOneByOne(d1: D1Database, projections: PaymentProjection[]): Promise<(ProjectionOutcome | null)[]> {
+  const outcomes: (ProjectionOutcome | null)[] = [];
+  for (const projection of projections) {
+    try {
+      outcomes.push(await applyProjection(d1, projection));
+    } catch (error) {
+      log("error", "a cash-in's projection failed; its customer's alarm will replay it", { payment_id: projection.payment.id, error: String(error) });
+      outcomes.push(null);
+    }
+  }
   return outcomes;
 }
 

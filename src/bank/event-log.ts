@@ -13,6 +13,12 @@ export interface ReceivedEvent {
 export class UnprocessableEvent extends Error {}
 
 /**
+ * An event that cannot be applied *yet*: stored failed for the operator, and answered 500 so
+ * that the bank redelivers it (a later delivery that applies marks it processed).
+ */
+export class NotYetApplicableEvent extends Error {}
+
+/**
  * Records `event` as processed, in the batch that applies it. With `onlyIf`, only when that
  * condition holds once the batch's earlier statements ran (an event whose effect did not
  * happen is not processed: it is stored failed by its caller).

@@ -18,7 +18,7 @@ import {
   transferReceivedSchema,
   transferReversedSchema,
 } from "./events";
-import { eventStatus, recordEventFailed, recordEventProcessed, type ReceivedEvent, UnprocessableEvent } from "./event-log";
+import { eventStatus, NotYetApplicableEvent, recordEventFailed, recordEventProcessed, type ReceivedEvent, UnprocessableEvent } from "./event-log";
 
 export type EventResult = { status: "processed"; detail: string } | { status: "failed"; error: string };
 
@@ -57,6 +57,10 @@ export async function handleBankEvent(env: Env, config: Config, rawBody: string,
     const detail = await apply(env, config, event, data, options);
     return { status: "processed", detail };
   } catch (failure) {
+    if (failure instanceof NotYetApplicableEvent) {
+      await recordEventFailed(env.DB, event, failure.message);
+      throw failure; // a 500: the bank redelivers, and the operator sees it meanwhile
+    }
     if (!(failure instanceof UnprocessableEvent)) throw failure; // a 500: the bank redelivers
     await recordEventFailed(env.DB, event, failure.message);
     return { status: "failed", error: failure.message };

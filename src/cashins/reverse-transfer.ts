@@ -8,7 +8,9 @@
  */
 import { customerAccountStub } from "../accounts/customer-account";
 import { applyProjection, type Projection } from "../accounts/projections";
-import { UnprocessableEvent, type ReceivedEvent } from "../bank/event-log";
+import { groupCommit } from "../accounts/group-commit";
+import { NotYetApplicableEvent, UnprocessableEvent, type ReceivedEvent } from "../bank/event-log";
+import { paymentIdOf } from "./receive-transfer";
 import type { Env } from "../env";
 import type { PaymentRow } from "./payment-row";
 
@@ -19,8 +21,15 @@ export interface TransferReversal {
 }
 
 export async function reverseTransfer(env: Env, event: ReceivedEvent, reversal: TransferReversal): Promise<"reversed" | "duplicate"> {
+  // A cash-in answered a moment ago may still be in this isolate's group commit: write it first.
+  if (groupCommit.inFlightPayment(await paymentIdOf(reversal.bank_transaction_id))) await groupCommit.drain();
   const payment = await env.DB.prepare("SELECT * FROM payments WHERE bank_transaction_id = ?").bind(reversal.bank_transaction_id).first<PaymentRow>();
-  if (!payment) throw new UnprocessableEvent(`no payment for bank_transaction_id ${reversal.bank_transaction_id} (reconcile the day, then retry this event)`);
+  if (!payment) {
+    // Not refused for good: the cash-in may be on its way to D1 (another isolate's group, or
+    // its customer's alarm), or its webhook was lost and reconciliation will recover it. The
+    // bank redelivers a 500; the operator sees the event as failed until then.
+    throw new NotYetApplicableEvent(`no payment for bank_transaction_id ${reversal.bank_transaction_id} yet (a cash-in on its way to D1, or one reconciliation will recover); the bank's redelivery will apply it`);
+  }
   if (payment.status === "reversed" && payment.reversal_id !== reversal.reversal_id) {
     throw new UnprocessableEvent(`payment ${payment.id} was already reversed by ${payment.reversal_id}`);
   }

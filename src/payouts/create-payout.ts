@@ -15,6 +15,7 @@
 import { customerAccountStub } from "../accounts/customer-account";
 import { assert } from "../assert";
 import type { IdempotencyClaim } from "../context";
+import { groupCommit } from "../accounts/group-commit";
 import { applyPayoutProjection, type PayoutRecord } from "../accounts/projections";
 import { derivedId } from "../crypto";
 import { findLinkFacts } from "../db/customers";
@@ -96,6 +97,10 @@ export async function createPayout(env: Env, merchantId: string, idempotency: Id
   assert(projection.kind === "payout.created", `payout ${payoutId}: the object stored a ${projection.kind} projection`);
   const created = reservation.replayed ? null : newPayoutRow(projection.payout);
   const answer = created && storedAnswer(env.DB, idempotency, created);
+  // D1 refuses a payout its copy of the customer cannot cover: a cash-in this isolate answered
+  // a moment ago and has not written yet would make it refuse money the customer has. Write it
+  // first (another isolate's is not seen: the payout is then refused, and a retry succeeds).
+  if (groupCommit.holdsCreditFor(input.customer_id)) await groupCommit.drain();
   const { outcome, riderWritten } = await applyPayoutProjection(env.DB, projection, Date.now(), answer?.statement);
   if (outcome === "conflict") {
     // D1 holds this payout id with other data (another customer's reservation won it).
@@ -105,7 +110,11 @@ export async function createPayout(env: Env, merchantId: string, idempotency: Id
   if (outcome === "rejected") {
     faultPoint("payout.after_rejection");
     await account.release(payoutId);
-    throw insufficientFundsFor(customer, "merchant");
+    // D1 refused it: the merchant's balance, or its copy of the customer's (which trails the
+    // customer's object by the group commit), does not cover it.
+    throw customer.transacted
+      ? new ApiError("insufficient_funds", "The merchant's available balance (or a cash-in still being recorded) does not cover this payout.")
+      : insufficientFundsFor(customer, "merchant");
   }
   faultPoint("payout.after_projection");
   if (created) {

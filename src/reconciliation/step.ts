@@ -154,10 +154,12 @@ async function matchStatementPage(env: Env, config: Config, run: RunRow, now: nu
   if (found.length > 0) await env.DB.batch(discrepancyInserts(env.DB, run, found, now));
   for (const line of missing) {
     const replay = await handleBankEvent(env, config, JSON.stringify(lostWebhookOf(line)));
-    if (line.direction === "credit" && replay.status === "processed" && replay.detail === "duplicate" && !missingBefore.has(line.bank_transaction_id)) {
+    const recent = now - Date.parse(line.booked_at) <= bounds.in_flight_max_ms;
+    if (line.direction === "credit" && replay.status === "processed" && replay.detail === "duplicate" && recent && !missingBefore.has(line.bank_transaction_id)) {
       // The customer's object had it already: a cash-in acknowledged a moment ago whose group
       // commit had not reached D1 when this page was read (the replay has written it now).
-      // The webhook was not lost: matched, not a discrepancy.
+      // The webhook was not lost: matched, not a discrepancy. (An older one was stuck, not in
+      // flight: it stays a recovered discrepancy.)
       result.matched++;
       result.in_flight.push(line.bank_transaction_id);
       continue;
@@ -287,10 +289,11 @@ export async function reconciliationStep(env: Env, config: Config, runId: string
     ...chunks(result.in_flight).map((ids) =>
       d1
         .prepare(
-          `DELETE FROM reconciliation_discrepancies WHERE run_id = ? AND kind = 'missing_in_ledger' AND resolution <> 'resolved'
-             AND bank_transaction_id IN (${ids.map(() => "?").join(",")})`,
+          `DELETE FROM reconciliation_discrepancies WHERE run_id = ? AND kind = 'missing_in_ledger' AND resolution = 'open'
+             AND detail = 'recovery in progress' AND bank_transaction_id IN (${ids.map(() => "?").join(",")})
+             AND EXISTS (SELECT 1 FROM reconciliation_runs WHERE id = ? AND status = 'running' AND phase = ? AND cursor IS ?)`,
         )
-        .bind(run.id, ...ids),
+        .bind(run.id, ...ids, run.id, run.phase, run.cursor),
     ),
     // Last, and conditional: the counters move only if this step is the one that moves the cursor.
     d1

@@ -160,7 +160,7 @@ const getSelfBalance = createRoute({
   ...merchantSelf,
   summary: "Retrieve the calling merchant's balance",
   description:
-    "The merchant's balance in one currency (ARS unless `currency` names another enabled one). Cash-ins reach it with their group commit, up to about a tenth of a second " +
+    "The merchant's balance in one currency (ARS unless `currency` names another enabled one). Cash-ins reach it with their group commit, a fraction of a second (a group gathers for at most 200 ms) " +
     "after the customer's balance shows them (docs/PERFORMANCE.md); payouts and reversals move it at once. A late credit only makes the payout guard stricter: " +
     "a payout may briefly find less than the true balance, never more.",
   request: { query: balanceQuery },

@@ -16,7 +16,7 @@ const paymentList = listSchema(paymentSchema, "PaymentList");
 /** Said on every read that D1 serves after a cash-in (docs/MONEY.md, "Group commit"). */
 const trailsCashIns =
   "A cash-in is acknowledged to the bank once the customer's balance has it; its payment is written here with the other cash-ins of the moment (a group commit), " +
-  "so a payment appears here up to about a tenth of a second after the customer's balance shows it (p99 measured in docs/PERFORMANCE.md).";
+  "so a payment appears here a fraction of a second after the customer's balance shows it (a group gathers for at most 200 ms; p99 measured in docs/PERFORMANCE.md).";
 
 const getPayment = createRoute({
   ...merchant,

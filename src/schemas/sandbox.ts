@@ -130,6 +130,16 @@ export const metricsSchema = z
       d1_failed_round_trips: count("Round trips that failed (an aborted batch): counted, but D1 reports no duration or writes for them."),
       d1_unmetered_statements: count("Statements whose meta D1 does not give back (raw(), drizzle's selects): counted here and in d1_statements, their time not in d1_busy_ms."),
     }),
+    projection_lag: z
+      .object({
+        bounds_ms: z.array(z.number().int()),
+        counts: z.array(z.number().int().min(0)),
+      })
+      .openapi({
+        description:
+          "Histogram of group-committed cash-ins' lag, from joining a group (the moment the 200 is sent) to the group's commit: " +
+          "counts[i] are lags ≤ bounds_ms[i], the last count those above every bound.",
+      }),
   })
   .openapi("SandboxMetrics", {
     description:

@@ -21,6 +21,7 @@ import {
   merchantBalance,
   fundedCustomer,
   objectBalance,
+  ownSender,
   postPayout,
   runAccountAlarm,
   sendBankEvent,
@@ -218,6 +219,92 @@ describe("group commit", () => {
     await drainGroupCommit();
     expect(await objectBalance(bob.id)).toEqual({ available: 1, reserved: 0 });
     expect((await merchantBalance(merchant.api_key)).available).toBe(3_001);
+    await expectInvariants();
+  });
+
+  it("a reversal arriving while its cash-in waits for its group commit applies it first, then reverses it", async () => {
+    const merchant = await createMerchant();
+    const [customer] = await customersOf(merchant, 1);
+    const cashIn = transferEvent({ amount: 10_000, concepto: customer!.reference });
+    expect((await sendBankEvent(cashIn, { drain: false })).status).toBe(200);
+    const reversal = { id: uniqueId("evt"), type: "transfer.reversed", created_at: new Date().toISOString(), data: { bank_transaction_id: cashIn.data.bank_transaction_id, reversal_id: uniqueId("rev"), reason: "fraud" } };
+    expect((await sendBankEvent(reversal)).status).toBe(200);
+    expect(await objectBalance(customer!.id)).toEqual({ available: 0, reserved: 0 });
+    expect((await merchantBalance(merchant.api_key)).available).toBe(0);
+    await expectInvariants();
+  });
+
+  it("a reversal of a cash-in D1 does not have yet is not refused for good: stored failed, answered 500, applied on redelivery", async () => {
+    const merchant = await createMerchant();
+    const [customer] = await customersOf(merchant, 1);
+    const cashIn = transferEvent({ amount: 4_000, concepto: customer!.reference });
+    const reversal = { id: uniqueId("evt"), type: "transfer.reversed", created_at: new Date().toISOString(), data: { bank_transaction_id: cashIn.data.bank_transaction_id, reversal_id: uniqueId("rev"), reason: "fraud" } };
+    // The cash-in is acknowledged, but its group dies: D1 has no payment until the alarm runs.
+    armFault("groupcommit.inside_batch");
+    try {
+      expect((await sendBankEvent(cashIn)).status).toBe(200);
+    } finally {
+      disarmFaults();
+    }
+    expect((await sendBankEvent(reversal)).status).toBe(500); // the bank redelivers
+    const stored = await env.DB.prepare("SELECT status FROM bank_events WHERE id = ?").bind(reversal.id).first<{ status: string }>();
+    expect(stored).toMatchObject({ status: "failed" }); // the operator sees it meanwhile
+    await runAccountAlarm(customer!.id);
+    expect((await sendBankEvent(reversal)).status).toBe(200);
+    const applied = await env.DB.prepare("SELECT status FROM bank_events WHERE id = ?").bind(reversal.id).first<{ status: string }>();
+    expect(applied).toMatchObject({ status: "processed" });
+    expect(await objectBalance(customer!.id)).toEqual({ available: 0, reserved: 0 });
+    expect((await merchantBalance(merchant.api_key)).available).toBe(0);
+    await expectInvariants();
+  });
+
+  it("a refused credit undone by the customer's alarm (the group never wrote it) still stores its event as failed", async () => {
+    const merchant = await createMerchant();
+    const [alice, bob] = await customersOf(merchant, 2);
+    const first = transferEvent({ amount: 2_500, concepto: alice!.reference });
+    expect((await sendBankEvent(first)).status).toBe(200);
+    const payment_id = await paymentIdOf(first.data.bank_transaction_id);
+    const eventId = uniqueId("evt");
+    const other: PaymentProjection = {
+      kind: "payment.recorded",
+      op_id: payment_id,
+      event: { id: eventId, type: "transfer.received", payload: "{}", received_at: Date.now() },
+      payment: {
+        id: payment_id,
+        bank_transaction_id: first.data.bank_transaction_id,
+        status: "credited",
+        amount: 2_500,
+        currency: "ARS",
+        customer_id: bob!.id,
+        merchant_id: merchant.id,
+        sender_cuit: first.data.sender.cuit ?? null,
+        sender_name: null,
+        sender_cbu: first.data.sender.cbu ?? null,
+        concepto: bob!.reference,
+        destination_account_number: null,
+        matched_by: "customer_reference",
+        booked_at: Date.now(),
+        created_at: Date.now(),
+      },
+    };
+    expect((await customerAccountStub(env, bob!.id).credit({ op_id: payment_id, amount: 2_500, currency: "ARS", merchant_id: merchant.id, projection: other })).outcome).toBe("applied");
+    await runAccountAlarm(bob!.id); // as if the isolate died before the group was written
+    expect(await objectBalance(bob!.id)).toEqual({ available: 0, reserved: 0 });
+    const stored = await env.DB.prepare("SELECT status, error FROM bank_events WHERE id = ?").bind(eventId).first<{ status: string; error: string }>();
+    expect(stored).toMatchObject({ status: "failed" });
+    expect(stored!.error).toContain("exists_with_different_data");
+    await expectInvariants();
+  });
+
+  it("a payout right after a cash-in this isolate has not written yet finds the money (the group is written first)", async () => {
+    const { merchant, customer } = await fundedCustomer(1_000);
+    const reference = await depositReference(merchant.api_key, customer.id);
+    const cashIn = transferEvent({ amount: 5_000, concepto: reference, sender: await ownSender(customer.id) });
+    expect((await sendBankEvent(cashIn, { drain: false })).status).toBe(200);
+    const payout = await postPayout(merchant.api_key, { customer_id: customer.id, amount: 6_000 });
+    expect(payout.status).toBe(201);
+    expect(await objectBalance(customer.id)).toEqual({ available: 0, reserved: 6_000 });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 0, reserved: 6_000 });
     await expectInvariants();
   });
 

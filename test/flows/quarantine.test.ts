@@ -132,9 +132,11 @@ describe("failed bank events", () => {
     const customer = await createCustomer(merchant.api_key);
     const reference = await depositReference(merchant.api_key, customer.id);
     const transfer = transferEvent({ amount: 5_000, concepto: reference });
-    // The reversal arrives before the transfer it reverses: stored as failed, 422.
+    // The reversal arrives before the transfer it reverses: stored as failed for the operator,
+    // and answered 500, not 422: the cash-in may be on its way to D1 (a group commit, an alarm),
+    // so the bank must redeliver rather than give up.
     const reversal = { id: uniqueId("evt"), type: "transfer.reversed", created_at: new Date().toISOString(), data: { bank_transaction_id: transfer.data.bank_transaction_id, reversal_id: uniqueId("rev"), reason: "fraud" } };
-    expect((await sendBankEvent(reversal)).status).toBe(422);
+    expect((await sendBankEvent(reversal)).status).toBe(500);
     const failed = (await (await api("/v1/admin/bank-events?status=failed&limit=100", { headers: operatorHeaders() })).json()) as { data: { id: string; error: string }[] };
     expect(failed.data.find((event) => event.id === reversal.id)?.error).toMatch(/no payment/);
 
