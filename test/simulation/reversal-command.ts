@@ -52,8 +52,10 @@ export class ReverseTransfer extends SimCommand {
             ? "a return is under way"
             : null;
     if (refusal) {
-      expectEqual(world, `${what}: ${refusal}`, response.status, 422);
-      this.note(world, `${what} → 422 (${refusal}), nothing moves`);
+      // No payment yet is not refused for good: the bank is told to redeliver (500).
+      const status = transfer.stage !== "recorded" ? 500 : 422;
+      expectEqual(world, `${what}: ${refusal}`, response.status, status);
+      this.note(world, `${what} → ${status} (${refusal}), nothing moves`);
       return;
     }
     expectEqual(world, `${what}: the answer`, response.status, 200);
