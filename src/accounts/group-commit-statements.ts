@@ -171,6 +171,7 @@ export interface RecordedPayment {
   fingerprint: string | null;
   customer_id: string | null;
   merchant_id: string | null;
+  matched_by: string | null;
   amount: number;
   currency: string;
 }
@@ -178,20 +179,25 @@ export interface RecordedPayment {
 /** What D1 already holds of these payments: one read, before the group is built. */
 export async function recordedPayments(d1: D1Database, paymentIds: string[]): Promise<Map<string, RecordedPayment>> {
   const { results } = await d1
-    .prepare("SELECT id, fingerprint, customer_id, merchant_id, amount, currency FROM payments WHERE id IN (SELECT value FROM json_each(?1))")
+    .prepare("SELECT id, fingerprint, customer_id, merchant_id, matched_by, amount, currency FROM payments WHERE id IN (SELECT value FROM json_each(?1))")
     .bind(JSON.stringify(paymentIds))
     .all<RecordedPayment>();
   return new Map(results.map((row) => [row.id, row]));
 }
 
 /** Whether D1's payment carries this projection's data (rows from before fingerprints: amount and currency). */
-export function sameData(recorded: Omit<RecordedPayment, "id">, projection: PaymentProjection): boolean {
+export function sameData(recorded: Pick<RecordedPayment, "fingerprint" | "amount" | "currency">, projection: PaymentProjection): boolean {
   if (recorded.fingerprint !== null) return recorded.fingerprint === fingerprintOf(projection);
   return recorded.amount === projection.payment.amount && recorded.currency === projection.payment.currency;
 }
 
-export function sameRoute(recorded: Pick<RecordedPayment, "customer_id" | "merchant_id">, projection: PaymentProjection): boolean {
-  return recorded.customer_id === projection.payment.customer_id && recorded.merchant_id === projection.payment.merchant_id;
+/**
+ * Whether D1's payment is this delivery's routing. One the operator assigned (`manual`) never
+ * is: it was quarantined first, and its customer was credited by the assignment (op
+ * `<payment>:assign`), so a delivery routed there now is superseded, not a second credit.
+ */
+export function sameRoute(recorded: Pick<RecordedPayment, "customer_id" | "merchant_id" | "matched_by">, projection: PaymentProjection): boolean {
+  return recorded.customer_id === projection.payment.customer_id && recorded.merchant_id === projection.payment.merchant_id && recorded.matched_by !== "manual";
 }
 
 /** A statement that always fails, to stand for a batch that dies half-way (tests' fault injection). */

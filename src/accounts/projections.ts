@@ -206,7 +206,8 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
       params: [payment.id, fingerprintOf(projection), payment.amount, payment.currency],
     };
     const sameRoute = {
-      sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND customer_id IS ? AND merchant_id IS ?)",
+      // An operator's assignment (manual) is never this delivery's routing: see sameRoute.
+      sql: "EXISTS (SELECT 1 FROM payments WHERE id = ? AND customer_id IS ? AND merchant_id IS ? AND matched_by IS NOT 'manual')",
       params: [payment.id, payment.customer_id, payment.merchant_id],
     };
     try {

@@ -13,7 +13,7 @@ import { paymentIdOf } from "../../src/cashins/receive-transfer";
 import { armFault, disarmFaults } from "../../src/faults";
 import { accountLimits } from "../../src/limits";
 import { counters } from "../../src/metrics";
-import { createCustomer, createMerchant, type TestMerchant } from "../helpers";
+import { api, createCustomer, createMerchant, json, operatorHeaders, type TestMerchant } from "../helpers";
 import {
   depositReference,
   drainGroupCommit,
@@ -305,6 +305,53 @@ describe("group commit", () => {
     expect(payout.status).toBe(201);
     expect(await objectBalance(customer.id)).toEqual({ available: 0, reserved: 6_000 });
     expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 0, reserved: 6_000 });
+    await expectInvariants();
+  });
+
+  it("a delivery routed to the customer an operator already assigned the payment to is superseded, not a second credit (group and alarm)", async () => {
+    const merchant = await createMerchant();
+    const [alice, bob] = await customersOf(merchant, 2);
+    for (const [customer, path] of [[alice!, "group"], [bob!, "alarm"]] as const) {
+      const held = transferEvent({ amount: 6_000, concepto: "sin referencia" });
+      expect((await sendBankEvent(held)).status).toBe(200);
+      const payment_id = await paymentIdOf(held.data.bank_transaction_id);
+      const assigned = await api(`/v1/admin/quarantine/${payment_id}/assign`, json({ customer_id: customer.id, merchant_id: merchant.id }, operatorHeaders()));
+      expect(assigned.status).toBe(200);
+      expect((await objectBalance(customer.id)).available).toBe(6_000);
+      // The same transfer, the same data, now routed to that customer (as a virtual account
+      // number of API §11 would): the object has never seen this op id and credits it.
+      const projection: PaymentProjection = {
+        kind: "payment.recorded",
+        op_id: payment_id,
+        event: { id: uniqueId("evt"), type: "transfer.received", payload: "{}", received_at: Date.now() },
+        payment: {
+          id: payment_id,
+          bank_transaction_id: held.data.bank_transaction_id,
+          status: "credited",
+          amount: 6_000,
+          currency: "ARS",
+          customer_id: customer.id,
+          merchant_id: merchant.id,
+          sender_cuit: held.data.sender.cuit ?? null,
+          sender_name: held.data.sender.name ?? null,
+          sender_cbu: held.data.sender.cbu ?? null,
+          concepto: held.data.concepto,
+          destination_account_number: null,
+          matched_by: "virtual_account",
+          booked_at: Date.now(),
+          created_at: Date.now(),
+        },
+      };
+      expect((await customerAccountStub(env, customer.id).credit({ op_id: payment_id, amount: 6_000, currency: "ARS", merchant_id: merchant.id, projection })).outcome).toBe("applied");
+      if (path === "group") {
+        expect(groupCommit.offer(env, projection, () => undefined)).toBe(true);
+        await drainGroupCommit();
+      } else {
+        await runAccountAlarm(customer.id);
+      }
+      expect(await objectBalance(customer.id)).toEqual({ available: 6_000, reserved: 0 });
+    }
+    expect((await merchantBalance(merchant.api_key)).available).toBe(12_000);
     await expectInvariants();
   });
 
