@@ -25,7 +25,7 @@ import { creditObject, describeRoute, recordPayment, sameRoute } from "./effects
 import { pendingOf, resolve } from "./pending";
 import { ANONYMOUS, type Delivery, link, note, pick, type Route, type SimTransfer, type TransferEvent, type World } from "./world";
 
-export type CashInCrash = "none" | Extract<FaultPoint, "cashin.before_account_credit" | "cashin.after_account_credit" | "groupcommit.inside_batch">;
+export type CashInCrash = "none" | Extract<FaultPoint, "cashin.before_account_credit" | "cashin.after_account_credit" | "groupcommit.inside_batch" | "groupcommit.after_batch">;
 
 const crashLabel = (crash: CashInCrash) => (crash === "none" ? "" : `, crash ${crash.replace("cashin.", "").replace("groupcommit.", "group commit ")}`);
 
