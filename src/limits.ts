@@ -69,7 +69,9 @@ export const accountLimits = {
    * a busier isolate fills groups of 100 sooner.
    */
   group_commit_window_ms: 200,
-  /** Cash-ins waiting for a group, per isolate; past it a cash-in waits for its own commit (back-pressure). */
+  /** A group's write is given up after this (under waitUntil's 30 s), so its bookkeeping always runs. */
+  group_commit_write_deadline_ms: 25_000,
+  /** Cash-ins waiting for a group, per isolate; past it a cash-in writes its own projection before answering (back-pressure). */
   group_commit_buffer_max: 1_000,
   /** Entries one page of a customer's history returns at most. */
   entries_page_max: 100,

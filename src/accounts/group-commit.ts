@@ -111,9 +111,22 @@ class GroupCommitter {
     group.sealed = true;
     if (this.open === group) this.open = null;
     this.writing++;
+    let deadline: ReturnType<typeof setTimeout> | undefined;
     try {
-      await commit(group.members);
+      // The runtime cancels a waitUntil after 30 s: give the group up before that, so that
+      // this bookkeeping always runs (a hanging D1 must not leak the buffer's capacity). What
+      // it held is replayed by its customers' alarms; D1 records nothing twice either way.
+      await Promise.race([
+        commit(group.members),
+        new Promise<void>((resolve) => {
+          deadline = setTimeout(() => {
+            log("error", "group commit gave up waiting for D1; the customers' objects will replay it", { operations: group.members.length });
+            resolve();
+          }, accountLimits.group_commit_write_deadline_ms);
+        }),
+      ]);
     } finally {
+      if (deadline !== undefined) clearTimeout(deadline);
       this.writing--;
       this.buffered -= group.members.length;
       // Only this group's entries: a later group may hold another version of the same payment.
