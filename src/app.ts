@@ -2,7 +2,8 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";
 import { newRouter } from "./context";
 import { ConfigError } from "./env";
-import { ApiError, problem } from "./errors";
+import { ApiError, errorsPagePath, problem } from "./errors";
+import { errorsPage } from "./errors-page";
 import { limits } from "./limits";
 import { log } from "./log";
 import { authenticate } from "./middleware/auth";
@@ -75,6 +76,7 @@ export function newApp() {
   let document: unknown;
   app.get("/openapi.json", (c) => c.json((document ??= app.getOpenAPI31Document(openApiInfo)) as object));
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Virtual Accounts API" }));
+  app.get(errorsPagePath, errorsPage);
 
   app.notFound((c) => problem(c, "not_found", `No route for ${c.req.method} ${c.req.path}.`));
 

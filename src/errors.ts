@@ -1,85 +1,51 @@
 import type { Context } from "hono";
 
 /**
- * Every error the API can answer, with its HTTP status (API §1). The switch is exhaustive:
- * adding a code without a status does not compile.
+ * Every error the API can answer (API §1): its HTTP status, its title, and what it means. The one
+ * table the problem bodies, the OpenAPI document and the `/errors` page are all built from: a
+ * code added here is listed everywhere at once, and a code without a status does not compile.
  */
-export type ErrorCode =
-  | "invalid_request"
-  | "unsupported_currency"
-  | "unauthenticated"
-  | "invalid_signature"
-  | "forbidden"
-  | "not_found"
-  | "idempotency_key_in_flight"
-  | "conflict"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "idempotency_key_reused"
-  | "insufficient_funds"
-  | "invalid_state"
-  | "invalid_destination"
-  | "unprocessable_event"
-  | "rate_limited"
-  | "internal_error"
-  | "unavailable";
+export const errorCatalog = {
+  invalid_request: { status: 400, title: "Invalid request", meaning: "The request is malformed or a field is invalid; `errors[]` names each bad field." },
+  unsupported_currency: { status: 400, title: "Unsupported currency", meaning: "The currency is not enabled (ARS unless the CURRENCIES variable lists more)." },
+  unauthenticated: { status: 401, title: "Unauthenticated", meaning: "The `Authorization: Bearer` API key is missing, unknown or revoked." },
+  invalid_signature: { status: 401, title: "Invalid signature", meaning: "Bank webhook only: the `Bank-Signature` header is missing or wrong, or its timestamp is more than 300 s away." },
+  forbidden: { status: 403, title: "Forbidden", meaning: "The key's role may not call this route." },
+  not_found: { status: 404, title: "Not found", meaning: "No such route, or no such resource visible to the caller." },
+  idempotency_key_in_flight: { status: 409, title: "Idempotency key in flight", meaning: "A request with the same Idempotency-Key is still running; retry later." },
+  conflict: { status: 409, title: "Conflict", meaning: "The request contradicts the resource's current state or an earlier version of the same cause (same id, different data)." },
+  payload_too_large: { status: 413, title: "Payload too large", meaning: "The request body exceeds 1 MiB." },
+  unsupported_media_type: { status: 415, title: "Unsupported media type", meaning: "Request bodies must be JSON: media type `application/json` (any parameters); `+json` suffix types are refused." },
+  idempotency_key_reused: { status: 422, title: "Idempotency key reused", meaning: "The Idempotency-Key was already used with another request body." },
+  insufficient_funds: { status: 422, title: "Insufficient funds", meaning: "The balance cannot cover the amount; nothing moved." },
+  invalid_state: { status: 422, title: "Invalid state", meaning: "The resource's state does not allow this action (e.g. cancelling a completed payout)." },
+  invalid_destination: { status: 422, title: "Invalid destination", meaning: "A payout to an account that is not the customer's own." },
+  unprocessable_event: { status: 422, title: "Unprocessable event", meaning: "Bank webhook only: a correctly signed event that cannot be applied; it is stored for the operator." },
+  rate_limited: { status: 429, title: "Rate limited", meaning: "The caller's request budget is spent; see Retry-After." },
+  internal_error: { status: 500, title: "Internal error", meaning: "Something failed on our side; nothing internal is revealed. Request-Id identifies it to support." },
+  unavailable: { status: 503, title: "Service unavailable", meaning: "The service cannot serve the request now (its configuration is invalid, or a bank call it needs did not answer); nothing changed: retry, with the same Idempotency-Key." },
+} as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503;
+export type ErrorCode = keyof typeof errorCatalog;
+export type ErrorStatus = (typeof errorCatalog)[ErrorCode]["status"];
+
+/** Every code, in the catalog's order (by status). */
+export const errorCodes = Object.keys(errorCatalog) as ErrorCode[];
 
 export function statusOf(code: ErrorCode): ErrorStatus {
-  switch (code) {
-    case "invalid_request":
-    case "unsupported_currency":
-      return 400;
-    case "unauthenticated":
-    case "invalid_signature":
-      return 401;
-    case "forbidden":
-      return 403;
-    case "not_found":
-      return 404;
-    case "idempotency_key_in_flight":
-    case "conflict":
-      return 409;
-    case "payload_too_large":
-      return 413;
-    case "unsupported_media_type":
-      return 415;
-    case "idempotency_key_reused":
-    case "insufficient_funds":
-    case "invalid_state":
-    case "invalid_destination":
-    case "unprocessable_event":
-      return 422;
-    case "rate_limited":
-      return 429;
-    case "internal_error":
-      return 500;
-    case "unavailable":
-      return 503;
-  }
+  return errorCatalog[code].status;
 }
 
-const titles: Record<ErrorCode, string> = {
-  invalid_request: "Invalid request",
-  unsupported_currency: "Unsupported currency",
-  unauthenticated: "Unauthenticated",
-  invalid_signature: "Invalid signature",
-  forbidden: "Forbidden",
-  not_found: "Not found",
-  idempotency_key_in_flight: "Idempotency key in flight",
-  conflict: "Conflict",
-  payload_too_large: "Payload too large",
-  unsupported_media_type: "Unsupported media type",
-  idempotency_key_reused: "Idempotency key reused",
-  insufficient_funds: "Insufficient funds",
-  invalid_state: "Invalid state",
-  invalid_destination: "Invalid destination",
-  unprocessable_event: "Unprocessable event",
-  rate_limited: "Rate limited",
-  internal_error: "Internal error",
-  unavailable: "Service unavailable",
-};
+/** Where the errors page is served; each code is an anchor on it. */
+export const errorsPagePath = "/errors";
+
+/**
+ * A problem's `type`: a relative URI (RFC 9457 §3.1.1) that resolves against the service to the
+ * code's entry on the errors page. Stable: it changes only if the code itself does.
+ */
+export function problemTypeOf(code: ErrorCode): string {
+  return `${errorsPagePath}#${code}`;
+}
 
 export interface FieldError {
   path: string;
@@ -108,9 +74,8 @@ export class ApiError extends Error {
 
 export function problemOf(code: ErrorCode, detail: string, errors?: FieldError[]): Problem {
   return {
-    // Relative URI (RFC 9457 §3.1.1): resolves against the service, whose /docs lists every code.
-    type: `/docs#error-${code}`,
-    title: titles[code],
+    type: problemTypeOf(code),
+    title: errorCatalog[code].title,
     status: statusOf(code),
     detail,
     code,

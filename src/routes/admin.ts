@@ -6,7 +6,7 @@ import { ApiError } from "../errors";
 import { checkInvariants } from "../ledger/invariants";
 import { requireOperator } from "../middleware/auth";
 import { decodeCursor, selectPage, toPage } from "../pagination";
-import { jsonResponse, listSchema, paginationQuery, problemResponses, rfc3339 } from "../schemas/common";
+import { bodyProblemStatuses, jsonResponse, listSchema, paginationQuery, problemResponses, rfc3339 } from "../schemas/common";
 import { invariantsSchema } from "../schemas/ledger";
 
 const operator = { tags: ["Operator"], security: [{ operatorKey: [] }], middleware: [requireOperator] };
@@ -15,6 +15,7 @@ const invariants = createRoute({
   ...operator,
   method: "get",
   path: "/v1/admin/invariants",
+  operationId: "checkInvariants",
   summary: "Prove the books: ledger balanced, balances equal entries, objects equal D1, records equal their ledger",
   description:
     "Checks the books without ever nearing D1's per-invocation limits, however large they grow. The sums across the " +
@@ -49,6 +50,7 @@ const listBankEvents = createRoute({
   ...operator,
   method: "get",
   path: "/v1/admin/bank-events",
+  operationId: "listBankEvents",
   summary: "List stored bank events, newest first",
   request: { query: paginationQuery.extend({ status: z.enum(["processed", "failed"]).optional() }) },
   responses: { 200: jsonResponse(listSchema(bankEventSchema, "StoredBankEventList"), "A page of events."), ...problemResponses(403) },
@@ -69,13 +71,14 @@ const retryBankEvent = createRoute({
   ...operator,
   method: "post",
   path: "/v1/admin/bank-events/{id}/retry",
+  operationId: "retryBankEvent",
   summary: "Apply a stored bank event again",
   description:
     "Runs a failed event through the same code as its first delivery (its signature was verified when it was stored): " +
     "e.g. a payout event that arrived before its payout, or a reversal of a cash-in recovered since. An event already " +
     "processed is left alone.",
   request: { params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) }) },
-  responses: { 200: jsonResponse(bankEventSchema, "The event, as it stands now."), ...problemResponses(403, 404) },
+  responses: { 200: jsonResponse(bankEventSchema, "The event, as it stands now."), ...problemResponses(403, 404, ...bodyProblemStatuses) },
 });
 
 async function storedEvent(d1: D1Database, id: string): Promise<BankEventRow | null> {

@@ -8,14 +8,21 @@ import { handleBankEvent } from "../bank/handle-event";
 import { verifySignature } from "../bank/signature";
 import { newRouter } from "../context";
 import { problem } from "../errors";
-import { jsonResponse, problemResponses } from "../schemas/common";
+import { bodyProblemStatuses, jsonResponse, problemResponse, problemResponses } from "../schemas/common";
 
-// The bank is never rate limited: its webhook carries money already received.
-const { 429: _neverLimited, ...bankProblems } = problemResponses(401, 413, 415, 422);
+// The bank is never rate limited (its webhook carries money already received), never answers 400
+// (an event that does not parse is stored failed: 422), and authenticates by signature, not by key.
+const { 400: _neverInvalid, 429: _neverLimited, ...bankProblems } = problemResponses(...bodyProblemStatuses);
+const bankResponses = {
+  ...bankProblems,
+  401: problemResponse("invalid_signature: the Bank-Signature header is missing or wrong, or its timestamp is more than 300 s away."),
+  422: problemResponse("unprocessable_event: signed, but it cannot be applied (malformed, unknown, or other data for a cause already applied); stored failed for the operator."),
+};
 
 const receive = createRoute({
   method: "post",
   path: "/v1/bank/events",
+  operationId: "receiveBankEvent",
   tags: ["Bank"],
   summary: "Receive a bank event (webhook)",
   description:
@@ -33,7 +40,7 @@ const receive = createRoute({
   request: { body: { content: { "application/json": { schema: bankEventSchema } }, required: true } },
   responses: {
     200: jsonResponse(z.object({ received: z.literal(true) }).openapi("BankEventReceived"), "Applied, or already applied."),
-    ...bankProblems,
+    ...bankResponses,
   },
 });
 

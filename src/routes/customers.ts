@@ -16,7 +16,7 @@ import { ApiError } from "../errors";
 import { enabledCurrency, readCustomerBalance } from "../ledger/balances";
 import { merchantIdOf, requireMerchant } from "../middleware/auth";
 import { decodeCursor, toPage } from "../pagination";
-import { jsonBody, jsonResponse, listSchema, problemResponses, rfc3339 } from "../schemas/common";
+import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, problemResponses, rfc3339 } from "../schemas/common";
 import {
   createCustomerRequest,
   customerBalanceSchema,
@@ -65,6 +65,7 @@ async function visibleLink(c: Context<AppEnv>, customerId: string, needs: "link"
 const createCustomer = createRoute({
   method: "post",
   path: "/v1/customers",
+  operationId: "createCustomer",
   ...merchantOnly,
   summary: "Register a customer",
   description:
@@ -77,13 +78,14 @@ const createCustomer = createRoute({
   responses: {
     201: jsonResponse(customerSchema, "A new customer."),
     200: jsonResponse(customerSchema, "The existing customer with this CUIT, now linked to the caller."),
-    ...problemResponses(403, 409, 413, 415, 422),
+    ...problemResponses(403, 409, 422, ...bodyProblemStatuses),
   },
 });
 
 const getCustomer = createRoute({
   method: "get",
   path: "/v1/customers/{id}",
+  operationId: "getCustomer",
   ...merchantOnly,
   summary: "Retrieve a customer",
   description:
@@ -96,6 +98,7 @@ const getCustomer = createRoute({
 const listCustomers = createRoute({
   method: "get",
   path: "/v1/customers",
+  operationId: "listCustomers",
   ...merchantOnly,
   summary: "List customers",
   description: "The customers linked to the caller, most recently linked first; `cuit` narrows it to one.",
@@ -106,6 +109,7 @@ const listCustomers = createRoute({
 const getDepositDetails = createRoute({
   method: "get",
   path: "/v1/customers/{id}/deposit-details",
+  operationId: "getCustomerDepositDetails",
   ...merchantOnly,
   summary: "How the customer pays in",
   description:
@@ -118,6 +122,7 @@ const getDepositDetails = createRoute({
 const getCustomerBalance = createRoute({
   method: "get",
   path: "/v1/customers/{id}/balance",
+  operationId: "getCustomerBalance",
   ...merchantOnly,
   summary: "Retrieve a customer's balance",
   description:

@@ -13,7 +13,7 @@ import { merchantAccounts, openAccountStatement } from "../ledger/accounts";
 import { limits } from "../limits";
 import { apiKeyCache } from "../middleware/api-key-cache";
 import { merchantIdOf, requireMerchant, requireOperator } from "../middleware/auth";
-import { jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
+import { bodyProblemStatuses, jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
 import {
   apiKeyParams,
   balanceQuery,
@@ -95,6 +95,7 @@ async function findMerchant(d1: D1Database, id: string): Promise<MerchantRow> {
 const createMerchant = createRoute({
   method: "post",
   path: "/v1/merchants",
+  operationId: "createMerchant",
   ...operator,
   summary: "Create a merchant",
   description:
@@ -104,13 +105,14 @@ const createMerchant = createRoute({
   request: { body: jsonBody(createMerchantRequest) },
   responses: {
     201: jsonResponse(createdMerchantSchema, "The new merchant, with its secrets."),
-    ...problemResponses(403, 409, 413, 415, 422),
+    ...problemResponses(403, 409, 422, ...bodyProblemStatuses),
   },
 });
 
 const getMerchant = createRoute({
   method: "get",
   path: "/v1/merchants/{id}",
+  operationId: "getMerchant",
   ...operator,
   summary: "Retrieve a merchant",
   request: { params: merchantIdParams },
@@ -120,6 +122,7 @@ const getMerchant = createRoute({
 const createApiKey = createRoute({
   method: "post",
   path: "/v1/merchants/{id}/api-keys",
+  operationId: "createMerchantApiKey",
   ...operator,
   summary: "Issue a new API key",
   description:
@@ -129,13 +132,14 @@ const createApiKey = createRoute({
   request: { params: merchantIdParams },
   responses: {
     201: jsonResponse(createdApiKeySchema, "The new key, shown only here."),
-    ...problemResponses(403, 404, 409, 422),
+    ...problemResponses(403, 404, 409, 422, ...bodyProblemStatuses),
   },
 });
 
 const revokeApiKey = createRoute({
   method: "delete",
   path: "/v1/merchants/{id}/api-keys/{key_prefix}",
+  operationId: "revokeMerchantApiKey",
   ...operator,
   summary: "Revoke an API key",
   description:
@@ -149,6 +153,7 @@ const revokeApiKey = createRoute({
 const getSelf = createRoute({
   method: "get",
   path: "/v1/merchant",
+  operationId: "getCurrentMerchant",
   ...merchantSelf,
   summary: "Retrieve the calling merchant",
   responses: { 200: jsonResponse(merchantSchema, "The merchant that owns the key."), ...problemResponses(403) },
@@ -157,6 +162,7 @@ const getSelf = createRoute({
 const getSelfBalance = createRoute({
   method: "get",
   path: "/v1/merchant/balance",
+  operationId: "getCurrentMerchantBalance",
   ...merchantSelf,
   summary: "Retrieve the calling merchant's balance",
   description:

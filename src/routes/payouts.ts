@@ -10,7 +10,7 @@ import { decodeCursor, selectPage, toPage } from "../pagination";
 import { createPayout } from "../payouts/create-payout";
 import { finishPayout } from "../payouts/finish-payout";
 import { findMerchantPayout, payoutView, type PayoutRow } from "../payouts/payout-row";
-import { jsonBody, jsonResponse, listSchema, problemResponses } from "../schemas/common";
+import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, problemResponse, problemResponses } from "../schemas/common";
 import { customerIdParams } from "../schemas/customers";
 import { createPayoutRequest, idempotencyHeader, payoutIdParams, payoutListQuery, payoutSchema } from "../schemas/payouts";
 
@@ -21,6 +21,7 @@ const create = createRoute({
   ...merchant,
   method: "post",
   path: "/v1/payouts",
+  operationId: "createPayout",
   summary: "Create a payout",
   description:
     "Reserves the amount on both the customer's and the calling merchant's available balance, or on neither " +
@@ -36,13 +37,20 @@ const create = createRoute({
     "Otherwise 422 invalid_destination and nothing moves. If the bank cannot answer the lookup, 503 unavailable and " +
     "nothing moves: retry with the same key.",
   request: { headers: idempotencyHeader, body: jsonBody(createPayoutRequest) },
-  responses: { 201: jsonResponse(payoutSchema, "The payout, pending."), ...problemResponses(403, 404, 409, 422, 503) },
+  responses: {
+    201: jsonResponse(payoutSchema, "The payout, pending."),
+    ...problemResponses(403, 404, 409, 422, ...bodyProblemStatuses),
+    503: problemResponse(
+      "unavailable: the bank did not answer the destination lookup, or the service's configuration is invalid; nothing moved: retry with the same Idempotency-Key.",
+    ),
+  },
 });
 
 const get = createRoute({
   ...merchant,
   method: "get",
   path: "/v1/payouts/{id}",
+  operationId: "getPayout",
   summary: "Get a payout",
   request: { params: payoutIdParams },
   responses: { 200: jsonResponse(payoutSchema, "The payout."), ...problemResponses(403, 404) },
@@ -52,6 +60,7 @@ const list = createRoute({
   ...merchant,
   method: "get",
   path: "/v1/payouts",
+  operationId: "listPayouts",
   summary: "List the caller's payouts, newest first",
   request: { query: payoutListQuery },
   responses: { 200: jsonResponse(payoutList, "A page of payouts."), ...problemResponses(403) },
@@ -61,16 +70,18 @@ const cancel = createRoute({
   ...merchant,
   method: "post",
   path: "/v1/payouts/{id}/cancel",
+  operationId: "cancelPayout",
   summary: "Cancel a pending payout",
   description: "Only while pending (not yet submitted to the bank): the reserved funds return to both balances. Otherwise 422 invalid_state.",
   request: { params: payoutIdParams },
-  responses: { 200: jsonResponse(payoutSchema, "The payout, canceled."), ...problemResponses(403, 404, 409, 422) },
+  responses: { 200: jsonResponse(payoutSchema, "The payout, canceled."), ...problemResponses(403, 404, 409, 422, ...bodyProblemStatuses) },
 });
 
 const listForCustomer = createRoute({
   ...merchant,
   method: "get",
   path: "/v1/customers/{id}/payouts",
+  operationId: "listCustomerPayouts",
   summary: "List a customer's payouts made by the caller",
   request: { params: customerIdParams, query: payoutListQuery },
   responses: { 200: jsonResponse(payoutList, "A page of payouts."), ...problemResponses(403, 404) },

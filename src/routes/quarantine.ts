@@ -5,7 +5,7 @@ import { assignQuarantined, returnQuarantined, suggestCustomer } from "../cashin
 import { newRouter } from "../context";
 import { requireOperator } from "../middleware/auth";
 import { decodeCursor, selectPage, toPage } from "../pagination";
-import { jsonBody, jsonResponse, listSchema, paginationQuery, problemResponses, rfc3339 } from "../schemas/common";
+import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, paginationQuery, problemResponses, rfc3339 } from "../schemas/common";
 import { customerIdSchema } from "../schemas/customers";
 import { merchantIdSchema } from "../schemas/merchants";
 import { paymentIdParams, paymentSchema } from "../schemas/payments";
@@ -40,6 +40,7 @@ const list = createRoute({
   ...operator,
   method: "get",
   path: "/v1/admin/quarantine",
+  operationId: "listQuarantinedPayments",
   summary: "List quarantined cash-ins, newest first, with a suggested owner",
   request: { query: paginationQuery },
   responses: { 200: jsonResponse(listSchema(quarantinedSchema, "QuarantinedPaymentList"), "A page."), ...problemResponses(403) },
@@ -49,25 +50,27 @@ const assign = createRoute({
   ...operator,
   method: "post",
   path: "/v1/admin/quarantine/{id}/assign",
+  operationId: "assignQuarantinedPayment",
   summary: "Credit a quarantined cash-in to a customer and merchant",
   description:
     "Credits exactly once (matched_by \"manual\"): assigning again to the same pair answers the same payment; to another pair, 422 invalid_state. " +
     "Refused (422 invalid_state) while a return to the sender is under way; once that return has failed, assigning again credits it. " +
     "409 conflict if the customer was already credited this payment through another merchant.",
   request: { params: paymentIdParams, body: jsonBody(z.object({ customer_id: customerIdSchema, merchant_id: merchantIdSchema }).strict().openapi("AssignQuarantinedRequest")) },
-  responses: { 200: jsonResponse(paymentSchema, "The payment, credited."), ...problemResponses(403, 404, 409, 422) },
+  responses: { 200: jsonResponse(paymentSchema, "The payment, credited."), ...problemResponses(403, 404, 409, 422, ...bodyProblemStatuses) },
 });
 
 const sendBack = createRoute({
   ...operator,
   method: "post",
   path: "/v1/admin/quarantine/{id}/return",
+  operationId: "returnQuarantinedPayment",
   summary: "Send a quarantined cash-in back to its sender's CBU",
   description:
     "Creates a return payout from suspense, submitted to the bank like any payout (202: it completes asynchronously; the payment becomes " +
     "`returned` when the bank confirms). Asking again answers the live return.",
   request: { params: paymentIdParams },
-  responses: { 202: jsonResponse(returnSchema, "The return, on its way."), ...problemResponses(403, 404, 422) },
+  responses: { 202: jsonResponse(returnSchema, "The return, on its way."), ...problemResponses(403, 404, 422, ...bodyProblemStatuses) },
 });
 
 export const quarantineRouter = newRouter()

@@ -6,7 +6,7 @@ import { requireOperator } from "../middleware/auth";
 import { decodeCursor, selectPage, toPage } from "../pagination";
 import { beginReconciliation } from "../reconciliation/driver";
 import { discrepancyView, findRun, runReport, runSummary, type DiscrepancyRow, type RunRow } from "../reconciliation/runs";
-import { jsonBody, jsonResponse, listSchema, paginationQuery, problemResponses } from "../schemas/common";
+import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, paginationQuery, problemResponses } from "../schemas/common";
 import {
   discrepancyParams,
   discrepancySchema,
@@ -25,16 +25,18 @@ const start = createRoute({
   ...operator,
   method: "post",
   path: "/v1/admin/reconciliations",
+  operationId: "startReconciliation",
   summary: "Reconcile a business day against the bank's statement",
   description: "Runs in the background, a page at a time; poll GET /v1/admin/reconciliations/{id}. Running a date again changes no balance.",
   request: { body: jsonBody(startReconciliationRequest) },
-  responses: { 202: jsonResponse(startedSchema, "Started."), ...problemResponses(403) },
+  responses: { 202: jsonResponse(startedSchema, "Started."), ...problemResponses(403, ...bodyProblemStatuses) },
 });
 
 const get = createRoute({
   ...operator,
   method: "get",
   path: "/v1/admin/reconciliations/{id}",
+  operationId: "getReconciliation",
   summary: "A reconciliation run: status, totals and discrepancies",
   request: { params: runIdParams },
   responses: { 200: jsonResponse(runReportSchema, "The run."), ...problemResponses(403, 404) },
@@ -44,6 +46,7 @@ const list = createRoute({
   ...operator,
   method: "get",
   path: "/v1/admin/reconciliations",
+  operationId: "listReconciliations",
   summary: "List reconciliation runs, newest first",
   request: { query: runListQuery },
   responses: { 200: jsonResponse(listSchema(runSummarySchema, "ReconciliationList"), "A page of runs."), ...problemResponses(403) },
@@ -53,6 +56,7 @@ const discrepancies = createRoute({
   ...operator,
   method: "get",
   path: "/v1/admin/reconciliations/{id}/discrepancies",
+  operationId: "listReconciliationDiscrepancies",
   summary: "Page through a run's discrepancies, newest first",
   request: { params: runIdParams, query: paginationQuery },
   responses: { 200: jsonResponse(listSchema(discrepancySchema, "DiscrepancyList"), "A page of discrepancies."), ...problemResponses(403, 404) },
@@ -62,10 +66,11 @@ const resolve = createRoute({
   ...operator,
   method: "post",
   path: "/v1/admin/reconciliations/{id}/discrepancies/{discrepancy_id}/resolve",
+  operationId: "resolveReconciliationDiscrepancy",
   summary: "Close an open discrepancy with a note",
   description: "Records what the operator found and did (see docs/RUNBOOK.md). Only an open discrepancy can be resolved; resolving it again with the same note is a no-op.",
   request: { params: discrepancyParams, body: jsonBody(resolveRequest) },
-  responses: { 200: jsonResponse(discrepancySchema, "The discrepancy, resolved."), ...problemResponses(403, 404, 422) },
+  responses: { 200: jsonResponse(discrepancySchema, "The discrepancy, resolved."), ...problemResponses(403, 404, 422, ...bodyProblemStatuses) },
 });
 
 export const reconciliationsRouter = newRouter()

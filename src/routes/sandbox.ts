@@ -14,7 +14,7 @@ import { metricsSnapshot } from "../metrics";
 import { requireOperator } from "../middleware/auth";
 import { findPayout } from "../payouts/payout-row";
 import { submitPayout } from "../payouts/submit-payout";
-import { jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
+import { bodyProblemStatuses, jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
 import { payoutIdParams } from "../schemas/payouts";
 import {
   faultPlanRequest,
@@ -45,28 +45,31 @@ const transfer = createRoute({
   ...operator,
   method: "post",
   path: "/v1/sandbox/transfers",
+  operationId: "createSandboxTransfer",
   summary: "Simulate an incoming bank transfer",
   description: "Books the transfer on the sandbox bank's statement and delivers its signed `transfer.received` event once, twice, or not at all.",
   request: { body: jsonBody(sandboxTransferRequest) },
-  responses: { 201: jsonResponse(sandboxTransferResponse, "Booked (and delivered)."), ...problemResponses(403, 404) },
+  responses: { 201: jsonResponse(sandboxTransferResponse, "Booked (and delivered)."), ...problemResponses(403, 404, ...bodyProblemStatuses) },
 });
 
 const settle = createRoute({
   ...operator,
   method: "post",
   path: "/v1/sandbox/payouts/{id}/settle",
+  operationId: "settleSandboxPayout",
   summary: "Settle a payout at the sandbox bank",
   description:
     "The bank completes or fails a processing payout and delivers the event. A payout still pending (the queue has not " +
     "submitted it yet) is submitted first, through the same code the queue runs.",
   request: { params: payoutIdParams, body: jsonBody(settleRequest) },
-  responses: { 200: jsonResponse(settleResponse, "Settled and delivered."), ...problemResponses(403, 404, 422) },
+  responses: { 200: jsonResponse(settleResponse, "Settled and delivered."), ...problemResponses(403, 404, 422, ...bodyProblemStatuses) },
 });
 
 const statement = createRoute({
   ...operator,
   method: "get",
   path: "/v1/sandbox/statement",
+  operationId: "getSandboxStatement",
   summary: "The sandbox bank's statement for a business day",
   request: { query: statementQuery },
   responses: { 200: jsonResponse(statementResponse, "Statement lines, in booking order."), ...problemResponses(403, 404) },
@@ -76,6 +79,7 @@ const registerAccount = createRoute({
   ...operator,
   method: "post",
   path: "/v1/sandbox/accounts",
+  operationId: "createSandboxAccount",
   summary: "Register an account holder with the sandbox bank",
   description:
     "The sandbox bank's account-holder lookup (COELSA's *titularidad* check in production) then reports this holder " +
@@ -87,7 +91,7 @@ const registerAccount = createRoute({
   responses: {
     201: jsonResponse(sandboxAccountSchema, "Registered."),
     200: jsonResponse(sandboxAccountSchema, "Already registered with the same data."),
-    ...problemResponses(403, 404, 409),
+    ...problemResponses(403, 404, 409, ...bodyProblemStatuses),
   },
 });
 
@@ -95,6 +99,7 @@ const virtualAccount = createRoute({
   ...operator,
   method: "get",
   path: "/v1/sandbox/virtual-accounts/{account_number}",
+  operationId: "getSandboxVirtualAccount",
   summary: "The sandbox bank's view of a virtual account number",
   description: "Whether the bank has registered this account number (CVU) as routable to our settlement account (API §11).",
   request: { params: virtualAccountParams },
@@ -105,19 +110,21 @@ const faults = createRoute({
   ...operator,
   method: "post",
   path: "/v1/sandbox/faults",
+  operationId: "planSandboxFaults",
   summary: "Make the sandbox bank fail the next calls",
   description:
     "The next `n` calls of each kind given fail transiently at the bank (0 clears it; a kind left out keeps its " +
     "plan), so that clients and tests can watch retries: a payout submission is retried by the queue, a virtual " +
     "account registration by its caller. Answers the plan as it now stands.",
   request: { body: jsonBody(faultPlanRequest) },
-  responses: { 200: jsonResponse(faultPlanSchema, "The fault plan."), ...problemResponses(403, 404) },
+  responses: { 200: jsonResponse(faultPlanSchema, "The fault plan."), ...problemResponses(403, 404, ...bodyProblemStatuses) },
 });
 
 const metrics = createRoute({
   ...operator,
   method: "get",
   path: "/v1/sandbox/metrics",
+  operationId: "getSandboxMetrics",
   summary: "This isolate's counters (for the benchmark)",
   description:
     "D1 write transactions, statements, busy time (the sum of D1's own `meta.duration`), merchant-row writes and group " +

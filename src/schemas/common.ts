@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { errorCatalog, errorCodes, problemTypeOf, statusOf } from "../errors";
 import { limits } from "../limits";
 
 /** A money amount: a JSON integer in minor units, 1 ≤ amount ≤ 10^14 (API §1). */
@@ -27,11 +28,21 @@ export function idSchema(prefix: string, example: string) {
 
 export const problemSchema = z
   .object({
-    type: z.string(),
-    title: z.string(),
+    type: z.string().openapi({
+      description:
+        "`/errors#<code>`: a relative URL (RFC 9457) to the code's entry on the errors page, which lists every code. " +
+        "Stable: it changes only if the code does.",
+      example: problemTypeOf("invalid_request"),
+    }),
+    title: z.string().openapi({ description: "The code's title; the same for every problem with that code." }),
     status: z.number().int(),
-    detail: z.string(),
-    code: z.string().openapi({ example: "invalid_request" }),
+    detail: z.string().openapi({ description: "For people: what went wrong this time. May change; branch on `code`." }),
+    code: z.enum(errorCodes).openapi({
+      description:
+        "Stable; branch on it. Every code, with its status (`GET /errors` has the same table):\n\n" +
+        errorCodes.map((code) => `- \`${code}\` (${statusOf(code)}): ${errorCatalog[code].meaning}`).join("\n"),
+      example: "invalid_request",
+    }),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   .openapi("Problem", { description: "RFC 9457 problem details." });
@@ -66,6 +77,11 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
   return { content: { "application/json": { schema } }, description };
 }
 
+/**
+ * What each status means on an ordinary bearer-authenticated route. A route where a status means
+ * something else (the bank webhook's 401 is a bad signature, not a bad key) overrides the entry
+ * with `problemResponse`.
+ */
 const problemDescriptions: Record<number, string> = {
   400: "invalid_request or unsupported_currency; `errors[]` names each bad field.",
   401: "unauthenticated: missing or wrong API key.",
@@ -73,21 +89,28 @@ const problemDescriptions: Record<number, string> = {
   404: "not_found: no such resource visible to the caller.",
   409: "idempotency_key_in_flight or conflict.",
   413: "payload_too_large: the body exceeds 1 MiB.",
-  415: "unsupported_media_type: bodies must be JSON (media type application/json, any parameters; `+json` suffix types are refused).",
+  415: "unsupported_media_type: bodies must be JSON (media type application/json, any parameters; `+json` suffix types are refused). A POST that takes no body may omit Content-Type, but a body it is sent must still be JSON.",
   422: "idempotency_key_reused, insufficient_funds, invalid_state or invalid_destination (a payout to an account that is not the customer's own).",
   429: "rate_limited: the caller's request budget is spent; see Retry-After.",
   500: "internal_error: nothing internal is revealed.",
-  503: "unavailable: a service this request needs (the bank) did not answer; nothing changed, retry with the same Idempotency-Key.",
+  503: "unavailable: the service's configuration is invalid (its log names each bad variable), so it serves nothing until an operator fixes it; nothing changed.",
 };
 
-/** The problem responses a route can give, for the OpenAPI document. */
+/** The statuses a body can be refused with before any route runs (src/middleware/json-body.ts). */
+export const bodyProblemStatuses = [413, 415] as const;
+
+/** One problem response for the OpenAPI document. */
+export function problemResponse(description: string) {
+  return { content: { "application/problem+json": { schema: problemSchema } }, description };
+}
+
+/**
+ * The problem responses a route can give, for the OpenAPI document. Every route may answer 400,
+ * 401, 429 (src/middleware/rate-limit.ts), 500 and 503 (an invalid configuration refuses every
+ * request: src/middleware/request-context.ts). A POST, PUT or PATCH must add 413 and 415
+ * (`...bodyProblemStatuses`): the body checks run on every such request, whatever the route.
+ */
 export function problemResponses(...statuses: number[]) {
-  // Every bearer-authenticated route may answer 429 (src/middleware/rate-limit.ts).
-  const all = [...new Set([400, 401, 429, 500, ...statuses])].sort();
-  return Object.fromEntries(
-    all.map((status) => [
-      status,
-      { content: { "application/problem+json": { schema: problemSchema } }, description: problemDescriptions[status] ?? "Problem." },
-    ]),
-  );
+  const all = [...new Set([400, 401, 429, 500, 503, ...statuses])].sort((a, b) => a - b);
+  return Object.fromEntries(all.map((status) => [status, problemResponse(problemDescriptions[status] ?? "Problem.")]));
 }

@@ -1,12 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { newApp } from "../../src/app";
-import { api } from "../helpers";
+import { errorCatalog, errorCodes, type ErrorCode } from "../../src/errors";
+import { api, BASE_URL } from "../helpers";
 
 interface Operation {
+  operationId?: string;
   summary?: string;
   tags?: string[];
   security?: Array<Record<string, string[]>>;
-  responses?: Record<string, unknown>;
+  responses?: Record<string, { description?: string }>;
 }
 
 interface OpenApiDocument {
@@ -16,7 +18,7 @@ interface OpenApiDocument {
   components: { securitySchemes: Record<string, { type: string }> };
 }
 
-const undocumented = new Set(["/openapi.json", "/docs"]);
+const undocumented = new Set(["/openapi.json", "/docs", "/errors"]);
 
 /** Every (method, path) the app answers, from its own routing table, in OpenAPI form. */
 function registeredRoutes(): Array<{ method: string; path: string }> {
@@ -81,6 +83,118 @@ describe("GET /openapi.json", () => {
     expect(Object.keys(customer?.properties ?? {}).sort()).toEqual(["cbu", "cuit", "name"]);
     expect(customer?.required?.sort()).toEqual(["cuit", "name"]);
     expect(customer?.additionalProperties).toBe(false);
+  });
+});
+
+/** Every (where, operation) in the document. */
+function operationsOf(document: OpenApiDocument): Array<{ where: string; method: string; path: string; operation: Operation }> {
+  return Object.entries(document.paths).flatMap(([path, operations]) =>
+    Object.entries(operations).map(([method, operation]) => ({ where: `${method.toUpperCase()} ${path}`, method, path, operation })),
+  );
+}
+
+describe("OpenAPI operations", () => {
+  it("each have an operationId: a camelCase verb phrase, unique across the document", async () => {
+    const operations = operationsOf(await fetchDocument());
+    const missing = operations.filter(({ operation }) => !operation.operationId).map(({ where }) => where);
+    expect(missing).toEqual([]);
+    for (const { where, operation } of operations) {
+      expect(operation.operationId, where).toMatch(/^(get|list|create|cancel|revoke|receive|retry|check|assign|return|start|resolve|settle|plan)[A-Z][A-Za-z]*$/);
+    }
+    const ids = operations.map(({ operation }) => operation.operationId);
+    const repeated = ids.filter((id, index) => ids.indexOf(id) !== index);
+    expect(repeated).toEqual([]);
+  });
+
+  it("name the ones a client reaches for most as documented", async () => {
+    const document = await fetchDocument();
+    expect(document.paths["/v1/payouts"]?.post?.operationId).toBe("createPayout");
+    expect(document.paths["/v1/payments"]?.get?.operationId).toBe("listPayments");
+    expect(document.paths["/v1/customers/{id}/balance"]?.get?.operationId).toBe("getCustomerBalance");
+  });
+
+  it("declare 413 and 415 on every POST, PUT and PATCH: the body checks run on all of them", async () => {
+    const operations = operationsOf(await fetchDocument()).filter(({ method }) => ["post", "put", "patch"].includes(method));
+    expect(operations.length).toBeGreaterThan(10);
+    for (const { where, operation } of operations) {
+      expect(operation.responses?.["413"]?.description, where).toMatch(/^payload_too_large\b/);
+      expect(operation.responses?.["415"]?.description, where).toMatch(/^unsupported_media_type\b/);
+    }
+  });
+
+  it("declare 503 unavailable on every operation: an invalid configuration refuses every request", async () => {
+    for (const { where, operation } of operationsOf(await fetchDocument())) {
+      expect(operation.responses?.["503"]?.description, where).toMatch(/^unavailable\b/);
+    }
+  });
+
+  it("describe each problem status with codes of that status only", async () => {
+    const codeNames = new RegExp(`\\b(${errorCodes.join("|")})\\b`, "g");
+    for (const { where, operation } of operationsOf(await fetchDocument())) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        if (Number(status) < 400) continue;
+        const named = [...new Set(response.description?.match(codeNames) ?? [])] as ErrorCode[];
+        expect(named.length, `${where} ${status}`).toBeGreaterThan(0);
+        for (const code of named) expect(errorCatalog[code].status, `${where} ${status} names ${code}`).toBe(Number(status));
+      }
+    }
+  });
+
+  it("describe the bank webhook's 401 as a bad signature (invalid_signature), never an API key", async () => {
+    const bank = (await fetchDocument()).paths["/v1/bank/events"]?.post;
+    expect(bank?.responses?.["401"]?.description).toMatch(/^invalid_signature\b/);
+    expect(bank?.responses?.["401"]?.description).not.toMatch(/unauthenticated|API key/i);
+    expect(bank?.responses?.["422"]?.description).toMatch(/^unprocessable_event\b/);
+    expect(bank?.responses?.["429"]).toBeUndefined();
+  });
+
+  it("list every error code, with its status, in the Problem schema", async () => {
+    const document = (await fetchDocument()) as unknown as {
+      components: { schemas: Record<string, { properties?: Record<string, { enum?: string[]; description?: string }> }> };
+    };
+    const code = document.components.schemas.Problem?.properties?.code;
+    expect([...(code?.enum ?? [])].sort()).toEqual([...errorCodes].sort());
+    for (const name of errorCodes) expect(code?.description).toContain(`\`${name}\` (${errorCatalog[name].status})`);
+    expect(document.components.schemas.Problem?.properties?.type?.description).toContain("/errors#<code>");
+  });
+});
+
+describe("GET /errors", () => {
+  async function fetchErrorsPage(): Promise<string> {
+    const response = await api("/errors");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toContain("text/html");
+    return response.text();
+  }
+
+  it("lists every error code as an anchor, with its status and title, without a key", async () => {
+    const page = await fetchErrorsPage();
+    for (const code of errorCodes) {
+      const row = page.match(new RegExp(`<tr id="${code}">([\\s\\S]*?)</tr>`))?.[1];
+      expect(row, code).toBeDefined();
+      expect(row, code).toContain(`<td>${errorCatalog[code].status}</td>`);
+      expect(row, code).toContain(`<td>${errorCatalog[code].title}</td>`);
+    }
+    expect(page.match(/<tr id="/g)?.length).toBe(errorCodes.length);
+  });
+
+  it("is where a real problem's type leads: /errors#<code>, an anchor that exists", async () => {
+    const problems = [
+      await api("/no-such-page"),
+      await api("/v1/payouts"),
+      await api("/v1/bank/events", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }),
+    ];
+    const page = await fetchErrorsPage();
+    const codes = [];
+    for (const response of problems) {
+      const problem = (await response.json()) as { type: string; code: string; status: number };
+      codes.push(problem.code);
+      expect(problem.type).toBe(`/errors#${problem.code}`);
+      const target = new URL(problem.type, BASE_URL);
+      expect(target.pathname).toBe("/errors");
+      expect(page).toContain(`id="${target.hash.slice(1)}"`);
+    }
+    expect(codes).toEqual(["not_found", "unauthenticated", "invalid_signature"]);
   });
 });
 
