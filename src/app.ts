@@ -11,6 +11,7 @@ import { limitBodySize, requireJsonBody } from "./middleware/json-body";
 import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request-context";
 import { registerRoutes } from "./routes";
+import { startPage } from "./start-page";
 
 const openApiInfo = {
   openapi: "3.1.0",
@@ -31,7 +32,10 @@ const openApiInfo = {
       "so a retry with the same body runs again (and finishes the same operation), while another body is 422. " +
       `Keys are kept ${limits.idempotency_retention_ms / 3_600_000} hours; a key reused after that is a new request and never answers or changes the old one's resource. ` +
       "Where the contract is silent this API follows Stripe's conventions: " +
-      "unknown request fields are rejected, and lists are newest first with opaque cursors.",
+      "unknown request fields are rejected, and lists are newest first with opaque cursors. " +
+      "`GET /` is for people: an HTML page leading to this document and its reference page (/docs), unless the " +
+      "Accept header prefers application/json to text/html, which gets a JSON index of the same links " +
+      "(`documentation_url`, `openapi_url`).",
   },
   servers: [{ url: "http://localhost:8787", description: "wrangler dev" }],
 };
@@ -74,6 +78,7 @@ export function newApp() {
   // error: a failure goes through onError like any other (problem+json, nothing internal).
   let document: unknown;
   app.get("/openapi.json", (c) => c.json((document ??= app.getOpenAPI31Document(openApiInfo)) as object));
+  app.get("/", startPage);
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Virtual Accounts API" }));
 
   app.notFound((c) => problem(c, "not_found", `No route for ${c.req.method} ${c.req.path}.`));

@@ -16,7 +16,8 @@ interface OpenApiDocument {
   components: { securitySchemes: Record<string, { type: string }> };
 }
 
-const undocumented = new Set(["/openapi.json", "/docs"]);
+// Pages for people, described in info.description rather than as operations.
+const undocumented = new Set(["/openapi.json", "/docs", "/"]);
 
 /** Every (method, path) the app answers, from its own routing table, in OpenAPI form. */
 function registeredRoutes(): Array<{ method: string; path: string }> {
