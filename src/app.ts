@@ -35,9 +35,8 @@ const openApiInfo = {
       "unknown request fields are rejected, and lists are newest first with opaque cursors. " +
       "`GET /` is for people: an HTML page leading to this document and its reference page (/docs), unless the " +
       "Accept header prefers application/json to text/html, which gets a JSON index of the same links " +
-      "(`documentation_url`, `openapi_url`).",
+      "(`documentation_url`, `openapi_url`). The `servers` entry is the origin this document was fetched from.",
   },
-  servers: [{ url: "http://localhost:8787", description: "wrangler dev" }],
 };
 
 /** The one place where the HTTP app is assembled: middleware order matters and is read top-down. */
@@ -76,8 +75,13 @@ export function newApp() {
 
   // Built here rather than with doc31(), whose own error answer would leak the generator's
   // error: a failure goes through onError like any other (problem+json, nothing internal).
-  let document: unknown;
-  app.get("/openapi.json", (c) => c.json((document ??= app.getOpenAPI31Document(openApiInfo)) as object));
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  // `servers` is the origin that served the document, so it names the real host and port
+  // (`npm run dev -- --port 8788`, or a deployment) instead of a fixed localhost:8787.
+  app.get("/openapi.json", (c) => {
+    document ??= app.getOpenAPI31Document(openApiInfo);
+    return c.json({ ...document, servers: [{ url: new URL(c.req.url).origin, description: "this server" }] });
+  });
   app.get("/", startPage);
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Virtual Accounts API" }));
 
