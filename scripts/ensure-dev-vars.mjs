@@ -1,6 +1,7 @@
-// Runs before `npm run dev`: makes sure .dev.vars holds the local development secrets (copied
-// from .dev.vars.example on a fresh clone; a key missing from an older .dev.vars is added), then
-// prints them, because they are what a developer needs to call the API and sign bank events.
+// Used by `npm run dev` (scripts/dev.mjs): makes sure .dev.vars holds the local development
+// secrets (copied from .dev.vars.example on a fresh clone; a key missing from an older .dev.vars
+// is added) and returns them, because they are what a developer needs to call the API and sign
+// bank events.
 import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 
 const EXAMPLE_PATH = ".dev.vars.example";
@@ -16,28 +17,21 @@ function parseDotenv(path) {
   return Object.fromEntries(entries);
 }
 
-if (!existsSync(VARS_PATH)) {
-  copyFileSync(EXAMPLE_PATH, VARS_PATH);
-  console.log(`Created ${VARS_PATH} from ${EXAMPLE_PATH} (local development secrets).`);
-} else {
-  const example = parseDotenv(EXAMPLE_PATH);
-  const current = parseDotenv(VARS_PATH);
-  const missing = Object.keys(example).filter((key) => !(key in current));
-  if (missing.length > 0) {
-    const text = readFileSync(VARS_PATH, "utf8");
-    const separator = text === "" || text.endsWith("\n") ? "" : "\n";
-    appendFileSync(VARS_PATH, separator + missing.map((key) => `${key}=${example[key]}\n`).join(""));
-    console.log(`Added ${missing.join(", ")} to ${VARS_PATH} from ${EXAMPLE_PATH}.`);
+/** Creates or completes .dev.vars, then returns its keys and values. */
+export function ensureDevVars() {
+  if (!existsSync(VARS_PATH)) {
+    copyFileSync(EXAMPLE_PATH, VARS_PATH);
+    console.log(`Created ${VARS_PATH} from ${EXAMPLE_PATH} (local development secrets).`);
+  } else {
+    const example = parseDotenv(EXAMPLE_PATH);
+    const current = parseDotenv(VARS_PATH);
+    const missing = Object.keys(example).filter((key) => !(key in current));
+    if (missing.length > 0) {
+      const text = readFileSync(VARS_PATH, "utf8");
+      const separator = text === "" || text.endsWith("\n") ? "" : "\n";
+      appendFileSync(VARS_PATH, separator + missing.map((key) => `${key}=${example[key]}\n`).join(""));
+      console.log(`Added ${missing.join(", ")} to ${VARS_PATH} from ${EXAMPLE_PATH}.`);
+    }
   }
+  return parseDotenv(VARS_PATH);
 }
-
-const vars = parseDotenv(VARS_PATH);
-const lines = [
-  "Local development secrets (from .dev.vars):",
-  `  Operator key         ADMIN_API_KEY=${vars.ADMIN_API_KEY ?? "(missing)"}`,
-  `  Bank webhook secret  BANK_WEBHOOK_SECRET=${vars.BANK_WEBHOOK_SECRET ?? "(missing)"}`,
-  "API on http://localhost:8787 (reference: /docs, OpenAPI: /openapi.json)",
-];
-const width = Math.max(...lines.map((line) => line.length));
-const rule = "=".repeat(width);
-console.log(["", rule, ...lines, rule, ""].join("\n"));

@@ -12,6 +12,7 @@ import { limitBodySize, requireJsonBody } from "./middleware/json-body";
 import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request-context";
 import { registerRoutes } from "./routes";
+import { startPage } from "./start-page";
 
 const openApiInfo = {
   openapi: "3.1.0",
@@ -32,9 +33,11 @@ const openApiInfo = {
       "so a retry with the same body runs again (and finishes the same operation), while another body is 422. " +
       `Keys are kept ${limits.idempotency_retention_ms / 3_600_000} hours; a key reused after that is a new request and never answers or changes the old one's resource. ` +
       "Where the contract is silent this API follows Stripe's conventions: " +
-      "unknown request fields are rejected, and lists are newest first with opaque cursors.",
+      "unknown request fields are rejected, and lists are newest first with opaque cursors. " +
+      "`GET /` is for people: an HTML page leading to this document and its reference page (/docs), unless the " +
+      "Accept header prefers application/json to text/html, which gets a JSON index of the same links " +
+      "(`documentation_url`, `openapi_url`). The `servers` entry is the origin this document was fetched from.",
   },
-  servers: [{ url: "http://localhost:8787", description: "wrangler dev" }],
 };
 
 /** The one place where the HTTP app is assembled: middleware order matters and is read top-down. */
@@ -73,8 +76,14 @@ export function newApp() {
 
   // Built here rather than with doc31(), whose own error answer would leak the generator's
   // error: a failure goes through onError like any other (problem+json, nothing internal).
-  let document: unknown;
-  app.get("/openapi.json", (c) => c.json((document ??= app.getOpenAPI31Document(openApiInfo)) as object));
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  // `servers` is the origin that served the document, so it names the real host and port
+  // (`npm run dev -- --port 8788`, or a deployment) instead of a fixed localhost:8787.
+  app.get("/openapi.json", (c) => {
+    document ??= app.getOpenAPI31Document(openApiInfo);
+    return c.json({ ...document, servers: [{ url: new URL(c.req.url).origin, description: "this server" }] });
+  });
+  app.get("/", startPage);
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Virtual Accounts API" }));
   app.get(errorsPagePath, errorsPage);
 

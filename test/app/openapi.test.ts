@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { newApp } from "../../src/app";
 import { errorCatalog, errorCodes, type ErrorCode } from "../../src/errors";
+import { exports } from "cloudflare:workers";
 import { api, BASE_URL } from "../helpers";
 
 interface Operation {
@@ -18,7 +19,8 @@ interface OpenApiDocument {
   components: { securitySchemes: Record<string, { type: string }> };
 }
 
-const undocumented = new Set(["/openapi.json", "/docs", "/errors"]);
+// Pages for people, described in info.description rather than as operations.
+const undocumented = new Set(["/openapi.json", "/docs", "/errors", "/"]);
 
 /** Every (method, path) the app answers, from its own routing table, in OpenAPI form. */
 function registeredRoutes(): Array<{ method: string; path: string }> {
@@ -65,6 +67,17 @@ describe("GET /openapi.json", () => {
         expect(Object.keys(operation.responses ?? {}).length, where).toBeGreaterThan(0);
       }
     }
+  });
+
+  it("names the origin that served it as its server, whatever the host and port", async () => {
+    const served = async (origin: string) => {
+      const response = await exports.default.fetch(new Request(`${origin}/openapi.json`));
+      return ((await response.json()) as { servers?: Array<{ url: string }> }).servers?.map((server) => server.url);
+    };
+    expect(await served(BASE_URL)).toEqual([BASE_URL]);
+    // After the document is built and kept: the next request still gets its own origin.
+    expect(await served("http://localhost:8788")).toEqual(["http://localhost:8788"]);
+    expect(await served("https://api.example.com")).toEqual(["https://api.example.com"]);
   });
 
   it("declares the three security schemes", async () => {
