@@ -9,10 +9,9 @@
  * this batch), D1 rolls the whole batch back and nothing is counted twice. Balances move once
  * per account per batch, by the sums of exactly the entries this batch inserted.
  */
-import { businessDateOf } from "../domain/business-day";
 import { merchantAccount } from "../ledger/accounts";
 import { assertBalanced, type EntrySpec } from "../ledger/posting";
-import { paymentEntries } from "./projection-statements";
+import { paymentEntries, paymentValues } from "./projection-statements";
 import { confirmationKey, fingerprintOf, ledgerTransactionIdOf, type Projection } from "./projections";
 
 export type PaymentProjection = Extract<Projection, { kind: "payment.recorded" }>;
@@ -73,28 +72,7 @@ export function groupCommitStatements(d1: D1Database, fresh: PaymentProjection[]
     );
   }
   if (fresh.length > 0) {
-    const payments = fresh.map((projection) => {
-      const { payment } = projection;
-      return [
-        payment.id,
-        payment.bank_transaction_id,
-        payment.status,
-        payment.amount,
-        payment.currency,
-        payment.customer_id,
-        payment.merchant_id,
-        payment.sender_cuit,
-        payment.sender_name,
-        payment.sender_cbu,
-        payment.concepto,
-        payment.destination_account_number,
-        payment.matched_by,
-        payment.booked_at,
-        businessDateOf(payment.booked_at),
-        fingerprintOf(projection),
-        payment.created_at,
-      ];
-    });
+    const payments = fresh.map(paymentValues);
     statements.push(
       d1
         .prepare(

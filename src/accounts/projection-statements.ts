@@ -32,6 +32,33 @@ export function paymentEntries(payment: PaymentRecord): EntrySpec[] {
 }
 
 /**
+ * A payment row's values in the column order of `INSERT INTO payments (id … created_at)`,
+ * without `updated_at`: the one-by-one path binds them, the group commit sends them as JSON.
+ */
+export function paymentValues(projection: Extract<Projection, { kind: "payment.recorded" }>): unknown[] {
+  const { payment } = projection;
+  return [
+    payment.id,
+    payment.bank_transaction_id,
+    payment.status,
+    payment.amount,
+    payment.currency,
+    payment.customer_id,
+    payment.merchant_id,
+    payment.sender_cuit,
+    payment.sender_name,
+    payment.sender_cbu,
+    payment.concepto,
+    payment.destination_account_number,
+    payment.matched_by,
+    payment.booked_at,
+    businessDateOf(payment.booked_at),
+    fingerprintOf(projection),
+    payment.created_at,
+  ];
+}
+
+/**
  * The payment, its event and its ledger transaction. The caller follows the insert with a
  * guard that aborts the batch if D1 held this payment with other data; `sameRoute` holds
  * when D1 records this delivery's routing (not an earlier one that superseded it).
@@ -47,26 +74,7 @@ export function paymentStatements(d1: D1Database, projection: Extract<Projection
            sender_cbu, concepto, destination_account_number, matched_by, booked_at, booked_date, fingerprint, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
-      .bind(
-        payment.id,
-        payment.bank_transaction_id,
-        payment.status,
-        payment.amount,
-        payment.currency,
-        payment.customer_id,
-        payment.merchant_id,
-        payment.sender_cuit,
-        payment.sender_name,
-        payment.sender_cbu,
-        payment.concepto,
-        payment.destination_account_number,
-        payment.matched_by,
-        payment.booked_at,
-        businessDateOf(payment.booked_at),
-        fingerprintOf(projection),
-        payment.created_at,
-        now,
-      ),
+      .bind(...paymentValues(projection), now),
     ...postTransaction(
       d1,
       {
