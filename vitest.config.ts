@@ -15,11 +15,15 @@ export default defineConfig(async () => {
           queueProducers: {
             PAYOUT_QUEUE: { queueName: "payout-submissions-unconsumed-in-tests" },
             RECONCILIATION_QUEUE: { queueName: "reconciliation-steps-unconsumed-in-tests" },
+            WEBHOOK_QUEUE: { queueName: "webhook-deliveries-unconsumed-in-tests" },
           },
           bindings: {
             TEST_MIGRATIONS: migrations,
             ADMIN_API_KEY: "sk_operator_test_key_0123456789abcdef",
             BANK_WEBHOOK_SECRET: "whsec_test_secret_0123456789",
+            WEBHOOK_SECRET_KEY: "test_webhook_secret_key_0123456789abcdef",
+            // Webhook retries in tests: 1 ms, 2 ms, 4 ms … (tests drive the queue themselves).
+            WEBHOOK_RETRY_BASE_MS: "1",
             // The model-based simulation's settings (test/simulation/settings.ts), set by
             // `npm run simulate` (scripts/simulate.mjs); empty means its defaults.
             SIM_SEED: process.env.SIM_SEED ?? "",

@@ -4,6 +4,7 @@ import type { CustomerAccount } from "./accounts/customer-account";
 import type { SandboxBank } from "./bank/sandbox-bank";
 import type { PayoutMessage } from "./jobs/payout-queue";
 import type { ReconciliationMessage } from "./reconciliation/driver";
+import type { WebhookMessage } from "./webhooks/message";
 
 /** The bindings and variables the Worker runs with (wrangler.toml, .dev.vars, secrets). */
 export interface Env {
@@ -12,6 +13,7 @@ export interface Env {
   SANDBOX_BANK: DurableObjectNamespace<SandboxBank>;
   PAYOUT_QUEUE: Queue<PayoutMessage>;
   RECONCILIATION_QUEUE: Queue<ReconciliationMessage>;
+  WEBHOOK_QUEUE: Queue<WebhookMessage>;
   /** Optional: without it (a deployment that has none) nothing is limited. */
   API_RATE_LIMITER?: RateLimit;
   SANDBOX?: string;
@@ -19,6 +21,10 @@ export interface Env {
   CURRENCIES?: string;
   ADMIN_API_KEY?: string;
   BANK_WEBHOOK_SECRET?: string;
+  /** Seals merchants' webhook secrets at rest (src/webhooks/secret-box.ts). */
+  WEBHOOK_SECRET_KEY?: string;
+  /** The first retry delay of outbound webhooks; later ones double (src/webhooks/schedule.ts). */
+  WEBHOOK_RETRY_BASE_MS?: string;
 }
 
 type WorkerBindings = Env;
@@ -47,6 +53,11 @@ const configSchema = z.object({
     .pipe(z.array(currencyCode).min(1, "must list at least one currency")),
   ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters"),
   BANK_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters"),
+  WEBHOOK_SECRET_KEY: z.string().min(32, "must be at least 32 characters"),
+  WEBHOOK_RETRY_BASE_MS: z
+    .string()
+    .default("60000")
+    .pipe(z.coerce.number<string>().int("must be a whole number of milliseconds").min(1, "must be at least 1").max(3_600_000, "must be at most 3600000 (an hour)")),
 });
 
 export interface Config {
@@ -55,6 +66,8 @@ export interface Config {
   currencies: readonly string[];
   adminApiKey: string;
   bankWebhookSecret: string;
+  webhookSecretKey: string;
+  webhookRetryBaseMs: number;
 }
 
 export class ConfigError extends Error {
@@ -80,6 +93,8 @@ export function loadConfig(env: Env): Config {
     currencies: parsed.data.CURRENCIES,
     adminApiKey: parsed.data.ADMIN_API_KEY,
     bankWebhookSecret: parsed.data.BANK_WEBHOOK_SECRET,
+    webhookSecretKey: parsed.data.WEBHOOK_SECRET_KEY,
+    webhookRetryBaseMs: parsed.data.WEBHOOK_RETRY_BASE_MS,
   };
   cache.set(env, config);
   return config;
