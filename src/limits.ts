@@ -45,6 +45,15 @@ export const limits = {
   reference_cache_entries: 10_000,
   /** Attempts to mint a unique reference before giving up (collisions are ~1 in 10^10). */
   reference_mint_attempts: 5,
+  /**
+   * Outbound webhooks (src/webhooks/): each merchant has at most this many deliveries in the
+   * queue at once (retries included), so a receiver that is down holds only its own slots.
+   */
+  webhook_in_flight_per_merchant: 10,
+  /** Deliveries one dispatch claims and queues at most. */
+  webhook_dispatch_batch_max: 500,
+  /** A receiver must answer 2xx within this to acknowledge (API §14). */
+  webhook_timeout_ms: 10_000,
   /** The sandbox bank's fault injection: at most this many upcoming failures per kind. */
   sandbox_faults_max: 1000,
 } as const;

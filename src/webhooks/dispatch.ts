@@ -1,0 +1,76 @@
+/**
+ * Dispatch: hands due webhook deliveries to the webhook queue, at most
+ * `limits.webhook_in_flight_per_merchant` per merchant at a time.
+ *
+ * A delivery row (migrations/0010) is the outbox: it is written with its event, in the same
+ * atomic write as the effect. Dispatch claims due rows (sets `dispatched_at`) and sends one
+ * queue message per claimed row; the claimed row keeps its slot until it is delivered or
+ * failed, retries included (each retry is a delayed message). So a receiver that is down for
+ * hours holds only its own slots: its other events wait in D1, and every other merchant's
+ * flow through the queue untouched. A crash between the claim and the send, or a lost message,
+ * leaves a claimed row whose attempt is overdue: the cron sends it again
+ * (src/webhooks/backstop.ts).
+ *
+ * Writers that may have emitted events call `dispatchFor` with the merchants they touched,
+ * after their write commits; the consumer calls it when a slot frees; the cron calls
+ * `dispatchAll` as the backstop.
+ */
+import type { Env } from "../env";
+import { limits } from "../limits";
+import type { WebhookMessage } from "./message";
+
+interface Claimed {
+  event_id: string;
+  attempts: number;
+}
+
+/**
+ * Claims the due waiting deliveries of these merchants that fit in their free slots, and
+ * queues them. Returns how many were queued.
+ */
+export async function dispatchFor(env: Env, merchantIds: Iterable<string>, now = Date.now()): Promise<number> {
+  const merchants = [...new Set(merchantIds)];
+  if (merchants.length === 0) return 0;
+  const { results } = await env.DB.prepare(
+    `WITH touched AS (SELECT DISTINCT value AS merchant_id FROM json_each(?2)),
+     free AS (
+       SELECT t.merchant_id, ?3 - (SELECT COUNT(*) FROM webhook_deliveries d
+           WHERE d.merchant_id = t.merchant_id AND d.status = 'pending' AND d.dispatched_at IS NOT NULL) AS slots
+       FROM touched AS t),
+     waiting AS (
+       SELECT w.event_id, w.merchant_id,
+         ROW_NUMBER() OVER (PARTITION BY w.merchant_id ORDER BY w.next_attempt_at, w.event_id) AS place
+       FROM webhook_deliveries AS w JOIN free AS f ON f.merchant_id = w.merchant_id AND f.slots > 0
+       WHERE w.status = 'pending' AND w.dispatched_at IS NULL AND w.next_attempt_at <= ?1)
+     UPDATE webhook_deliveries SET dispatched_at = ?1, updated_at = ?1
+     WHERE event_id IN (SELECT waiting.event_id FROM waiting JOIN free USING (merchant_id) WHERE waiting.place <= free.slots LIMIT ?4)
+       AND status = 'pending' AND dispatched_at IS NULL
+     RETURNING event_id, attempts`,
+  )
+    .bind(now, JSON.stringify(merchants), limits.webhook_in_flight_per_merchant, limits.webhook_dispatch_batch_max)
+    .all<Claimed>();
+  await send(env, results);
+  return results.length;
+}
+
+/** The cron's pass: every merchant with a due waiting delivery. */
+export async function dispatchAll(env: Env, now = Date.now()): Promise<number> {
+  const { results } = await env.DB.prepare(
+    `SELECT DISTINCT merchant_id FROM webhook_deliveries WHERE status = 'pending' AND dispatched_at IS NULL AND next_attempt_at <= ?1 LIMIT ?2`,
+  )
+    .bind(now, limits.webhook_dispatch_batch_max)
+    .all<{ merchant_id: string }>();
+  return dispatchFor(
+    env,
+    results.map((row) => row.merchant_id),
+    now,
+  );
+}
+
+async function send(env: Env, claimed: Claimed[]): Promise<void> {
+  // sendBatch takes at most 100 messages.
+  for (let start = 0; start < claimed.length; start += 100) {
+    const messages = claimed.slice(start, start + 100).map((row) => ({ body: { event_id: row.event_id, attempt: row.attempts + 1 } satisfies WebhookMessage }));
+    await env.WEBHOOK_QUEUE.sendBatch(messages);
+  }
+}
