@@ -1,16 +1,33 @@
 import { z } from "zod";
 import { isValidCbu } from "./domain/cbu";
-import type { CustomerAccount } from "./accounts/customer-account";
-import type { SandboxBank } from "./bank/sandbox-bank";
 import type { PayoutMessage } from "./jobs/payout-queue";
 import type { ReconciliationMessage } from "./reconciliation/driver";
 import type { WebhookMessage } from "./webhooks/message";
 
-/** The bindings and variables the Worker runs with (wrangler.toml, .dev.vars, secrets). */
-export interface Env {
-  DB: D1Database;
-  CUSTOMER_ACCOUNTS: DurableObjectNamespace<CustomerAccount>;
-  SANDBOX_BANK: DurableObjectNamespace<SandboxBank>;
+/**
+ * The bindings and variables the Worker runs with. Their names and kinds are generated from
+ * wrangler.toml (and the secrets listed in .dev.vars.example) by `npm run types` into
+ * worker-configuration.d.ts, which `npm test` checks is current (`wrangler types --check`).
+ * Here we narrow what generation cannot know: the queues' message types, and that variables
+ * and secrets may be missing from a deployment (loadConfig's zod check names them).
+ */
+/** Names we narrow below; each must be a generated binding (a renamed one fails to compile). */
+type MustBeBindings<Names extends keyof Cloudflare.Env> = Names;
+type Narrowed = MustBeBindings<
+  | "PAYOUT_QUEUE"
+  | "RECONCILIATION_QUEUE"
+  | "WEBHOOK_QUEUE"
+  | "API_RATE_LIMITER"
+  | "SANDBOX"
+  | "SETTLEMENT_CBU"
+  | "CURRENCIES"
+  | "ADMIN_API_KEY"
+  | "BANK_WEBHOOK_SECRET"
+  | "WEBHOOK_SECRET_KEY"
+  | "WEBHOOK_RETRY_BASE_MS"
+>;
+
+export interface Env extends Omit<Cloudflare.Env, Narrowed> {
   PAYOUT_QUEUE: Queue<PayoutMessage>;
   RECONCILIATION_QUEUE: Queue<ReconciliationMessage>;
   WEBHOOK_QUEUE: Queue<WebhookMessage>;
@@ -25,19 +42,6 @@ export interface Env {
   WEBHOOK_SECRET_KEY?: string;
   /** The first retry delay of outbound webhooks; later ones double (src/webhooks/schedule.ts). */
   WEBHOOK_RETRY_BASE_MS?: string;
-}
-
-type WorkerBindings = Env;
-
-declare global {
-  namespace Cloudflare {
-    // Lets `import { env, exports } from "cloudflare:workers"` see our bindings and entry point.
-    interface Env extends WorkerBindings {}
-    interface GlobalProps {
-      mainModule: typeof import("./index");
-      durableNamespaces: "CustomerAccount" | "SandboxBank";
-    }
-  }
 }
 
 const currencyCode = z.string().regex(/^[A-Z]{3}$/, "must be ISO 4217 codes, comma-separated");
