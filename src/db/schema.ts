@@ -1,8 +1,10 @@
 /**
- * The D1 schema as drizzle sees it. The SQL in migrations/ is the source of truth (it also
- * holds the ledger's triggers and checks); this file mirrors it for typed queries.
+ * The D1 schema as drizzle sees it: every table. The SQL in migrations/ is the source of truth
+ * (it also holds the triggers, checks and views drizzle cannot express); this file mirrors it
+ * for typed queries and inferred row types, and test/db/schema-agreement.test.ts fails when the
+ * two disagree (a table, a column, its type, NOT NULL or primary key).
  */
-import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { integer, primaryKey, sqliteTable, text, unique } from "drizzle-orm/sqlite-core";
 
 export const merchants = sqliteTable("merchants", {
   id: text("id").primaryKey(),
@@ -61,5 +63,221 @@ export const idempotencyKeys = sqliteTable(
   (table) => [primaryKey({ columns: [table.caller, table.key] })],
 );
 
+const timestamps = {
+  created_at: integer("created_at").notNull(),
+  updated_at: integer("updated_at").notNull(),
+};
+
+export const bankEvents = sqliteTable("bank_events", {
+  id: text("id").primaryKey(),
+  type: text("type").notNull(),
+  status: text("status", { enum: ["processed", "failed"] }).notNull(),
+  payload: text("payload").notNull(),
+  error: text("error"),
+  attempts: integer("attempts").notNull(),
+  received_at: integer("received_at").notNull(),
+  updated_at: integer("updated_at").notNull(),
+});
+
+export const ledgerAccounts = sqliteTable(
+  "ledger_accounts",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind", { enum: ["settlement", "suspense", "attribution", "customer", "merchant", "merchant_unassigned"] }).notNull(),
+    owner_id: text("owner_id").notNull(),
+    name: text("name").notNull(),
+    normal_balance: text("normal_balance", { enum: ["credit", "debit"] }).notNull(),
+    currency: text("currency").notNull(),
+    ledgerable_type: text("ledgerable_type"),
+    ledgerable_id: text("ledgerable_id"),
+    no_overdraft: integer("no_overdraft").notNull(),
+    posted_debits: integer("posted_debits").notNull(),
+    posted_credits: integer("posted_credits").notNull(),
+    pending_debits: integer("pending_debits").notNull(),
+    pending_credits: integer("pending_credits").notNull(),
+    ...timestamps,
+  },
+  (table) => [unique().on(table.kind, table.owner_id, table.currency)],
+);
+
+export const ledgerTransactions = sqliteTable("ledger_transactions", {
+  id: text("id").primaryKey(),
+  status: text("status", { enum: ["pending", "posted", "archived"] }).notNull(),
+  description: text("description").notNull(),
+  ledgerable_type: text("ledgerable_type"),
+  ledgerable_id: text("ledgerable_id"),
+  effective_at: integer("effective_at").notNull(),
+  ...timestamps,
+});
+
+export const ledgerEntries = sqliteTable("ledger_entries", {
+  id: text("id").primaryKey(),
+  transaction_id: text("transaction_id").notNull(),
+  ledger_account_id: text("ledger_account_id").notNull(),
+  direction: text("direction", { enum: ["debit", "credit"] }).notNull(),
+  amount: integer("amount").notNull(),
+  status: text("status", { enum: ["pending", "posted", "archived"] }).notNull(),
+  may_overdraw: integer("may_overdraw").notNull(),
+  created_at: integer("created_at").notNull(),
+  /** 1: written by a group commit, which updates balances itself (migrations/0009). */
+  aggregated: integer("aggregated").notNull(),
+});
+
+export const payments = sqliteTable("payments", {
+  id: text("id").primaryKey(),
+  bank_transaction_id: text("bank_transaction_id").notNull().unique(),
+  status: text("status", { enum: ["credited", "quarantined", "reversed", "returned"] }).notNull(),
+  amount: integer("amount").notNull(),
+  currency: text("currency").notNull(),
+  customer_id: text("customer_id"),
+  merchant_id: text("merchant_id"),
+  sender_cuit: text("sender_cuit"),
+  sender_name: text("sender_name"),
+  sender_cbu: text("sender_cbu"),
+  concepto: text("concepto"),
+  destination_account_number: text("destination_account_number"),
+  matched_by: text("matched_by", { enum: ["virtual_account", "customer_reference", "merchant_reference", "manual"] }),
+  booked_at: integer("booked_at").notNull(),
+  booked_date: text("booked_date").notNull(),
+  reversal_id: text("reversal_id").unique(),
+  reconciled_by: text("reconciled_by"),
+  ...timestamps,
+  fingerprint: text("fingerprint"),
+});
+
+export const payouts = sqliteTable("payouts", {
+  id: text("id").primaryKey(),
+  kind: text("kind", { enum: ["payout", "return"] }).notNull(),
+  merchant_id: text("merchant_id"),
+  customer_id: text("customer_id"),
+  payment_id: text("payment_id"),
+  amount: integer("amount").notNull(),
+  currency: text("currency").notNull(),
+  destination_cbu: text("destination_cbu").notNull(),
+  description: text("description"),
+  status: text("status", { enum: ["pending", "processing", "completed", "failed", "canceled", "rejected"] }).notNull(),
+  failure_reason: text("failure_reason"),
+  bank_transaction_id: text("bank_transaction_id").unique(),
+  submit_attempts: integer("submit_attempts").notNull(),
+  submitted_at: integer("submitted_at"),
+  customer_sync: text("customer_sync", { enum: ["settle", "release"] }),
+  completed_date: text("completed_date"),
+  reconciled_by: text("reconciled_by"),
+  ...timestamps,
+  fingerprint: text("fingerprint"),
+});
+
+export const appliedProjections = sqliteTable("applied_projections", {
+  id: text("id").primaryKey(),
+  applied_at: integer("applied_at").notNull(),
+});
+
+export const unprojectedCustomers = sqliteTable("unprojected_customers", {
+  customer_id: text("customer_id").primaryKey(),
+  since: integer("since").notNull(),
+  last_error: text("last_error"),
+  updated_at: integer("updated_at").notNull(),
+});
+
+export const reconciliationRuns = sqliteTable("reconciliation_runs", {
+  id: text("id").primaryKey(),
+  date: text("date").notNull(),
+  trigger: text("trigger", { enum: ["cron", "operator"] }).notNull(),
+  status: text("status", { enum: ["running", "completed", "failed"] }).notNull(),
+  phase: text("phase", { enum: ["statement", "payments", "payouts", "done"] }).notNull(),
+  cursor: text("cursor"),
+  statement_lines: integer("statement_lines").notNull(),
+  matched: integer("matched").notNull(),
+  missing_in_ledger: integer("missing_in_ledger").notNull(),
+  missing_at_bank: integer("missing_at_bank").notNull(),
+  amount_mismatch: integer("amount_mismatch").notNull(),
+  steps: integer("steps").notNull(),
+  error: text("error"),
+  ...timestamps,
+  completed_at: integer("completed_at"),
+});
+
+export const reconciliationDiscrepancies = sqliteTable(
+  "reconciliation_discrepancies",
+  {
+    id: text("id").primaryKey(),
+    run_id: text("run_id").notNull(),
+    kind: text("kind", { enum: ["missing_in_ledger", "missing_at_bank", "amount_mismatch"] }).notNull(),
+    bank_transaction_id: text("bank_transaction_id").notNull(),
+    direction: text("direction", { enum: ["credit", "debit"] }).notNull(),
+    ledger_amount: integer("ledger_amount"),
+    bank_amount: integer("bank_amount"),
+    record_id: text("record_id"),
+    resolution: text("resolution", { enum: ["recovered", "open", "resolved"] }).notNull(),
+    detail: text("detail"),
+    note: text("note"),
+    resolved_at: integer("resolved_at"),
+    created_at: integer("created_at").notNull(),
+  },
+  (table) => [unique().on(table.run_id, table.kind, table.bank_transaction_id)],
+);
+
+export const invariantSweeps = sqliteTable("invariant_sweeps", {
+  name: text("name").primaryKey(),
+  version: integer("version").notNull(),
+  cursor: text("cursor"),
+  started_at: integer("started_at"),
+  checked: integer("checked").notNull(),
+  failures: text("failures").notNull(),
+  last_complete_started_at: integer("last_complete_started_at"),
+  last_complete_at: integer("last_complete_at"),
+  last_complete_checked: integer("last_complete_checked"),
+  last_complete_failures: text("last_complete_failures"),
+  updated_at: integer("updated_at").notNull(),
+});
+
+/** Tables whose only use is a trigger that refuses every insert, aborting a batch (migrations/0006, 0009). */
+export const writeGuards = sqliteTable("write_guards", { reason: text("reason").notNull() });
+export const overflowGuards = sqliteTable("overflow_guards", { reason: text("reason") });
+
+export const events = sqliteTable(
+  "events",
+  {
+    id: text("id").primaryKey(),
+    type: text("type").notNull(),
+    merchant_id: text("merchant_id"),
+    object_type: text("object_type").notNull(),
+    object_id: text("object_id").notNull(),
+    data: text("data").notNull(),
+    created_at: integer("created_at").notNull(),
+  },
+  (table) => [unique().on(table.type, table.object_id)],
+);
+
+export const webhookDeliveries = sqliteTable("webhook_deliveries", {
+  event_id: text("event_id").primaryKey(),
+  merchant_id: text("merchant_id").notNull(),
+  status: text("status", { enum: ["pending", "delivered", "failed"] }).notNull(),
+  attempts: integer("attempts").notNull(),
+  round_attempts: integer("round_attempts").notNull(),
+  next_attempt_at: integer("next_attempt_at"),
+  dispatched_at: integer("dispatched_at"),
+  last_attempt_at: integer("last_attempt_at"),
+  last_status_code: integer("last_status_code"),
+  last_error: text("last_error"),
+  ...timestamps,
+});
+
+export const webhookAttempts = sqliteTable(
+  "webhook_attempts",
+  {
+    event_id: text("event_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    attempted_at: integer("attempted_at").notNull(),
+    url: text("url").notNull(),
+    status_code: integer("status_code"),
+    error: text("error"),
+    duration_ms: integer("duration_ms").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.event_id, table.attempt] })],
+);
+
 export type MerchantRow = typeof merchants.$inferSelect;
 export type CustomerRow = typeof customers.$inferSelect;
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
+export type WebhookAttemptRow = typeof webhookAttempts.$inferSelect;
