@@ -16,7 +16,7 @@ interface ColumnInfo {
   pk: number;
 }
 
-const drizzleTables = Object.values(schema)
+const drizzleTables = Object.values(schema as Record<string, unknown>)
   .filter((value): value is SQLiteTable => value instanceof SQLiteTable)
   .map((table) => getTableConfig(table));
 
