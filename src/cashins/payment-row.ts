@@ -1,16 +1,10 @@
 /** Reading payments from D1, as rows and as the API shows them. */
-import type { PaymentRecord } from "../accounts/projections";
+import type { payments } from "../db/schema";
 import { rfc3339 } from "../schemas/common";
 import type { PaymentView } from "../schemas/payments";
 
 /** A payment as stored: what its projection recorded, and what happened to it since. */
-export interface PaymentRow extends Omit<PaymentRecord, "status"> {
-  status: "credited" | "quarantined" | "reversed" | "returned";
-  booked_date: string;
-  reversal_id: string | null;
-  reconciled_by: string | null;
-  updated_at: number;
-}
+export type PaymentRow = typeof payments.$inferSelect;
 
 export function paymentView(row: PaymentRow): PaymentView {
   return {

@@ -16,7 +16,7 @@ import { customerAccountStub } from "../accounts/customer-account";
 import { assert } from "../assert";
 import type { IdempotencyClaim } from "../context";
 import { groupCommit } from "../accounts/group-commit";
-import { applyPayoutProjection, type PayoutRecord } from "../accounts/projections";
+import { applyPayoutProjection, fingerprintOf, type PayoutRecord, type Projection } from "../accounts/projections";
 import { derivedId } from "../crypto";
 import { findLinkFacts } from "../db/customers";
 import type { Env } from "../env";
@@ -95,7 +95,7 @@ export async function createPayout(env: Env, merchantId: string, idempotency: Id
   // to give (see storedAnswer): the claim completes with the payout or not at all.
   const projection = reservation.projection;
   assert(projection.kind === "payout.created", `payout ${payoutId}: the object stored a ${projection.kind} projection`);
-  const created = reservation.replayed ? null : newPayoutRow(projection.payout);
+  const created = reservation.replayed ? null : newPayoutRow(projection);
   const answer = created && storedAnswer(env.DB, idempotency, created);
   // D1 refuses a payout its copy of the customer cannot cover: a cash-in this isolate answered
   // a moment ago and has not written yet would make it refuse money the customer has. Write it
@@ -144,7 +144,8 @@ function storedAnswer(d1: D1Database, claim: IdempotencyClaim, row: PayoutRow) {
 }
 
 /** The row D1 now holds for a payout this request created (what a read would return). */
-function newPayoutRow(payout: PayoutRecord): PayoutRow {
+function newPayoutRow(projection: Extract<Projection, { kind: "payout.created" }>): PayoutRow {
+  const { payout } = projection;
   return {
     ...payout,
     kind: "payout",
@@ -157,6 +158,7 @@ function newPayoutRow(payout: PayoutRecord): PayoutRow {
     customer_sync: null,
     completed_date: null,
     reconciled_by: null,
+    fingerprint: fingerprintOf(projection),
     updated_at: payout.created_at,
   };
 }

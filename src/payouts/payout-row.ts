@@ -1,31 +1,11 @@
 /** Reading payouts from D1, as rows and as the API shows them. */
 import { assert } from "../assert";
+import type { payouts } from "../db/schema";
 import { rfc3339 } from "../schemas/common";
 
-export type PayoutStatus = "pending" | "processing" | "completed" | "failed" | "canceled" | "rejected";
+export type PayoutStatus = PayoutRow["status"];
 
-export interface PayoutRow {
-  id: string;
-  /** 'return': quarantined money sent back to its sender (no customer, no merchant). */
-  kind: "payout" | "return";
-  payment_id: string | null;
-  merchant_id: string | null;
-  customer_id: string | null;
-  amount: number;
-  currency: string;
-  destination_cbu: string;
-  description: string | null;
-  status: PayoutStatus;
-  failure_reason: string | null;
-  bank_transaction_id: string | null;
-  submit_attempts: number;
-  submitted_at: number | null;
-  customer_sync: "settle" | "release" | null;
-  completed_date: string | null;
-  reconciled_by: string | null;
-  created_at: number;
-  updated_at: number;
-}
+export type PayoutRow = typeof payouts.$inferSelect;
 
 export async function findPayout(d1: D1Database, payoutId: string): Promise<PayoutRow | null> {
   return d1.prepare("SELECT * FROM payouts WHERE id = ?").bind(payoutId).first<PayoutRow>();

@@ -1,45 +1,15 @@
 /** Reconciliation runs and their discrepancies, as stored and as the API shows them. */
 import { newId } from "../crypto";
+import type { reconciliationDiscrepancies, reconciliationRuns } from "../db/schema";
 import type { Env } from "../env";
 import { reconciliationLimits } from "../limits";
 import { rfc3339 } from "../schemas/common";
 
-export type DiscrepancyKind = "missing_in_ledger" | "missing_at_bank" | "amount_mismatch";
+export type DiscrepancyKind = DiscrepancyRow["kind"];
 
-export interface RunRow {
-  id: string;
-  date: string;
-  trigger: "cron" | "operator";
-  status: "running" | "completed" | "failed";
-  phase: "statement" | "payments" | "payouts" | "done";
-  cursor: string | null;
-  statement_lines: number;
-  matched: number;
-  missing_in_ledger: number;
-  missing_at_bank: number;
-  amount_mismatch: number;
-  steps: number;
-  error: string | null;
-  created_at: number;
-  updated_at: number;
-  completed_at: number | null;
-}
+export type RunRow = typeof reconciliationRuns.$inferSelect;
 
-export interface DiscrepancyRow {
-  id: string;
-  run_id: string;
-  kind: DiscrepancyKind;
-  bank_transaction_id: string;
-  direction: "credit" | "debit";
-  ledger_amount: number | null;
-  bank_amount: number | null;
-  record_id: string | null;
-  resolution: "recovered" | "open" | "resolved";
-  detail: string | null;
-  note: string | null;
-  resolved_at: number | null;
-  created_at: number;
-}
+export type DiscrepancyRow = typeof reconciliationDiscrepancies.$inferSelect;
 
 /**
  * Starts a run for a business day. The cron starts at most one per day (a unique index makes

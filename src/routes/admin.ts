@@ -1,6 +1,7 @@
 /** Operator tools: the invariants proof and the bank events log. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "../context";
+import type { bankEvents } from "../db/schema";
 import { handleBankEvent } from "../bank/handle-event";
 import { ApiError } from "../errors";
 import { checkInvariants } from "../ledger/invariants";
@@ -56,16 +57,7 @@ const listBankEvents = createRoute({
   responses: { 200: jsonResponse(listSchema(bankEventSchema, "StoredBankEventList"), "A page of events."), ...problemResponses(403) },
 });
 
-interface BankEventRow {
-  id: string;
-  type: string;
-  status: "processed" | "failed";
-  error: string | null;
-  attempts: number;
-  payload: string;
-  received_at: number;
-  updated_at: number;
-}
+type BankEventRow = typeof bankEvents.$inferSelect;
 
 const retryBankEvent = createRoute({
   ...operator,
