@@ -1,5 +1,7 @@
 /** Reading payments from D1, as rows and as the API shows them. */
-import type { payments } from "../db/schema";
+import { and, eq } from "drizzle-orm";
+import { database } from "../db/client";
+import { payments } from "../db/schema";
 import { rfc3339 } from "../schemas/common";
 import type { PaymentView } from "../schemas/payments";
 
@@ -22,6 +24,6 @@ export function paymentView(row: PaymentRow): PaymentView {
   };
 }
 
-export function findMerchantPayment(d1: D1Database, merchantId: string, paymentId: string): Promise<PaymentRow | null> {
-  return d1.prepare("SELECT * FROM payments WHERE id = ? AND merchant_id = ?").bind(paymentId, merchantId).first<PaymentRow>();
+export async function findMerchantPayment(d1: D1Database, merchantId: string, paymentId: string): Promise<PaymentRow | null> {
+  return (await database(d1).query.payments.findFirst({ where: and(eq(payments.id, paymentId), eq(payments.merchant_id, merchantId)) })) ?? null;
 }

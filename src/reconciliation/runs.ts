@@ -1,6 +1,8 @@
 /** Reconciliation runs and their discrepancies, as stored and as the API shows them. */
 import { newId } from "../crypto";
-import type { reconciliationDiscrepancies, reconciliationRuns } from "../db/schema";
+import { and, asc, eq } from "drizzle-orm";
+import { database } from "../db/client";
+import { reconciliationDiscrepancies, reconciliationRuns } from "../db/schema";
 import type { Env } from "../env";
 import { reconciliationLimits } from "../limits";
 import { rfc3339 } from "../schemas/common";
@@ -17,21 +19,21 @@ export type DiscrepancyRow = typeof reconciliationDiscrepancies.$inferSelect;
  */
 export async function startRun(env: Env, date: string, trigger: RunRow["trigger"], now = Date.now()): Promise<RunRow> {
   const id = newId("rec");
-  await env.DB.prepare(
-    `INSERT INTO reconciliation_runs (id, date, trigger, status, phase, created_at, updated_at)
-     VALUES (?, ?, ?, 'running', 'statement', ?, ?) ON CONFLICT DO NOTHING`,
-  )
-    .bind(id, date, trigger, now, now)
+  const db = database(env.DB);
+  await db
+    .insert(reconciliationRuns)
+    .values({ id, date, trigger, status: "running", phase: "statement", created_at: now, updated_at: now })
+    .onConflictDoNothing()
     .run();
   const run =
     (await findRun(env.DB, id)) ??
-    (await env.DB.prepare("SELECT * FROM reconciliation_runs WHERE date = ? AND trigger = 'cron'").bind(date).first<RunRow>());
+    (await db.query.reconciliationRuns.findFirst({ where: and(eq(reconciliationRuns.date, date), eq(reconciliationRuns.trigger, "cron")) }));
   if (!run) throw new Error(`reconciliation run for ${date} vanished right after its insert`);
   return run;
 }
 
-export function findRun(d1: D1Database, id: string): Promise<RunRow | null> {
-  return d1.prepare("SELECT * FROM reconciliation_runs WHERE id = ?").bind(id).first<RunRow>();
+export async function findRun(d1: D1Database, id: string): Promise<RunRow | null> {
+  return (await database(d1).query.reconciliationRuns.findFirst({ where: eq(reconciliationRuns.id, id) })) ?? null;
 }
 
 export function discrepancyView(row: DiscrepancyRow) {
@@ -72,10 +74,12 @@ export function runSummary(run: RunRow) {
 }
 
 export async function runReport(d1: D1Database, run: RunRow) {
-  const { results } = await d1
-    .prepare("SELECT * FROM reconciliation_discrepancies WHERE run_id = ? ORDER BY created_at, id LIMIT ?")
-    .bind(run.id, reconciliationLimits.discrepancies_embedded_max + 1)
-    .all<DiscrepancyRow>();
+  const results = await database(d1)
+    .select()
+    .from(reconciliationDiscrepancies)
+    .where(eq(reconciliationDiscrepancies.run_id, run.id))
+    .orderBy(asc(reconciliationDiscrepancies.created_at), asc(reconciliationDiscrepancies.id))
+    .limit(reconciliationLimits.discrepancies_embedded_max + 1);
   const truncated = results.length > reconciliationLimits.discrepancies_embedded_max;
   return {
     ...runSummary(run),

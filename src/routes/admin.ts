@@ -1,7 +1,9 @@
 /** Operator tools: the invariants proof and the bank events log. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "../context";
-import type { bankEvents } from "../db/schema";
+import { eq } from "drizzle-orm";
+import { database } from "../db/client";
+import { bankEvents } from "../db/schema";
 import { handleBankEvent } from "../bank/handle-event";
 import { ApiError } from "../errors";
 import { checkInvariants } from "../ledger/invariants";
@@ -74,7 +76,7 @@ const retryBankEvent = createRoute({
 });
 
 async function storedEvent(d1: D1Database, id: string): Promise<BankEventRow | null> {
-  return d1.prepare("SELECT * FROM bank_events WHERE id = ?").bind(id).first<BankEventRow>();
+  return (await database(d1).query.bankEvents.findFirst({ where: eq(bankEvents.id, id) })) ?? null;
 }
 
 function bankEventView(row: BankEventRow) {

@@ -1,6 +1,9 @@
 /** Reconciliation (API §9), operator only. Runs are started here or by the cron. */
 import { createRoute } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
 import { newRouter } from "../context";
+import { database } from "../db/client";
+import { reconciliationDiscrepancies } from "../db/schema";
 import { ApiError } from "../errors";
 import { requireOperator } from "../middleware/auth";
 import { decodeCursor, selectPage, toPage } from "../pagination";
@@ -98,16 +101,15 @@ export const reconciliationsRouter = newRouter()
   .openapi(resolve, async (c) => {
     const { id, discrepancy_id } = c.req.valid("param");
     const { note } = c.req.valid("json");
-    const row = await c.env.DB.prepare(
-      `UPDATE reconciliation_discrepancies SET resolution = 'resolved', note = ?, resolved_at = ?
-       WHERE id = ? AND run_id = ? AND resolution = 'open' RETURNING *`,
-    )
-      .bind(note, Date.now(), discrepancy_id, id)
-      .first<DiscrepancyRow>();
+    const db = database(c.env.DB);
+    const thisOne = and(eq(reconciliationDiscrepancies.id, discrepancy_id), eq(reconciliationDiscrepancies.run_id, id));
+    const [row] = await db
+      .update(reconciliationDiscrepancies)
+      .set({ resolution: "resolved", note, resolved_at: Date.now() })
+      .where(and(thisOne, eq(reconciliationDiscrepancies.resolution, "open")))
+      .returning();
     if (row) return c.json(discrepancyView(row), 200);
-    const existing = await c.env.DB.prepare("SELECT * FROM reconciliation_discrepancies WHERE id = ? AND run_id = ?")
-      .bind(discrepancy_id, id)
-      .first<DiscrepancyRow>();
+    const existing = await db.query.reconciliationDiscrepancies.findFirst({ where: thisOne });
     if (!existing) throw new ApiError("not_found", "No such discrepancy in this run.");
     if (existing.resolution === "resolved" && existing.note === note) return c.json(discrepancyView(existing), 200);
     throw new ApiError("invalid_state", `This discrepancy is ${existing.resolution}: only an open one can be resolved.`);
