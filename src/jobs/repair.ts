@@ -8,11 +8,13 @@
  * Projections a customer's object made but D1 missed are repaired by that object's alarm;
  * the last kind is the backstop for when that alarm keeps failing (a long D1 outage).
  */
+import { and, asc, inArray, isNotNull, isNull, lt } from "drizzle-orm";
+import { database } from "../db/client";
+import { payouts } from "../db/schema";
 import type { Env } from "../env";
 import { log } from "../log";
 import { enqueueSubmission } from "../payouts/create-payout";
 import { syncCustomer } from "../payouts/finish-payout";
-import type { PayoutRow } from "../payouts/payout-row";
 import { repairLimits } from "./repair-limits";
 import { wakeUnprojectedCustomers } from "./wake-unprojected";
 
@@ -25,22 +27,24 @@ export interface RepairReport {
 }
 
 export async function repair(env: Env, now = Date.now()): Promise<RepairReport> {
-  const { results: unsynced } = await env.DB.prepare(
-    "SELECT * FROM payouts WHERE customer_sync IS NOT NULL AND updated_at < ? ORDER BY updated_at LIMIT ?",
-  )
-    .bind(now - repairLimits.stale_after_ms, repairLimits.batch_rows)
-    .all<PayoutRow>();
+  const db = database(env.DB);
+  const unsynced = await db
+    .select()
+    .from(payouts)
+    .where(and(isNotNull(payouts.customer_sync), lt(payouts.updated_at, now - repairLimits.stale_after_ms)))
+    .orderBy(asc(payouts.updated_at))
+    .limit(repairLimits.batch_rows);
   let synced = 0;
   for (const payout of unsynced) {
     if ((await syncCustomer(env, payout)).customer_sync === null) synced++;
   }
 
-  const { results: idle } = await env.DB.prepare(
-    `SELECT id FROM payouts WHERE status IN ('pending', 'processing') AND submitted_at IS NULL AND updated_at < ?
-     ORDER BY updated_at LIMIT ?`,
-  )
-    .bind(now - repairLimits.idle_payout_ms, repairLimits.batch_rows)
-    .all<{ id: string }>();
+  const idle = await db
+    .select({ id: payouts.id })
+    .from(payouts)
+    .where(and(inArray(payouts.status, ["pending", "processing"]), isNull(payouts.submitted_at), lt(payouts.updated_at, now - repairLimits.idle_payout_ms)))
+    .orderBy(asc(payouts.updated_at))
+    .limit(repairLimits.batch_rows);
   for (const { id } of idle) await enqueueSubmission(env, id);
 
   const { drained } = await wakeUnprojectedCustomers(env, now);

@@ -1,6 +1,8 @@
 /** Reading payouts from D1, as rows and as the API shows them. */
 import { assert } from "../assert";
-import type { payouts } from "../db/schema";
+import { and, eq, ne } from "drizzle-orm";
+import { database } from "../db/client";
+import { payouts } from "../db/schema";
 import { rfc3339 } from "../schemas/common";
 
 export type PayoutStatus = PayoutRow["status"];
@@ -8,15 +10,15 @@ export type PayoutStatus = PayoutRow["status"];
 export type PayoutRow = typeof payouts.$inferSelect;
 
 export async function findPayout(d1: D1Database, payoutId: string): Promise<PayoutRow | null> {
-  return d1.prepare("SELECT * FROM payouts WHERE id = ?").bind(payoutId).first<PayoutRow>();
+  return (await database(d1).query.payouts.findFirst({ where: eq(payouts.id, payoutId) })) ?? null;
 }
 
 /** A payout the merchant may see: its own, and never a rejected attempt. */
 export async function findMerchantPayout(d1: D1Database, merchantId: string, payoutId: string): Promise<PayoutRow | null> {
-  return d1
-    .prepare("SELECT * FROM payouts WHERE id = ? AND merchant_id = ? AND status <> 'rejected'")
-    .bind(payoutId, merchantId)
-    .first<PayoutRow>();
+  const found = await database(d1).query.payouts.findFirst({
+    where: and(eq(payouts.id, payoutId), eq(payouts.merchant_id, merchantId), ne(payouts.status, "rejected")),
+  });
+  return found ?? null;
 }
 
 /** Merchants see payouts of their customers' money; returns are the operator's. */
