@@ -53,8 +53,32 @@ const eventFields = {
   data: z.object({ object: eventObjectSchema }),
 };
 
+const exampleEvent = {
+  id: "evt_5f2c9a0e3b7d4e1f8a6c2b90",
+  object: "event",
+  type: "payment.credited",
+  created_at: "2026-11-21T12:00:00.120Z",
+  data: {
+    object: {
+      id: "pay_6f1c0e7f2a7b4c1d9e8f7a6b5c4d3e2f",
+      status: "credited",
+      amount: 150000,
+      currency: "ARS",
+      customer_id: "cus_0mhx2k3p1a8bcdefghjkmnpq",
+      merchant_id: "mer_0mhx2k3p1a8bcdefghjkmnpq",
+      bank_transaction_id: "bt_20261121_000123",
+      sender: { cuit: "20123456786", name: "María González", cbu: "0110599520000001234569" },
+      concepto: "pago VA-7K4M-9QX3",
+      matched_by: "customer_reference",
+      created_at: "2026-11-21T12:00:00.000Z",
+    },
+  },
+} as const;
+
 /** As listed, and as a webhook's body carries it. */
-export const eventSchema = z.object(eventFields).openapi("Event", { description: "Something that happened, as a webhook's body carries it." });
+export const eventSchema = z
+  .object(eventFields)
+  .openapi("Event", { description: "Something that happened, as a webhook's body carries it.", example: exampleEvent });
 
 export const eventWithDeliverySchema = z
   .object({
@@ -64,4 +88,9 @@ export const eventWithDeliverySchema = z
         "null when the event is delivered to nobody: the platform's events, and a merchant's event that happened while the merchant had no webhook_url (unless redelivered since).",
     }),
   })
-  .openapi("EventWithDelivery");
+  .openapi("EventWithDelivery", {
+    example: {
+      ...exampleEvent,
+      delivery: { status: "pending", attempts: 2, last_attempt_at: "2026-11-21T12:01:05.300Z", last_status_code: 503, next_attempt_at: "2026-11-21T12:05:12.000Z" },
+    },
+  });
