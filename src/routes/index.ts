@@ -3,6 +3,7 @@ import type { AppEnv } from "../context";
 import { adminRouter } from "./admin";
 import { bankEventsRouter } from "./bank-events";
 import { customersRouter } from "./customers";
+import { eventsRouter } from "./events";
 import { ledgerRouter } from "./ledger";
 import { merchantsRouter } from "./merchants";
 import { paymentsRouter } from "./payments";
@@ -23,5 +24,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
     .route("/", adminRouter)
     .route("/", reconciliationsRouter)
     .route("/", quarantineRouter)
-    .route("/", sandboxRouter);
+    .route("/", sandboxRouter)
+    .route("/", eventsRouter);
 }

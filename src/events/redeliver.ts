@@ -1,0 +1,48 @@
+/**
+ * POST /v1/events/{id}/redeliver (API §14: "queues it again"), with Stripe's semantics: a
+ * delivery already in the queue is left alone; any other (waiting for a slot, delivered,
+ * failed, or none yet) starts a fresh retry schedule now, and is then dispatched like any due
+ * delivery (within the merchant's bounded slots: src/webhooks/dispatch.ts).
+ */
+import type { Env } from "../env";
+import { ApiError } from "../errors";
+import { dispatchFor } from "../webhooks/dispatch";
+import type { EventRow } from "./event-row";
+
+/**
+ * One statement, so that concurrent redelivers (and the dispatcher) see it atomically: it
+ * creates the delivery if the event has none and the merchant has a webhook_url now, or
+ * restarts it unless it is pending and already dispatched. `attempts` is kept: it counts every
+ * attempt. Returns whether it changed anything.
+ */
+async function restartDelivery(d1: D1Database, event: EventRow, now: number): Promise<boolean> {
+  const restarted = await d1
+    .prepare(
+      `INSERT INTO webhook_deliveries (event_id, merchant_id, status, next_attempt_at, created_at, updated_at)
+       SELECT ?1, m.id, 'pending', ?3, ?3, ?3 FROM merchants AS m WHERE m.id = ?2 AND m.webhook_url IS NOT NULL
+       ON CONFLICT (event_id) DO UPDATE SET
+         status = 'pending', round_attempts = 0, next_attempt_at = excluded.next_attempt_at,
+         dispatched_at = NULL, updated_at = excluded.updated_at
+       WHERE NOT (webhook_deliveries.status = 'pending' AND webhook_deliveries.dispatched_at IS NOT NULL)
+       RETURNING event_id`,
+    )
+    .bind(event.id, event.merchant_id, now)
+    .first<{ event_id: string }>();
+  return restarted !== null;
+}
+
+/** Queues the event's delivery again (see above). The caller has checked that it may see the event. */
+export async function redeliverEvent(env: Env, event: EventRow, now = Date.now()): Promise<void> {
+  const merchantId = event.merchant_id;
+  if (merchantId === null) throw new ApiError("invalid_state", "This is a platform event: it is delivered to no merchant, so it cannot be redelivered.");
+  if (!(await restartDelivery(env.DB, event, now))) {
+    // Nothing changed: either the merchant has no endpoint (nothing to deliver to), or the
+    // delivery is already in the queue (it will be attempted; nothing to do).
+    const merchant = await env.DB.prepare("SELECT webhook_url FROM merchants WHERE id = ?").bind(merchantId).first<{ webhook_url: string | null }>();
+    if (!merchant || merchant.webhook_url === null) {
+      throw new ApiError("invalid_state", "The merchant has no webhook_url: set one (PATCH /v1/merchant) before redelivering.");
+    }
+    return;
+  }
+  await dispatchFor(env, [merchantId], now);
+}

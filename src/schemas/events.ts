@@ -1,0 +1,96 @@
+/** Events (API §14) as the API shows them: the event, its delivery, the list's query. */
+import { z } from "@hono/zod-openapi";
+import { eventTypes } from "../events/event-row";
+import { idSchema, paginationQuery, timestampSchema } from "./common";
+import { merchantIdSchema } from "./merchants";
+import { paymentSchema } from "./payments";
+import { payoutSchema } from "./payouts";
+
+export const eventIdSchema = idSchema("evt", "evt_5f2c9a0e3b7d4e1f8a6c2b90");
+
+export const eventIdParams = z.object({ id: eventIdSchema.openapi({ param: { name: "id", in: "path" } }) });
+
+export const eventTypeSchema = z.enum(eventTypes).openapi({
+  description:
+    "What happened. Emitted today: `payment.credited`, `payment.quarantined` (the platform's: the operator sees it, no merchant does), " +
+    "`payment.reversed`, `payment.returned` (quarantined money sent back to its sender: the platform's), `payout.completed`, `payout.failed`. " +
+    "The others are emitted once the features they describe exist.",
+  example: "payment.credited",
+});
+
+export const eventListQuery = paginationQuery.extend({
+  type: eventTypeSchema.optional().openapi({ description: "Only events of this type." }),
+  merchant_id: merchantIdSchema.optional().openapi({
+    description: "Only this merchant's events (for the operator). A merchant key lists only its own events whatever this says: another merchant's id gives an empty page.",
+  }),
+});
+
+export const deliverySchema = z
+  .object({
+    status: z.enum(["pending", "delivered", "failed"]).openapi({
+      description: "pending: an attempt is due or under way; delivered: the endpoint answered 2xx; failed: the retry schedule ran out (see redeliver).",
+    }),
+    attempts: z.number().int().openapi({ description: "Every attempt made, redeliveries included.", example: 1 }),
+    last_attempt_at: timestampSchema.nullable(),
+    last_status_code: z.number().int().nullable().openapi({ description: "The endpoint's HTTP status on the last attempt; null if none yet, or if it gave no answer (timeout, refused).", example: 200 }),
+    next_attempt_at: timestampSchema.nullable().openapi({ description: "When the next attempt is due; null unless pending." }),
+  })
+  .openapi("EventDelivery", { description: "Delivery of the event to the merchant's webhook_url." });
+
+export const eventObjectSchema = z.union([paymentSchema, payoutSchema]).openapi({
+  description:
+    "The object as `GET` showed it when the event happened: a snapshot, written in the same atomic write as the effect, so an event never announces what `GET` cannot show yet. " +
+    "A later `GET` of the object may show a later state. A `payment.*` event carries a Payment, a `payout.*` event a Payout.",
+});
+
+export type EventObject = z.infer<typeof eventObjectSchema>;
+
+const eventFields = {
+  id: eventIdSchema,
+  object: z.literal("event"),
+  type: eventTypeSchema,
+  created_at: timestampSchema.openapi({ description: "When the effect it describes was written." }),
+  data: z.object({ object: eventObjectSchema }),
+};
+
+const exampleEvent = {
+  id: "evt_5f2c9a0e3b7d4e1f8a6c2b90",
+  object: "event",
+  type: "payment.credited",
+  created_at: "2026-11-21T12:00:00.120Z",
+  data: {
+    object: {
+      id: "pay_6f1c0e7f2a7b4c1d9e8f7a6b5c4d3e2f",
+      status: "credited",
+      amount: 150000,
+      currency: "ARS",
+      customer_id: "cus_0mhx2k3p1a8bcdefghjkmnpq",
+      merchant_id: "mer_0mhx2k3p1a8bcdefghjkmnpq",
+      bank_transaction_id: "bt_20261121_000123",
+      sender: { cuit: "20123456786", name: "María González", cbu: "0110599520000001234569" },
+      concepto: "pago VA-7K4M-9QX3",
+      matched_by: "customer_reference",
+      created_at: "2026-11-21T12:00:00.000Z",
+    },
+  },
+} as const;
+
+/** As listed, and as a webhook's body carries it. */
+export const eventSchema = z
+  .object(eventFields)
+  .openapi("Event", { description: "Something that happened, as a webhook's body carries it.", example: exampleEvent });
+
+export const eventWithDeliverySchema = z
+  .object({
+    ...eventFields,
+    delivery: deliverySchema.nullable().openapi({
+      description:
+        "null when the event is delivered to nobody: the platform's events, and a merchant's event that happened while the merchant had no webhook_url (unless redelivered since).",
+    }),
+  })
+  .openapi("EventWithDelivery", {
+    example: {
+      ...exampleEvent,
+      delivery: { status: "pending", attempts: 2, last_attempt_at: "2026-11-21T12:01:05.300Z", last_status_code: 503, next_attempt_at: "2026-11-21T12:05:12.000Z" },
+    },
+  });
