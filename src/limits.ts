@@ -22,6 +22,8 @@ export const limits = {
   description_length_max: 140,
   concepto_length_max: 1000,
   webhook_url_length_max: 2048,
+  /** Webhook secrets stored in clear (before sealing) that one cron run seals (src/jobs/seal-webhook-secrets.ts). */
+  legacy_webhook_secrets_per_run: 100,
   /** Bank webhook signatures: tolerated clock skew, and how many v1 values we try. */
   bank_signature_tolerance_seconds: 300,
   bank_signature_values_max: 8,

@@ -1,10 +1,11 @@
 /** What the cron triggers run. Each job is independent: one failing does not stop the others. */
 import { database } from "../db/client";
-import type { Env } from "../env";
+import { loadConfig, type Env } from "../env";
 import { log } from "../log";
 import { pruneIdempotencyKeys } from "../middleware/idempotency";
 import { scheduleReconciliation } from "../reconciliation/driver";
 import { repair } from "./repair";
+import { sealLegacyWebhookSecrets } from "./seal-webhook-secrets";
 
 /** The daily trigger (wrangler.toml): 03:15 UTC is 00:15 in Buenos Aires, just after the day closes. */
 export const dailyCron = "15 3 * * *";
@@ -15,6 +16,7 @@ export async function runScheduled(controller: Pick<ScheduledController, "cron" 
     ["reconciliation", () => scheduleReconciliation(env, controller.scheduledTime, daily)],
     ["repair", () => repair(env, controller.scheduledTime)],
     ["prune_idempotency_keys", () => pruneIdempotencyKeys(database(env.DB), controller.scheduledTime)],
+    ["seal_legacy_webhook_secrets", () => sealLegacyWebhookSecrets(env, loadConfig(env))],
   ];
   for (const [name, job] of jobs) {
     try {

@@ -49,7 +49,7 @@ const redeliver = createRoute({
   ...either,
   method: "post",
   path: "/v1/events/{id}/redeliver",
-  operationId: "retryEventDelivery",
+  operationId: "redeliverEvent",
   summary: "Deliver an event again",
   description:
     "Queues the event's delivery again, to the merchant's webhook_url as it is now, signed with its current secret. " +

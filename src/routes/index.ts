@@ -5,6 +5,7 @@ import { bankEventsRouter } from "./bank-events";
 import { customersRouter } from "./customers";
 import { eventsRouter } from "./events";
 import { ledgerRouter } from "./ledger";
+import { merchantSettingsRouter } from "./merchant-settings";
 import { merchantsRouter } from "./merchants";
 import { paymentsRouter } from "./payments";
 import { payoutsRouter } from "./payouts";
@@ -16,6 +17,7 @@ import { sandboxRouter } from "./sandbox";
 export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   return app
     .route("/", merchantsRouter)
+    .route("/", merchantSettingsRouter)
     .route("/", customersRouter)
     .route("/", paymentsRouter)
     .route("/", payoutsRouter)

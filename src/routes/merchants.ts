@@ -5,6 +5,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { newRouter } from "../context";
 import { newId, randomToken, sha256Hex } from "../crypto";
+import type { Config } from "../env";
 import type { MerchantRow } from "../db/schema";
 import { formatReference, generateReference } from "../domain/reference-code";
 import { ApiError } from "../errors";
@@ -26,6 +27,8 @@ import {
   merchantSchema,
   revokedApiKeySchema,
 } from "../schemas/merchants";
+import { webhookUrlProblem } from "../webhooks/destination";
+import { mintWebhookSecret } from "../webhooks/merchant-secret";
 
 const operator = { tags: ["Merchants"], security: [{ operatorKey: [] }], middleware: [requireOperator] };
 const merchantSelf = { tags: ["Merchant self"], security: [{ merchantKey: [] }], middleware: [requireMerchant] };
@@ -73,7 +76,7 @@ async function withUniqueRetry<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-function merchantView(row: MerchantRow) {
+export function merchantView(row: MerchantRow) {
   return {
     id: row.id,
     name: row.name,
@@ -83,13 +86,24 @@ function merchantView(row: MerchantRow) {
   };
 }
 
-async function findMerchant(d1: D1Database, id: string): Promise<MerchantRow> {
+export async function findMerchant(d1: D1Database, id: string): Promise<MerchantRow> {
   const row = await d1
     .prepare("SELECT id, name, reference, webhook_url, webhook_secret, created_at FROM merchants WHERE id = ?")
     .bind(id)
     .first<MerchantRow>();
   if (!row) throw new ApiError("not_found", `No such merchant: ${id}.`);
   return row;
+}
+
+/**
+ * Refuses a webhook URL we may not send to (src/webhooks/destination.ts; the sandbox allows
+ * plain http to localhost) as a schema error would: 400 invalid_request naming `webhook_url`.
+ * Called before any write, so the Idempotency-Key is not recorded (API §1).
+ */
+export function assertWebhookUrlAllowed(url: string | null | undefined, config: Config): void {
+  if (url === null || url === undefined) return;
+  const problem = webhookUrlProblem(url, config.sandbox);
+  if (problem) throw new ApiError("invalid_request", `webhook_url: ${problem}`, [{ path: "webhook_url", message: problem }]);
 }
 
 const createMerchant = createRoute({
@@ -100,8 +114,11 @@ const createMerchant = createRoute({
   summary: "Create a merchant",
   description:
     "Creates a merchant with its deposit reference, its ledger accounts in every enabled currency, a first API key " +
-    "and a webhook secret. `api_key` and `webhook_secret` appear only in this response: they are never stored in clear, " +
-    "so a replay under the same Idempotency-Key returns the same merchant with both null (issue a new key if it was lost).",
+    "and a webhook secret. `api_key` and `webhook_secret` appear only in this response: they are never stored in clear " +
+    "(the key as a hash, the webhook secret sealed with AES-GCM under WEBHOOK_SECRET_KEY), so a replay under the same " +
+    "Idempotency-Key returns 201 with the same merchant and both null, and mints nothing (if they were lost: issue a new " +
+    "key with POST /v1/merchants/{id}/api-keys, and the merchant rotates its secret with POST /v1/merchant/webhook-secret). " +
+    "`webhook_url` follows the rules of PATCH /v1/merchant.",
   request: { body: jsonBody(createMerchantRequest) },
   responses: {
     201: jsonResponse(createdMerchantSchema, "The new merchant, with its secrets."),
@@ -177,15 +194,19 @@ export const merchantsRouter = newRouter()
   .openapi(createMerchant, async (c) => {
     const body = c.req.valid("json");
     const d1 = c.env.DB;
-    const currencies = c.get("config").currencies;
-    const webhook_secret = `whsec_${randomToken(40)}`;
+    const config = c.get("config");
+    const currencies = config.currencies;
+    assertWebhookUrlAllowed(body.webhook_url, config);
     const created = await withUniqueRetry(async () => {
+      const id = newId("mer");
+      // Sealed with the merchant's id as additional data: minted per attempt, as the id is.
+      const secret = await mintWebhookSecret(config.webhookSecretKey, id);
       const row: MerchantRow = {
-        id: newId("mer"),
+        id,
         name: body.name,
         reference: generateReference("merchant"),
         webhook_url: body.webhook_url ?? null,
-        webhook_secret,
+        webhook_secret: secret.sealed,
         created_at: Date.now(),
       };
       const key = await mintApiKey();
@@ -197,10 +218,10 @@ export const merchantsRouter = newRouter()
         insertApiKey(d1, row.id, key, row.created_at),
         ...merchantAccounts(row.id, currencies).map((account) => openAccountStatement(d1, account, row.created_at)),
       ]);
-      return { row, key };
+      return { row, key, webhook_secret: secret.secret };
     });
     c.set("secretFields", ["api_key", "webhook_secret"]);
-    return c.json({ ...merchantView(created.row), api_key: created.key.api_key, webhook_secret }, 201);
+    return c.json({ ...merchantView(created.row), api_key: created.key.api_key, webhook_secret: created.webhook_secret }, 201);
   })
   .openapi(getMerchant, async (c) => {
     const merchant = await findMerchant(c.env.DB, c.req.valid("param").id);

@@ -3,20 +3,6 @@ import type { Balance } from "../ledger/balances";
 import { limits } from "../limits";
 import { currencySchema, idSchema, rfc3339, timestampSchema } from "./common";
 
-const localHosts = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-/** https anywhere; plain http only to this machine (local development). */
-export function isAcceptableWebhookUrl(text: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return false;
-  }
-  if (url.username !== "" || url.password !== "") return false; // credentials belong in the signature, not the URL
-  return url.protocol === "https:" || (url.protocol === "http:" && localHosts.has(url.hostname));
-}
-
 /** A name as people type it: trimmed, then 1..name_length_max characters. */
 export const nameSchema = z
   .string()
@@ -30,21 +16,50 @@ export const merchantIdParams = z.object({
   id: merchantIdSchema.openapi({ param: { name: "id", in: "path" } }),
 });
 
+/**
+ * A webhook URL as a body carries it. Its schema checks only the type and length: where we may
+ * send (src/webhooks/destination.ts) depends on SANDBOX, so the handler checks that, answering
+ * 400 invalid_request naming `webhook_url` as a schema error would.
+ */
+const webhookUrlRules =
+  "Where outbound events are delivered (API §14). https only, to a public host: IP literals in private, loopback, " +
+  "link-local, unique-local and reserved ranges, local names (`localhost`, `*.local`, `*.internal`, single labels) and " +
+  "credentials in the URL are refused. When SANDBOX=true (local development), plain http is accepted to localhost " +
+  "(`localhost`, `*.localhost`, `127.0.0.1`, `[::1]`) and only there. Redirects are never followed.";
+
+const webhookUrlField = z
+  .string()
+  .max(limits.webhook_url_length_max, `must be at most ${limits.webhook_url_length_max} characters`)
+  .openapi({ description: webhookUrlRules, example: "https://tiendasur.example/webhooks/virtual-accounts" });
+
 export const createMerchantRequest = z
   .object({
     name: nameSchema.openapi({ description: "Display name, trimmed.", example: "Tienda Sur" }),
-    webhook_url: z
-      .string()
-      .max(limits.webhook_url_length_max, `must be at most ${limits.webhook_url_length_max} characters`)
-      .refine(isAcceptableWebhookUrl, "must be an https URL (http only for localhost)")
-      .optional()
-      .openapi({
-        description: "Where outbound events are delivered. https only; http is accepted for localhost (development).",
-        example: "https://tiendasur.example/webhooks/virtual-accounts",
-      }),
+    webhook_url: webhookUrlField.optional(),
   })
   .strict()
   .openapi("CreateMerchantRequest");
+
+export const updateCurrentMerchantRequest = z
+  .object({
+    webhook_url: webhookUrlField.nullable().openapi({
+      description: `${webhookUrlRules} null removes the endpoint: later events are not delivered.`,
+    }),
+  })
+  .strict()
+  .openapi("UpdateCurrentMerchantRequest");
+
+export const updateMerchantRequest = z
+  .object({
+    name: nameSchema.optional().openapi({ description: "Display name, trimmed.", example: "Tienda Sur" }),
+    webhook_url: webhookUrlField
+      .nullable()
+      .optional()
+      .openapi({ description: `${webhookUrlRules} null removes the endpoint: later events are not delivered.` }),
+  })
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, "must set at least one field (name, webhook_url)")
+  .openapi("UpdateMerchantRequest");
 
 const merchantFields = {
   id: merchantIdSchema,
@@ -76,6 +91,19 @@ export const createdMerchantSchema = z
     created_at: merchantFields.created_at,
   })
   .openapi("CreatedMerchant");
+
+export const rotatedWebhookSecretSchema = z
+  .object({
+    merchant_id: merchantIdSchema,
+    webhook_secret: z.string().nullable().openapi({
+      description:
+        "The new secret: every delivery attempt from now on is signed with it, and only with it. Shown only in this " +
+        "response (null on an idempotent replay: it is stored only sealed, and the replay does not rotate again).",
+      example: "whsec_9fq2...",
+    }),
+    rotated_at: timestampSchema,
+  })
+  .openapi("RotatedWebhookSecret");
 
 export const keyPrefixSchema = z.string().min(1).max(64).openapi({
   description: "The first 12 characters of a key (`vak_` + 8), which identify it without revealing it.",

@@ -3,7 +3,8 @@
  * into a probe of private networks (server-side request forgery). Checked when the URL is set
  * and again before every attempt (a URL stored before a rule changed is refused then too).
  *
- * https only; plain http only to localhost, and only in the sandbox (a developer's receiver).
+ * https only; plain http only to localhost, and only in the sandbox (a developer's receiver):
+ * that is the sandbox's one exception, so https to a local name or address is refused there too.
  * No IP literal in a private, loopback, link-local, unique-local, shared (CGNAT), multicast or
  * reserved range; no name that means "this machine" or a local network (`localhost`,
  * `*.localhost`, `*.local`, `*.internal`, a single label) outside the sandbox; no credentials
@@ -17,6 +18,8 @@ import { limits } from "../limits";
 /** Why this URL may not receive webhooks, or null if it may. */
 export function webhookUrlProblem(text: string, sandbox: boolean): string | null {
   if (text.length > limits.webhook_url_length_max) return `must be at most ${limits.webhook_url_length_max} characters`;
+  // The URL parser silently drops spaces, tabs and newlines: what we store would not be what we call.
+  if (/[\x00-\x20\x7f]/.test(text)) return "must not contain spaces or control characters";
   let url: URL;
   try {
     url = new URL(text);
@@ -25,7 +28,8 @@ export function webhookUrlProblem(text: string, sandbox: boolean): string | null
   }
   if (url.username !== "" || url.password !== "") return "must not carry credentials";
   // The WHATWG parser has already turned 0x7f.1, 2130706433 and the like into dotted IPv4.
-  const host = url.hostname.toLowerCase();
+  // A trailing dot names the same host (`intranet.` is `intranet`, `foo.localhost.` a localhost).
+  const host = url.hostname.toLowerCase().replace(/\.$/, "");
   const local = isLocalhostName(host) || host === "127.0.0.1" || host === "[::1]";
   if (url.protocol === "http:") {
     if (!sandbox) return "must use https";
@@ -33,7 +37,6 @@ export function webhookUrlProblem(text: string, sandbox: boolean): string | null
     return null;
   }
   if (url.protocol !== "https:") return "must use https";
-  if (sandbox && local) return null;
   if (host.startsWith("[")) return ipv6Problem(host.slice(1, -1));
   if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return ipv4Problem(host);
   if (isLocalhostName(host) || !host.includes(".") || /\.(local|internal|localdomain|home\.arpa)\.?$/.test(host)) {
@@ -43,7 +46,7 @@ export function webhookUrlProblem(text: string, sandbox: boolean): string | null
 }
 
 function isLocalhostName(host: string): boolean {
-  return host === "localhost" || host.endsWith(".localhost") || host === "localhost.";
+  return host === "localhost" || host.endsWith(".localhost");
 }
 
 function ipv4Problem(host: string): string | null {
@@ -80,6 +83,7 @@ function ipv6Problem(address: string): string | null {
     (first & 0xffc0) === 0xfe80 || // link-local fe80::/10
     (first & 0xff00) === 0xff00 || // multicast
     text.startsWith("64:ff9b:") || // NAT64 (reaches IPv4 space)
+    text.startsWith("2002:") || // 6to4 (embeds an IPv4 address, private ones included)
     text.startsWith("2001:db8:"); // documentation
   return refused ? "must not be a private, loopback, link-local or reserved address" : null;
 }

@@ -61,8 +61,10 @@ export function isSealed(stored: string): boolean {
 /** The secret in clear; throws if the value was tampered with, sealed for another merchant or under another key. */
 export async function openWebhookSecret(secretKey: string, merchantId: string, stored: string): Promise<string> {
   if (!isSealed(stored)) return stored;
-  const [, iv, sealed] = stored.split(".");
-  if (!iv || !sealed) throw new Error("malformed sealed webhook secret");
+  // Exactly three parts: anything appended to a sealed value is tampering too, not ignored.
+  const parts = stored.split(".");
+  const [, iv, sealed] = parts;
+  if (parts.length !== 3 || !iv || !sealed) throw new Error("malformed sealed webhook secret");
   const clear = await crypto.subtle.decrypt(
     { name: "AES-GCM", iv: fromBase64url(iv), additionalData: encoder.encode(merchantId) },
     await aesKey(secretKey),

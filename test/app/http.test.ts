@@ -122,6 +122,14 @@ describe("configuration", () => {
     ["BANK_WEBHOOK_SECRET", { BANK_WEBHOOK_SECRET: "" }],
     ["CURRENCIES", { CURRENCIES: "pesos" }],
     ["SANDBOX", { SANDBOX: "yes" }],
+    ["WEBHOOK_SECRET_KEY", { WEBHOOK_SECRET_KEY: undefined }],
+    ["WEBHOOK_SECRET_KEY", { WEBHOOK_SECRET_KEY: "" }],
+    ["WEBHOOK_SECRET_KEY", { WEBHOOK_SECRET_KEY: "a_31_character_webhook_key_0123" }],
+    ["WEBHOOK_RETRY_BASE_MS", { WEBHOOK_RETRY_BASE_MS: "soon" }],
+    ["WEBHOOK_RETRY_BASE_MS", { WEBHOOK_RETRY_BASE_MS: "0" }],
+    ["WEBHOOK_RETRY_BASE_MS", { WEBHOOK_RETRY_BASE_MS: "-5" }],
+    ["WEBHOOK_RETRY_BASE_MS", { WEBHOOK_RETRY_BASE_MS: "1.5" }],
+    ["WEBHOOK_RETRY_BASE_MS", { WEBHOOK_RETRY_BASE_MS: "3600001" }],
   ])("refuses a bad %s, naming it and not its value", (variable, change) => {
     const bad = { ...env, ...change } as Env;
     let thrown: unknown;
@@ -148,5 +156,20 @@ describe("configuration", () => {
     expect(problem.detail).not.toContain("not-a-cbu");
     expect(problem.detail).not.toContain(env.BANK_WEBHOOK_SECRET!);
     expect(response.headers.get("request-id")).toMatch(/^req_/);
+  });
+
+  it.each([
+    ["WEBHOOK_SECRET_KEY", { WEBHOOK_SECRET_KEY: undefined }],
+    ["WEBHOOK_SECRET_KEY", { WEBHOOK_SECRET_KEY: "too_short_webhook_key" }],
+    ["WEBHOOK_RETRY_BASE_MS", { WEBHOOK_RETRY_BASE_MS: "a minute" }],
+  ])("refuses to serve with a bad %s, naming it (503 unavailable)", async (variable, change) => {
+    const bad = { ...env, ...change } as Env;
+    const context = createExecutionContext();
+    const response = await newApp().fetch(new Request(`${BASE_URL}/v1/merchants`, json({ name: "Never" }, operatorHeaders())), bad, context);
+    await waitOnExecutionContext(context);
+    const problem = await expectProblem(response, 503, "unavailable");
+    expect(problem.detail).toContain(variable);
+    const value = Object.values(change)[0];
+    if (value) expect(problem.detail).not.toContain(value);
   });
 });

@@ -1,0 +1,121 @@
+/**
+ * A merchant's webhook settings (API §3, §14): its endpoint, set by itself or by the operator,
+ * and the rotation of its signing secret. The sender reads both at every attempt
+ * (src/webhooks/endpoint.ts), so a change applies to the next attempt of every delivery.
+ */
+import { createRoute } from "@hono/zod-openapi";
+import { newRouter } from "../context";
+import type { MerchantRow } from "../db/schema";
+import { ApiError } from "../errors";
+import { merchantIdOf, requireMerchant, requireOperator } from "../middleware/auth";
+import { bodyProblemStatuses, jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
+import {
+  merchantIdParams,
+  merchantSchema,
+  rotatedWebhookSecretSchema,
+  updateCurrentMerchantRequest,
+  updateMerchantRequest,
+} from "../schemas/merchants";
+import { mintWebhookSecret } from "../webhooks/merchant-secret";
+import { assertWebhookUrlAllowed, merchantView } from "./merchants";
+
+const operator = { tags: ["Merchants"], security: [{ operatorKey: [] }], middleware: [requireOperator] };
+const merchantSelf = { tags: ["Merchant self"], security: [{ merchantKey: [] }], middleware: [requireMerchant] };
+
+const merchantColumns = "id, name, reference, webhook_url, webhook_secret, created_at";
+
+const endpointChanges =
+  "A new or changed `webhook_url` applies to the next attempt of every pending delivery; events are queued for " +
+  "delivery only while the merchant has a `webhook_url`, so events that happened while it had none are not sent " +
+  "(they stay listed under GET /v1/events).";
+
+const updateSelf = createRoute({
+  method: "patch",
+  path: "/v1/merchant",
+  operationId: "updateCurrentMerchant",
+  ...merchantSelf,
+  summary: "Set the calling merchant's webhook endpoint",
+  description:
+    "Sets (a URL) or removes (null) the endpoint that receives the merchant's events. `webhook_url` is required; any " +
+    `other field is refused (400 naming it). ${endpointChanges} A PATCH is idempotent by itself: it takes no Idempotency-Key.`,
+  request: { body: jsonBody(updateCurrentMerchantRequest) },
+  responses: { 200: jsonResponse(merchantSchema, "The merchant, updated."), ...problemResponses(403, ...bodyProblemStatuses) },
+});
+
+const updateMerchant = createRoute({
+  method: "patch",
+  path: "/v1/merchants/{id}",
+  operationId: "updateMerchant",
+  ...operator,
+  summary: "Update a merchant",
+  description:
+    "Changes the fields given (at least one; an empty object is 400). `webhook_url` follows the rules of PATCH " +
+    `/v1/merchant; null removes it. ${endpointChanges} \`payout_cbu\` (API §3) arrives with fund management (issue 12); ` +
+    "until then it is refused as an unknown field.",
+  request: { params: merchantIdParams, body: jsonBody(updateMerchantRequest) },
+  responses: { 200: jsonResponse(merchantSchema, "The merchant, updated."), ...problemResponses(403, 404, ...bodyProblemStatuses) },
+});
+
+const rotateWebhookSecret = createRoute({
+  method: "post",
+  path: "/v1/merchant/webhook-secret",
+  operationId: "rotateWebhookSecret",
+  ...merchantSelf,
+  summary: "Rotate the webhook signing secret",
+  description:
+    "Replaces the merchant's webhook secret with a new `whsec_…`, shown only in this answer and stored sealed. Every " +
+    "delivery attempt after this call is signed with the new secret only (no overlap: the old one stops at once), " +
+    "retries of earlier events included; update the receiver right after rotating, and redeliver what it refused meanwhile " +
+    "(POST /v1/events/{id}/redeliver). Answers 200, as Stripe does for every successful POST that does not create an " +
+    "object with its own id. No body. Under an Idempotency-Key, a replay answers the same 200 with `webhook_secret: null` " +
+    "and `Idempotent-Replayed: true`, and rotates nothing: a secret is never shown twice; if its answer was lost, rotate " +
+    "again with a new key.",
+  responses: {
+    200: jsonResponse(rotatedWebhookSecretSchema, "The new secret, shown only here."),
+    ...problemResponses(403, 409, 422, ...bodyProblemStatuses),
+  },
+});
+
+/** Writes the given columns of a merchant; null if there is no such merchant. */
+async function updateMerchantRow(
+  d1: D1Database,
+  id: string,
+  changes: { name?: string; webhook_url?: string | null },
+): Promise<MerchantRow | null> {
+  const columns = Object.entries(changes).filter(([, value]) => value !== undefined);
+  const assignments = columns.map(([column]) => `${column} = ?`).join(", ");
+  return d1
+    .prepare(`UPDATE merchants SET ${assignments} WHERE id = ? RETURNING ${merchantColumns}`)
+    .bind(...columns.map(([, value]) => value), id)
+    .first<MerchantRow>();
+}
+
+export const merchantSettingsRouter = newRouter()
+  .openapi(updateSelf, async (c) => {
+    const { webhook_url } = c.req.valid("json");
+    assertWebhookUrlAllowed(webhook_url, c.get("config"));
+    const merchantId = merchantIdOf(c.get("caller"));
+    const row = await updateMerchantRow(c.env.DB, merchantId, { webhook_url });
+    if (!row) throw new ApiError("not_found", `No such merchant: ${merchantId}.`);
+    return c.json(merchantView(row), 200);
+  })
+  .openapi(updateMerchant, async (c) => {
+    const id = c.req.valid("param").id;
+    const body = c.req.valid("json");
+    assertWebhookUrlAllowed(body.webhook_url, c.get("config"));
+    const row = await updateMerchantRow(c.env.DB, id, { name: body.name, webhook_url: body.webhook_url });
+    if (!row) throw new ApiError("not_found", `No such merchant: ${id}.`);
+    return c.json(merchantView(row), 200);
+  })
+  .openapi(rotateWebhookSecret, async (c) => {
+    const merchantId = merchantIdOf(c.get("caller"));
+    const secret = await mintWebhookSecret(c.get("config").webhookSecretKey, merchantId);
+    const rotatedAt = Date.now();
+    const row = await c.env.DB.prepare("UPDATE merchants SET webhook_secret = ? WHERE id = ? RETURNING id")
+      .bind(secret.sealed, merchantId)
+      .first<{ id: string }>();
+    if (!row) throw new ApiError("not_found", `No such merchant: ${merchantId}.`);
+    // The idempotency log keeps this answer with the secret nulled (a replay shows no secret).
+    c.set("secretFields", ["webhook_secret"]);
+    return c.json({ merchant_id: merchantId, webhook_secret: secret.secret, rotated_at: rfc3339(rotatedAt) }, 200);
+  });
