@@ -4,6 +4,7 @@ import { adminRouter } from "./admin";
 import { bankEventsRouter } from "./bank-events";
 import { customersRouter } from "./customers";
 import { ledgerRouter } from "./ledger";
+import { merchantListRouter } from "./merchant-list";
 import { merchantsRouter } from "./merchants";
 import { paymentsRouter } from "./payments";
 import { payoutsRouter } from "./payouts";
@@ -15,6 +16,7 @@ import { sandboxRouter } from "./sandbox";
 export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   return app
     .route("/", merchantsRouter)
+    .route("/", merchantListRouter)
     .route("/", customersRouter)
     .route("/", paymentsRouter)
     .route("/", payoutsRouter)

@@ -73,7 +73,7 @@ async function withUniqueRetry<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-function merchantView(row: MerchantRow) {
+export function merchantView(row: MerchantRow) {
   return {
     id: row.id,
     name: row.name,
