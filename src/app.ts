@@ -1,6 +1,7 @@
 import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";
 import { newRouter } from "./context";
+import { consoleRouter } from "./console/router";
 import { ConfigError } from "./env";
 import { ApiError, errorsPagePath, problem } from "./errors";
 import { errorsPage } from "./errors-page";
@@ -36,7 +37,7 @@ const openApiInfo = {
       "unknown request fields are rejected, and lists are newest first with opaque cursors. " +
       "`GET /` is for people: an HTML page leading to this document and its reference page (/docs), unless the " +
       "Accept header prefers application/json to text/html, which gets a JSON index of the same links " +
-      "(`documentation_url`, `openapi_url`). The `servers` entry is the origin this document was fetched from.",
+      "(`documentation_url`, `openapi_url`, `console_url`: the operator console). The `servers` entry is the origin this document was fetched from.",
   },
 };
 
@@ -86,6 +87,8 @@ export function newApp() {
   app.get("/", startPage);
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Virtual Accounts API" }));
   app.get(errorsPagePath, errorsPage);
+  // The operator console calls this same app for everything it shows or does (src/console/api.ts).
+  app.route("/console", consoleRouter((request, env, ctx) => app.fetch(request, env, ctx)));
 
   app.notFound((c) => problem(c, "not_found", `No route for ${c.req.method} ${c.req.path}.`));
 

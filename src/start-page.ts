@@ -7,8 +7,8 @@ import { accepts } from "hono/accepts";
  * `text/html` gets a JSON index of the same links. Public, like /docs and /openapi.json.
  *
  * The page has no script and loads nothing (styles inline), so it works offline; its CSP says so.
- * The operator console (/console) is not linked until it is served: a link to a 404 is exactly
- * the trap this page exists to remove.
+ * Every link must answer 200 (test/app/start-page.test.ts): a link to a 404 is exactly the trap
+ * this page exists to remove.
  */
 export function startPage(c: Context) {
   c.header("Vary", "Accept");
@@ -19,6 +19,7 @@ export function startPage(c: Context) {
         name: "Virtual Accounts API",
         documentation_url: "/docs",
         openapi_url: "/openapi.json",
+        console_url: "/console",
       },
       200,
     );
@@ -48,6 +49,7 @@ const PAGE = `<!doctype html>
 <ul>
   <li><a href="/docs">API reference</a>: every operation, with its requests, answers and errors.</li>
   <li><a href="/openapi.json">OpenAPI 3.1 document</a>: the same contract, for generated clients and tools.</li>
+  <li><a href="/console">Operator console</a>: the quarantine, reconciliation, failed bank events, invariants and merchants, with the operator key.</li>
 </ul>
 <p>Calls under <code>/v1</code> take <code>Authorization: Bearer &lt;key&gt;</code>: the operator key (<code>ADMIN_API_KEY</code>) or a merchant key the operator issues; the bank signs its events instead. Locally, <code>npm run dev</code> prints the operator key.</p>
 </body>

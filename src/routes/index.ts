@@ -6,6 +6,7 @@ import { customersRouter } from "./customers";
 import { eventsRouter } from "./events";
 import { ledgerRouter } from "./ledger";
 import { merchantSettingsRouter } from "./merchant-settings";
+import { merchantListRouter } from "./merchant-list";
 import { merchantsRouter } from "./merchants";
 import { paymentsRouter } from "./payments";
 import { payoutsRouter } from "./payouts";
@@ -18,6 +19,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
   return app
     .route("/", merchantsRouter)
     .route("/", merchantSettingsRouter)
+    .route("/", merchantListRouter)
     .route("/", customersRouter)
     .route("/", paymentsRouter)
     .route("/", payoutsRouter)

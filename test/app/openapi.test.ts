@@ -28,6 +28,9 @@ function registeredRoutes(): Array<{ method: string; path: string }> {
   for (const route of newApp().routes) {
     // app.use() entries are method ALL and/or wildcard paths: middleware, not operations.
     if (route.method === "ALL" || route.path.includes("*") || undocumented.has(route.path)) continue;
+    // The operator console: a page for people and the HTML fragments its script loads, all
+    // rendered from documented /v1 operations (src/console/api.ts); not operations themselves.
+    if (route.path === "/console" || route.path.startsWith("/console/")) continue;
     const path = route.path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
     seen.set(`${route.method} ${path}`, { method: route.method.toLowerCase(), path });
   }

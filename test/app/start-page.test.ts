@@ -21,10 +21,10 @@ async function expectHtmlPage(response: Response): Promise<string> {
 }
 
 describe("GET / for a person", () => {
-  it("answers a browser with an HTML page that leads to /docs and /openapi.json", async () => {
+  it("answers a browser with an HTML page that leads to /docs, /openapi.json and the console", async () => {
     const html = await expectHtmlPage(await getRoot(BROWSER_ACCEPT));
     expect(html).toMatch(/^<!doctype html>/i);
-    expect(linkTargets(html).sort()).toEqual(["/docs", "/openapi.json"]);
+    expect(linkTargets(html).sort()).toEqual(["/console", "/docs", "/openapi.json"]);
   });
 
   it("answers curl (Accept: */*) and a request with no Accept header with the same page", async () => {
@@ -66,7 +66,7 @@ describe("GET / for an API client", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toContain("application/json");
     expect(response.headers.get("vary")).toContain("Accept");
-    expect(await response.json()).toEqual({ name: "Virtual Accounts API", documentation_url: "/docs", openapi_url: "/openapi.json" });
+    expect(await response.json()).toEqual({ name: "Virtual Accounts API", documentation_url: "/docs", openapi_url: "/openapi.json", console_url: "/console" });
   });
 
   it("follows the Accept header's preferences between HTML and JSON", async () => {
