@@ -4,6 +4,7 @@ import type { Env } from "../env";
 import { log } from "../log";
 import { pruneIdempotencyKeys } from "../middleware/idempotency";
 import { scheduleReconciliation } from "../reconciliation/driver";
+import { webhookBackstop } from "../webhooks/backstop";
 import { repair } from "./repair";
 
 /** The daily trigger (wrangler.toml): 03:15 UTC is 00:15 in Buenos Aires, just after the day closes. */
@@ -15,6 +16,8 @@ export async function runScheduled(controller: Pick<ScheduledController, "cron" 
     ["reconciliation", () => scheduleReconciliation(env, controller.scheduledTime, daily)],
     ["repair", () => repair(env, controller.scheduledTime)],
     ["prune_idempotency_keys", () => pruneIdempotencyKeys(database(env.DB), controller.scheduledTime)],
+    // Every trigger: webhooks a writer did not dispatch, messages lost, backlogs over their bound.
+    ["webhook_backstop", () => webhookBackstop(env, Date.now())],
   ];
   for (const [name, job] of jobs) {
     try {
