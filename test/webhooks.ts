@@ -20,7 +20,7 @@ export interface ReceivedWebhook {
   headers: Headers;
   /** Exactly the bytes sent, as text. */
   rawBody: string;
-  redirect: RequestRedirect | undefined;
+  redirect: RequestInit["redirect"];
   signal: AbortSignal | undefined;
 }
 
@@ -69,9 +69,11 @@ export function captureWebhookQueue(): QueuedMessage[] {
   const queued: QueuedMessage[] = [];
   vi.spyOn(env.WEBHOOK_QUEUE, "send").mockImplementation(async (body: WebhookMessage, options?: QueueSendOptions) => {
     queued.push({ body, delaySeconds: options?.delaySeconds ?? 0 });
+    return { metadata: {} } as unknown as QueueSendResponse;
   });
   vi.spyOn(env.WEBHOOK_QUEUE, "sendBatch").mockImplementation(async (messages: Iterable<MessageSendRequest<WebhookMessage>>, options?: QueueSendBatchOptions) => {
     for (const message of messages) queued.push({ body: message.body, delaySeconds: message.delaySeconds ?? options?.delaySeconds ?? 0 });
+    return { metadata: {} } as unknown as QueueSendBatchResponse;
   });
   return queued;
 }
@@ -175,6 +177,7 @@ export interface DeliveryRow {
   last_attempt_at: number | null;
   last_status_code: number | null;
   last_error: string | null;
+  updated_at: number;
 }
 
 export async function deliveryOf(eventId: string): Promise<DeliveryRow> {
