@@ -1,5 +1,6 @@
 /**
- * The Worker's entry: HTTP (the Hono app), the cron (scheduled jobs) and the payout queue.
+ * The Worker's entry: HTTP (the Hono app), the cron (scheduled jobs) and the queues (payout
+ * submissions, reconciliation steps, webhook deliveries).
  * Durable Object classes are exported from here for the runtime to find.
  */
 import { newApp } from "./app";
@@ -9,6 +10,8 @@ import { withInstrumentedD1 } from "./metrics";
 import { runScheduled } from "./jobs/scheduled";
 import { handlePayoutMessages } from "./payouts/submit-payout";
 import { handleReconciliationMessages, type ReconciliationMessage } from "./reconciliation/driver";
+import { handleWebhookMessages } from "./webhooks/deliver";
+import type { WebhookMessage } from "./webhooks/message";
 
 export { CustomerAccount } from "./accounts/customer-account";
 export { SandboxBank } from "./bank/sandbox-bank";
@@ -26,6 +29,8 @@ export default {
     const config = loadConfig(env);
     if (batch.queue.startsWith("reconciliation-steps")) {
       await handleReconciliationMessages(batch as MessageBatch<ReconciliationMessage>, env, config);
+    } else if (batch.queue.startsWith("webhook-deliveries")) {
+      await handleWebhookMessages(batch as MessageBatch<WebhookMessage>, env, config);
     } else {
       await handlePayoutMessages(batch as MessageBatch<PayoutMessage>, env, config);
     }

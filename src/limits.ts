@@ -48,14 +48,42 @@ export const limits = {
   /** Attempts to mint a unique reference before giving up (collisions are ~1 in 10^10). */
   reference_mint_attempts: 5,
   /**
-   * Outbound webhooks (src/webhooks/): each merchant has at most this many deliveries in the
-   * queue at once (retries included), so a receiver that is down holds only its own slots.
+   * Outbound webhooks (src/webhooks/, docs/WEBHOOKS.md): each merchant has at most this many
+   * deliveries in the queue at once (retries included), so a receiver that is down holds only
+   * its own slots while its other deliveries wait in D1.
    */
   webhook_in_flight_per_merchant: 10,
   /** Deliveries one dispatch claims and queues at most. */
   webhook_dispatch_batch_max: 500,
-  /** A receiver must answer 2xx within this to acknowledge (API §14). */
+  /**
+   * A receiver must answer 2xx within this to acknowledge (API §14). A consumer batch's
+   * attempts run concurrently (wrangler.toml max_batch_size), so a batch lasts about this long
+   * at most, whatever its receivers do.
+   */
   webhook_timeout_ms: 10_000,
+  /**
+   * Attempts per round before a delivery is failed (src/webhooks/schedule.ts): retry n waits
+   * base·2^(n−1), capped at base·360, times a jitter in [1, 1.25). At the production base of
+   * 60 000 ms, 21 attempts span at least 4 471 minutes (74.5 h, over the 3 days of API §14);
+   * a unit test proves it.
+   */
+  webhook_attempts_max: 21,
+  /** The longest retry wait, in multiples of the base (6 h at a 60 s base). */
+  webhook_retry_cap_factor: 360,
+  /**
+   * A claimed delivery whose attempt is overdue by more than this lost its queue message (a
+   * crash between claim and send, a lost message): the cron sends it again. A duplicate
+   * message is harmless (the attempt's compare-and-set), so this only trades latency.
+   */
+  webhook_lease_ms: 15 * 60_000,
+  /**
+   * Deliveries a merchant may have waiting for a slot (a receiver down for days while events
+   * keep coming): the cron fails the newest beyond it with last_error "backlog_full" (still
+   * listable through the events API and redeliverable), so retries never grow without bound.
+   */
+  webhook_backlog_per_merchant: 10_000,
+  /** Deliveries the cron fails for a full backlog, and overdue ones it sends again, per pass at most. */
+  webhook_backstop_rows_max: 10_000,
   /** The sandbox bank's fault injection: at most this many upcoming failures per kind. */
   sandbox_faults_max: 1000,
 } as const;

@@ -6,6 +6,7 @@ import { accountLimits } from "../limits";
 import { log } from "../log";
 import { withInstrumentedD1 } from "../metrics";
 import { customerAccountSchema } from "./customer-account-schema";
+import { dispatchAfterWrite, eventMerchantOf } from "../webhooks/dispatch-after-write";
 import { applyProjection, confirmationKey, customerOf, fingerprintOf, type Projection, type ProjectionOutcome } from "./projections";
 import { recordRefusedDelivery } from "./refused-delivery";
 import { recordUnprojectedCustomer } from "./unprojected-customers";
@@ -353,6 +354,7 @@ export class CustomerAccount extends DurableObject<Env> {
         if (confirmed.has(confirmationKey(projection))) continue;
         const outcome = await applyProjection(this.env.DB, projection);
         await this.compensate(projection, outcome);
+        await dispatchAfterWrite(this.env, [eventMerchantOf(projection, outcome)]);
         replayed++;
         log("warn", "projection replayed by alarm", { op_id: projection.op_id, kind: projection.kind, outcome });
       }

@@ -34,6 +34,7 @@ import {
   type RecordedPayment,
 } from "./group-commit-statements";
 import { applyProjection, confirmationKey, fingerprintOf, type ProjectionOutcome } from "./projections";
+import { dispatchAfterWrite, eventMerchantOf } from "../webhooks/dispatch-after-write";
 
 interface Member {
   env: Env;
@@ -155,7 +156,9 @@ async function commit(members: Member[]): Promise<void> {
   members.forEach((member, index) => {
     if (outcomes[index] === "applied") countProjectionLag(committedAt - member.offeredAt);
   });
-  await Promise.all(members.map((member, index) => settle(member, outcomes[index]!)));
+  // One dispatch per group (not per cash-in), for the merchants whose payments it recorded.
+  const merchants = members.map((member, index) => eventMerchantOf(member.projection, outcomes[index]!));
+  await Promise.all([...members.map((member, index) => settle(member, outcomes[index]!)), dispatchAfterWrite(members[0]!.env, merchants)]);
 }
 
 /**

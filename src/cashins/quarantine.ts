@@ -103,7 +103,7 @@ export async function assignQuarantined(env: Env, paymentId: string, customerId:
   }
   // Someone else's assignment (or a live return) won in D1: project() reverts the credit, so
   // that a later assignment, once the return has failed, applies again.
-  const outcome = await project(env.DB, account, credit.projection);
+  const outcome = await project(env, account, credit.projection);
   if (outcome === "overflow") throw new ApiError("invalid_state", `Crediting ${payment.amount} would take the merchant's balance past ${Number.MAX_SAFE_INTEGER}.`);
   if (outcome !== "applied") throw new ApiError("invalid_state", "This payment was assigned or returned concurrently.");
   return quarantinedPayment(env.DB, paymentId);

@@ -28,6 +28,7 @@ import { linkCustomer } from "../db/customers";
 import type { Config, Env } from "../env";
 import { faultPoint } from "../faults";
 import { log } from "../log";
+import { dispatchAfterWrite, eventMerchantOf } from "../webhooks/dispatch-after-write";
 import { d1RoutingLookups } from "./routing-lookups";
 import { routeTransfer, type RoutingDecision } from "./route-transfer";
 
@@ -70,6 +71,7 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
 
   if (decision.kind !== "customer") {
     const outcome = await applyProjection(env.DB, projection, now);
+    await dispatchAfterWrite(env, [eventMerchantOf(projection, outcome)], options.waitUntil);
     if (outcome === "conflict") return refuseConflicting(transfer);
     if (outcome === "overflow") return refuseOverflow(transfer);
     // The same data, routed otherwise before (the state routing reads has changed since):
@@ -111,7 +113,7 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   // which answer it deserves (superseded: 200; conflict or overflow: 422).
   const outcome =
     credit.outcome === "refused"
-      ? await project(env.DB, account, credit.projection)
+      ? await project(env, account, credit.projection, options.waitUntil)
       : await submitToGroup(env, account, credit.projection as PaymentProjection, options);
   if (outcome === "conflict") return refuseConflicting(transfer);
   if (outcome === "overflow") return refuseOverflow(transfer);
@@ -131,7 +133,7 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
  */
 async function submitToGroup(env: Env, account: DurableObjectStub<CustomerAccount>, projection: PaymentProjection, options: ReceiveOptions): Promise<ProjectionOutcome | "queued"> {
   if (options.waitUntil && groupCommit.offer(env, projection, options.waitUntil)) return "queued";
-  return project(env.DB, account, projection);
+  return project(env, account, projection, options.waitUntil);
 }
 
 /**

@@ -10,6 +10,7 @@ import { customerAccountStub } from "../accounts/customer-account";
 import { applyProjection, type Projection } from "../accounts/projections";
 import { groupCommit } from "../accounts/group-commit";
 import { NotYetApplicableEvent, UnprocessableEvent, type ReceivedEvent } from "../bank/event-log";
+import { dispatchAfterWrite, eventMerchantOf } from "../webhooks/dispatch-after-write";
 import { paymentIdOf } from "./receive-transfer";
 import type { Env } from "../env";
 import type { PaymentRow } from "./payment-row";
@@ -59,7 +60,8 @@ export async function reverseTransfer(env: Env, event: ReceivedEvent, reversal: 
     if (debit.outcome === "conflict") throw new UnprocessableEvent(`payment ${payment.id} was already reversed with other data`);
     stored = debit.projection;
   }
-  await applyProjection(env.DB, stored);
+  const outcome = await applyProjection(env.DB, stored);
+  await dispatchAfterWrite(env, [eventMerchantOf(stored, outcome)]);
   const after = await env.DB.prepare("SELECT reversal_id FROM payments WHERE id = ?").bind(payment.id).first<{ reversal_id: string | null }>();
   if (after?.reversal_id !== reversal.reversal_id) {
     throw new UnprocessableEvent(

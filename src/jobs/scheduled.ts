@@ -4,6 +4,7 @@ import { loadConfig, type Env } from "../env";
 import { log } from "../log";
 import { pruneIdempotencyKeys } from "../middleware/idempotency";
 import { scheduleReconciliation } from "../reconciliation/driver";
+import { webhookBackstop } from "../webhooks/backstop";
 import { repair } from "./repair";
 import { sealLegacyWebhookSecrets } from "./seal-webhook-secrets";
 
@@ -17,6 +18,8 @@ export async function runScheduled(controller: Pick<ScheduledController, "cron" 
     ["repair", () => repair(env, controller.scheduledTime)],
     ["prune_idempotency_keys", () => pruneIdempotencyKeys(database(env.DB), controller.scheduledTime)],
     ["seal_legacy_webhook_secrets", () => sealLegacyWebhookSecrets(env, loadConfig(env))],
+    // Every trigger: webhooks a writer did not dispatch, messages lost, backlogs over their bound.
+    ["webhook_backstop", () => webhookBackstop(env, Date.now())],
   ];
   for (const [name, job] of jobs) {
     try {

@@ -18,6 +18,7 @@ import type { Env } from "../env";
 import { faultPoint } from "../faults";
 import { settleTransaction } from "../ledger/posting";
 import { log } from "../log";
+import { dispatchAfterWrite } from "../webhooks/dispatch-after-write";
 import { findPayout, type PayoutRow, type PayoutStatus } from "./payout-row";
 
 export type PayoutOutcome =
@@ -85,6 +86,8 @@ export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOu
   if (bankTransactionId !== null && payout.bank_transaction_id !== bankTransactionId) {
     return { ok: false, reason: "conflict", detail: `already completed with bank_transaction_id ${payout.bank_transaction_id}`, payout };
   }
+  // The trigger wrote the merchant's payout.completed / payout.failed with this batch.
+  if (moved && payout.kind === "payout" && outcome.kind !== "canceled") await dispatchAfterWrite(env, [payout.merchant_id]);
   faultPoint("transition.after_ledger");
   return { ok: true, payout: await syncCustomer(env, payout), replayed: !moved };
 }

@@ -7,11 +7,28 @@ export interface WebhookEndpoint {
   secret: string;
 }
 
+/**
+ * The stored secret does not open (tampered with, sealed for another merchant or under
+ * another WEBHOOK_SECRET_KEY): retrying cannot help, so the sender fails the delivery instead
+ * of retrying it (a D1 failure, by contrast, is retried).
+ */
+export class UnreadableWebhookSecret extends Error {
+  constructor(readonly merchantId: string, cause: unknown) {
+    super(`the webhook secret of merchant ${merchantId} does not open: ${String(cause)}`);
+  }
+}
+
 /** The merchant's endpoint now (a rotation or a new URL applies to the next attempt), or null if it has none. */
 export async function webhookEndpoint(env: Env, config: Config, merchantId: string): Promise<WebhookEndpoint | null> {
   const row = await env.DB.prepare("SELECT webhook_url, webhook_secret FROM merchants WHERE id = ?")
     .bind(merchantId)
     .first<{ webhook_url: string | null; webhook_secret: string }>();
   if (!row || row.webhook_url === null) return null;
-  return { url: row.webhook_url, secret: await openWebhookSecret(config.webhookSecretKey, merchantId, row.webhook_secret) };
+  let secret: string;
+  try {
+    secret = await openWebhookSecret(config.webhookSecretKey, merchantId, row.webhook_secret);
+  } catch (error) {
+    throw new UnreadableWebhookSecret(merchantId, error);
+  }
+  return { url: row.webhook_url, secret };
 }
