@@ -67,12 +67,13 @@ export interface QueuedMessage {
 /** Captures what the Worker sends to the webhook queue (send and sendBatch) instead of sending it. */
 export function captureWebhookQueue(): QueuedMessage[] {
   const queued: QueuedMessage[] = [];
-  vi.spyOn(env.WEBHOOK_QUEUE, "send").mockImplementation(async (body: WebhookMessage, options?: QueueSendOptions) => {
-    queued.push({ body, delaySeconds: options?.delaySeconds ?? 0 });
+  // The generated bindings type the queue's messages as unknown; the Worker sends WebhookMessage.
+  vi.spyOn(env.WEBHOOK_QUEUE, "send").mockImplementation(async (body: unknown, options?: QueueSendOptions) => {
+    queued.push({ body: body as WebhookMessage, delaySeconds: options?.delaySeconds ?? 0 });
     return { metadata: {} } as unknown as QueueSendResponse;
   });
-  vi.spyOn(env.WEBHOOK_QUEUE, "sendBatch").mockImplementation(async (messages: Iterable<MessageSendRequest<WebhookMessage>>, options?: QueueSendBatchOptions) => {
-    for (const message of messages) queued.push({ body: message.body, delaySeconds: message.delaySeconds ?? options?.delaySeconds ?? 0 });
+  vi.spyOn(env.WEBHOOK_QUEUE, "sendBatch").mockImplementation(async (messages: Iterable<MessageSendRequest<unknown>>, options?: QueueSendBatchOptions) => {
+    for (const message of messages) queued.push({ body: message.body as WebhookMessage, delaySeconds: message.delaySeconds ?? options?.delaySeconds ?? 0 });
     return { metadata: {} } as unknown as QueueSendBatchResponse;
   });
   return queued;
