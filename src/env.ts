@@ -16,6 +16,8 @@ export interface Env {
   WEBHOOK_QUEUE: Queue<WebhookMessage>;
   /** Optional: without it (a deployment that has none) nothing is limited. */
   API_RATE_LIMITER?: RateLimit;
+  /** The static files of public/ (wrangler.toml [assets]), e.g. /docs's script. */
+  ASSETS: Fetcher;
   SANDBOX?: string;
   SETTLEMENT_CBU?: string;
   CURRENCIES?: string;
