@@ -41,6 +41,19 @@ const openApiInfo = {
   },
 };
 
+/**
+ * /docs, the reference page: it needs nothing from the internet. Its script is served by the Worker's
+ * static assets (wrangler.toml [assets]; copied from the pinned @scalar/api-reference by
+ * scripts/copy-docs-assets.mjs), fonts are the browser's own, and telemetry is off.
+ */
+export const docsPage = {
+  url: "/openapi.json",
+  pageTitle: "Virtual Accounts API",
+  cdn: "/assets/scalar-api-reference.js",
+  withDefaultFonts: false,
+  telemetry: false,
+} satisfies Parameters<typeof Scalar>[0];
+
 /** The one place where the HTTP app is assembled: middleware order matters and is read top-down. */
 export function newApp() {
   const app = newRouter();
@@ -85,7 +98,7 @@ export function newApp() {
     return c.json({ ...document, servers: [{ url: new URL(c.req.url).origin, description: "this server" }] });
   });
   app.get("/", startPage);
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Virtual Accounts API" }));
+  app.get("/docs", Scalar(docsPage));
   app.get(errorsPagePath, errorsPage);
   // The operator console calls this same app for everything it shows or does (src/console/api.ts).
   app.route("/console", consoleRouter((request, env, ctx) => app.fetch(request, env, ctx)));

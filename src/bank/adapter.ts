@@ -3,6 +3,7 @@
  * talks to the sandbox or to a real bank.
  */
 import type { Config, Env } from "../env";
+import type { SandboxUnavailable } from "./sandbox-bank";
 
 export interface PayoutSubmission {
   payout_id: string;
@@ -83,14 +84,23 @@ async function transient<T>(call: () => PromiseLike<T>): Promise<T> {
   }
 }
 
+/** The sandbox bank answers a planned failure instead of throwing it (sandbox-bank.ts): throw it here. */
+async function available<T>(call: () => PromiseLike<T | SandboxUnavailable>): Promise<T> {
+  const result = await transient(call);
+  if (typeof result === "object" && result !== null && "unavailable" in result) throw new TransientBankError(result.unavailable);
+  return result;
+}
+
 export function bankAdapter(env: Env, config: Config): BankAdapter {
   if (!config.sandbox) return new UnconfiguredBank();
   const bank = env.SANDBOX_BANK.get(env.SANDBOX_BANK.idFromName("sandbox"));
   // Any failure to reach the sandbox bank is transient, as a network failure to a real one would be.
   return {
-    submitPayout: (submission) => transient<SubmissionResult>(() => bank.submitPayout(submission)),
+    submitPayout: (submission) => available<SubmissionResult>(() => bank.submitPayout(submission)),
     statement: (date, cursor, limit) => bank.statement(date, cursor, limit),
-    registerVirtualAccount: (accountNumber) => transient(() => bank.registerVirtualAccount(accountNumber)),
+    registerVirtualAccount: async (accountNumber) => {
+      await available<null>(() => bank.registerVirtualAccount(accountNumber));
+    },
     accountHolder: (cbu) => transient<AccountHolder | null>(() => bank.accountHolder(cbu)),
   };
 }

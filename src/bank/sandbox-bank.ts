@@ -4,7 +4,17 @@ import { businessDateOf } from "../domain/business-day";
 import { normalizeCuit } from "../domain/cuit";
 import type { Env } from "../env";
 import type { AccountHolder, PayoutSubmission, StatementLine, StatementPage, SubmissionResult } from "./adapter";
-import { TransientBankError } from "./adapter";
+
+/**
+ * A planned transient failure (POST /v1/sandbox/faults), returned rather than thrown: an
+ * exception thrown by a Durable Object's RPC method is logged by the runtime as an uncaught
+ * exception of the object, as if the bank had crashed. The adapter (adapter.ts) turns it into a
+ * TransientBankError on the caller's side, where it is handled like any unreachable bank.
+ */
+export interface SandboxUnavailable {
+  unavailable: string;
+}
+const unavailable: SandboxUnavailable = { unavailable: "sandbox bank: temporarily unavailable" };
 
 /**
  * The sandbox bank (API §10). It *is* the bank: its statement and its payouts live in its own
@@ -153,10 +163,10 @@ export class SandboxBank extends DurableObject<Env> {
     return { register_virtual_account: this.plannedFailures("register_virtual_account"), submit_payout: this.plannedFailures("transient") };
   }
 
-  async submitPayout(submission: PayoutSubmission): Promise<SubmissionResult> {
+  async submitPayout(submission: PayoutSubmission): Promise<SubmissionResult | SandboxUnavailable> {
     const existing = this.sql.exec("SELECT status FROM payouts WHERE payout_id = ?", submission.payout_id).toArray()[0];
     if (existing && existing.status !== "retry") return { status: "accepted" }; // idempotent by payout id
-    if (this.takePlannedFailure("transient")) throw new TransientBankError("sandbox bank: temporarily unavailable");
+    if (this.takePlannedFailure("transient")) return unavailable;
     if (this.takePlannedFailure("permanent")) return { status: "rejected", reason: "sandbox bank: destination account closed" };
     this.sql.exec(
       `INSERT INTO payouts (payout_id, amount, currency, destination_cbu, status, submitted_at) VALUES (?, ?, ?, ?, 'processing', ?)
@@ -210,9 +220,10 @@ export class SandboxBank extends DurableObject<Env> {
     return { lines: page.map(toLine), next_cursor: rows.length > limit && last ? String(last.seq) : null };
   }
 
-  async registerVirtualAccount(accountNumber: string): Promise<void> {
-    if (this.takePlannedFailure("register_virtual_account")) throw new TransientBankError("sandbox bank: temporarily unavailable");
+  async registerVirtualAccount(accountNumber: string): Promise<SandboxUnavailable | null> {
+    if (this.takePlannedFailure("register_virtual_account")) return unavailable;
     this.sql.exec("INSERT OR IGNORE INTO virtual_accounts (account_number, registered_at) VALUES (?, ?)", accountNumber, Date.now());
+    return null;
   }
 
   /** GET /v1/sandbox/virtual-accounts/{n}: whether the bank routes this account number to us. */

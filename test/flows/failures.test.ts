@@ -80,7 +80,10 @@ describe("cash-in interrupted", () => {
     armFault("cashin.after_account_credit");
     await sendBankEvent(event);
     armFault("alarm.before_replay");
-    await expect(runAccountAlarm(customer.id)).rejects.toThrow();
+    // Run inside the object, so the injected throw reaches this test without crossing an RPC
+    // boundary (workerd would print it as an uncaught exception of the object in a green run).
+    const alarmRun = runInDurableObject(customerAccountStub(env, customer.id), (instance) => instance.flushProjections());
+    await expect(alarmRun).rejects.toThrow(/injected fault at alarm.before_replay/);
     expect(await paymentCount(merchant.api_key)).toBe(0);
     // The runtime retries a failed alarm; here the next write reschedules it and the test runs it.
     const again = await sendBankEvent({ ...event, id: uniqueId("evt") });
