@@ -350,14 +350,17 @@ export class CustomerAccount extends DurableObject<Env> {
       if (rows.length === 0) break;
       const projections = rows.map((row) => JSON.parse(row.projection as string) as Projection);
       const confirmed = await this.confirmedInD1(projections.map(confirmationKey));
+      // Merchants whose events these replays wrote: dispatched once per batch, not per replay.
+      const eventMerchants: (string | null)[] = [];
       for (const projection of projections) {
         if (confirmed.has(confirmationKey(projection))) continue;
         const outcome = await applyProjection(this.env.DB, projection);
         await this.compensate(projection, outcome);
-        await dispatchAfterWrite(this.env, [eventMerchantOf(projection, outcome)]);
+        eventMerchants.push(eventMerchantOf(projection, outcome));
         replayed++;
         log("warn", "projection replayed by alarm", { op_id: projection.op_id, kind: projection.kind, outcome });
       }
+      await dispatchAfterWrite(this.env, eventMerchants);
       const done = projections.map((projection) => projection.op_id);
       this.sql.exec(`DELETE FROM outbox WHERE op_id IN (${done.map(() => "?").join(", ")})`, ...done);
     }

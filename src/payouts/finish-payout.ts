@@ -86,10 +86,14 @@ export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOu
   if (bankTransactionId !== null && payout.bank_transaction_id !== bankTransactionId) {
     return { ok: false, reason: "conflict", detail: `already completed with bank_transaction_id ${payout.bank_transaction_id}`, payout };
   }
-  // The trigger wrote the merchant's payout.completed / payout.failed with this batch.
-  if (moved && payout.kind === "payout" && outcome.kind !== "canceled") await dispatchAfterWrite(env, [payout.merchant_id]);
   faultPoint("transition.after_ledger");
-  return { ok: true, payout: await syncCustomer(env, payout), replayed: !moved };
+  const synced = await syncCustomer(env, payout);
+  // The trigger wrote the merchant's payout.completed / payout.failed with this batch; it is
+  // sent once the customer's object has the outcome too, so a merchant reacting to
+  // payout.failed finds the funds released (if the sync waits for the repair job, so does the
+  // webhook: the cron's backstop dispatches it).
+  if (moved && payout.kind === "payout" && outcome.kind !== "canceled") await dispatchAfterWrite(env, [payout.merchant_id]);
+  return { ok: true, payout: synced, replayed: !moved };
 }
 
 /** Steps 2 and 3: tells the customer's object, then clears the marker. Idempotent. */

@@ -62,7 +62,8 @@ export async function handleWebhookMessages(batch: MessageBatch<WebhookMessage>,
     batch.messages.map(async (message) => {
       try {
         const outcome = await deliverAttempt(env, config, message.body, options);
-        if (outcome.kind === "delivered" || outcome.kind === "failed") freed.add(outcome.merchantId);
+        // A delivery that ended, or that now waits for a delayed retry, no longer holds a slot.
+        if (outcome.kind === "delivered" || outcome.kind === "failed" || outcome.kind === "retry") freed.add(outcome.merchantId);
         message.ack();
       } catch (error) {
         log("error", "webhook attempt failed to run; the queue retries it", { event_id: message.body.event_id, attempt: message.body.attempt, error: String(error) });

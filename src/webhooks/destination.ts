@@ -29,7 +29,7 @@ export function webhookUrlProblem(text: string, sandbox: boolean): string | null
   if (url.username !== "" || url.password !== "") return "must not carry credentials";
   // The WHATWG parser has already turned 0x7f.1, 2130706433 and the like into dotted IPv4.
   // A trailing dot names the same host (`intranet.` is `intranet`, `foo.localhost.` a localhost).
-  const host = url.hostname.toLowerCase().replace(/\.$/, "");
+  const host = url.hostname.toLowerCase().replace(/\.+$/, "");
   const local = isLocalhostName(host) || host === "127.0.0.1" || host === "[::1]";
   if (url.protocol === "http:") {
     if (!sandbox) return "must use https";
@@ -81,6 +81,8 @@ function ipv6Problem(address: string): string | null {
     text.startsWith("::") || // IPv4-compatible and other reserved forms
     (first & 0xfe00) === 0xfc00 || // unique local fc00::/7
     (first & 0xffc0) === 0xfe80 || // link-local fe80::/10
+    (first & 0xffc0) === 0xfec0 || // site-local fec0::/10 (deprecated, still private)
+    /^100:0:0:0:/.test(text) || text.startsWith("100::") || // discard-only 100::/64
     (first & 0xff00) === 0xff00 || // multicast
     text.startsWith("64:ff9b:") || // NAT64 (reaches IPv4 space)
     text.startsWith("2002:") || // 6to4 (embeds an IPv4 address, private ones included)

@@ -4,12 +4,14 @@
  *
  * A delivery row (migrations/0010) is the outbox: it is written with its event, in the same
  * atomic write as the effect. Dispatch claims due rows (sets `dispatched_at`) and sends one
- * queue message per claimed row; the claimed row keeps its slot until it is delivered or
- * failed, retries included (each retry is a delayed message). So a receiver that is down for
- * hours holds only its own slots: its other events wait in D1, and every other merchant's
- * flow through the queue untouched. A crash between the claim and the send, or a lost message,
- * leaves a claimed row whose attempt is overdue: the cron sends it again
- * (src/webhooks/backstop.ts).
+ * queue message per claimed row. A slot is held by a delivery being attempted (claimed and
+ * due); one that waits for a retry travels as a delayed message and holds none, so a few
+ * events a receiver keeps refusing never hold up its other events, and a burst of a
+ * merchant's events reaches the queue `webhook_in_flight_per_merchant` at a time. What bounds
+ * a receiver that is down for days is the retry schedule and the backlog bound
+ * (src/webhooks/backstop.ts), never another merchant's deliveries. A crash between the claim
+ * and the send, or a lost message, leaves a claimed row whose attempt is overdue: the cron
+ * sends it again (src/webhooks/backstop.ts).
  *
  * Writers that may have emitted events call `dispatchFor` with the merchants they touched,
  * after their write commits; the consumer calls it when a slot frees; the cron calls
@@ -35,7 +37,8 @@ export async function dispatchFor(env: Env, merchantIds: Iterable<string>, now =
     `WITH touched AS (SELECT DISTINCT value AS merchant_id FROM json_each(?2)),
      free AS (
        SELECT t.merchant_id, ?3 - (SELECT COUNT(*) FROM webhook_deliveries d
-           WHERE d.merchant_id = t.merchant_id AND d.status = 'pending' AND d.dispatched_at IS NOT NULL) AS slots
+           WHERE d.merchant_id = t.merchant_id AND d.status = 'pending' AND d.dispatched_at IS NOT NULL
+             AND d.next_attempt_at <= ?1) AS slots
        FROM touched AS t),
      waiting AS (
        SELECT w.event_id, w.merchant_id,
@@ -56,7 +59,9 @@ export async function dispatchFor(env: Env, merchantIds: Iterable<string>, now =
 /** The cron's pass: every merchant with a due waiting delivery. */
 export async function dispatchAll(env: Env, now = Date.now()): Promise<number> {
   const { results } = await env.DB.prepare(
-    `SELECT DISTINCT merchant_id FROM webhook_deliveries WHERE status = 'pending' AND dispatched_at IS NULL AND next_attempt_at <= ?1 LIMIT ?2`,
+    // Longest-waiting first, so that merchants past the limit are not always the same ones.
+    `SELECT merchant_id FROM webhook_deliveries WHERE status = 'pending' AND dispatched_at IS NULL AND next_attempt_at <= ?1
+     GROUP BY merchant_id ORDER BY MIN(next_attempt_at) LIMIT ?2`,
   )
     .bind(now, limits.webhook_dispatch_batch_max)
     .all<{ merchant_id: string }>();
