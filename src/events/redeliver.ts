@@ -1,8 +1,11 @@
 /**
  * POST /v1/events/{id}/redeliver (API §14: "queues it again"), with Stripe's semantics: a
- * delivery already in the queue is left alone; any other (waiting for a slot, delivered,
- * failed, or none yet) starts a fresh retry schedule now, and is then dispatched like any due
- * delivery (within the merchant's bounded slots: src/webhooks/dispatch.ts).
+ * delivery being attempted now (in the queue and due) is left alone; any other (waiting for
+ * a slot, waiting hours for its next retry, delivered, failed, or none yet) starts a fresh
+ * retry schedule now, and is then dispatched like any due delivery (within the merchant's
+ * bounded slots: src/webhooks/dispatch.ts). A retry's delayed message still in the queue then
+ * carries an attempt number the restarted delivery uses or has passed: the consumer's
+ * compare-and-set lets only one attempt have each number.
  */
 import type { Env } from "../env";
 import { ApiError } from "../errors";
@@ -12,7 +15,7 @@ import type { EventRow } from "./event-row";
 /**
  * One statement, so that concurrent redelivers (and the dispatcher) see it atomically: it
  * creates the delivery if the event has none and the merchant has a webhook_url now, or
- * restarts it unless it is pending and already dispatched. `attempts` is kept: it counts every
+ * restarts it unless it is being attempted (pending, dispatched and due). `attempts` is kept: it counts every
  * attempt. Returns whether it changed anything.
  */
 async function restartDelivery(d1: D1Database, event: EventRow, now: number): Promise<boolean> {
@@ -23,7 +26,8 @@ async function restartDelivery(d1: D1Database, event: EventRow, now: number): Pr
        ON CONFLICT (event_id) DO UPDATE SET
          status = 'pending', round_attempts = 0, next_attempt_at = excluded.next_attempt_at,
          dispatched_at = NULL, updated_at = excluded.updated_at
-       WHERE NOT (webhook_deliveries.status = 'pending' AND webhook_deliveries.dispatched_at IS NOT NULL)
+       WHERE NOT (webhook_deliveries.status = 'pending' AND webhook_deliveries.dispatched_at IS NOT NULL
+                  AND webhook_deliveries.next_attempt_at <= ?3)
        RETURNING event_id`,
     )
     .bind(event.id, event.merchant_id, now)

@@ -79,6 +79,22 @@ describe("redelivering an event", () => {
     expect(sendBatch).not.toHaveBeenCalled();
   });
 
+  it("brings forward a delivery waiting hours for its next retry (a fixed endpoint need not wait)", async () => {
+    const { merchant, eventId } = await merchantEvent();
+    // After 3 failed attempts: in the queue as a delayed message due in 6 hours.
+    await env.DB.prepare("UPDATE webhook_deliveries SET attempts = 3, round_attempts = 3, next_attempt_at = ?, last_status_code = 503 WHERE event_id = ?")
+      .bind(Date.now() + 6 * 3_600_000, eventId)
+      .run();
+    const before = Date.now();
+    const response = await redeliver(merchant.api_key, eventId);
+    expect(response.status).toBe(202);
+    const row = await deliveryRow(eventId);
+    expect(row).toMatchObject({ status: "pending", attempts: 3, round_attempts: 0 });
+    expect(row!.next_attempt_at!).toBeLessThanOrEqual(Date.now());
+    expect(row!.next_attempt_at!).toBeGreaterThanOrEqual(before);
+    expect(messagesFor(eventId)).toEqual([{ event_id: eventId, attempt: 4 }]);
+  });
+
   it("queues now a pending delivery that was waiting", async () => {
     const { merchant, eventId } = await merchantEvent();
     // Waiting with a later attempt due (as after a slot freed late): redelivery makes it due now.
