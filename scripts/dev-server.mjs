@@ -1,5 +1,5 @@
 // A throwaway `wrangler dev` for scripts and tests that need a real server (the console's browser
-// test, its screenshots): a free port, its own temporary state directory with the migrations
+// test, its screenshots, `npm run lint:openapi`): a free port, its own temporary state directory with the migrations
 // applied, the secrets of .dev.vars (created as `npm run dev` does), and a stop() that takes the
 // whole process group down and deletes the state.
 //
@@ -53,16 +53,19 @@ async function waitUntilAnswering(url, child, output, timeoutMs) {
  * Starts the Worker with `wrangler dev` and resolves once it answers. `log: true` mirrors
  * wrangler's output (otherwise it is kept, and shown only if the server fails to start).
  */
-export async function startDevServer({ timeoutMs = 60_000, log = false } = {}) {
+export async function startDevServer({ timeoutMs = 60_000, log = false, migrate = true } = {}) {
   const previousDir = process.cwd();
   process.chdir(ROOT); // .dev.vars lives at the project's root
   const vars = ensureDevVars();
   process.chdir(previousDir);
   const persistTo = mkdtempSync(path.join(tmpdir(), "vaa-dev-"));
-  const migrate = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], { cwd: ROOT, env: QUIET_ENV, encoding: "utf8" });
-  if (migrate.status !== 0) {
+  // `migrate: false` for callers that only read what needs no database (e.g. /openapi.json).
+  const migration = migrate
+    ? spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], { cwd: ROOT, env: QUIET_ENV, encoding: "utf8" })
+    : { status: 0 };
+  if (migration.status !== 0) {
     rmSync(persistTo, { recursive: true, force: true });
-    throw new Error(`Applying the migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
+    throw new Error(`Applying the migrations failed:\n${migration.stdout}\n${migration.stderr}`);
   }
 
   const port = await freePort();
