@@ -17,6 +17,10 @@ const quietMissingDependencySources = {
   },
 };
 
+// Wrangler's own notes ("Using secrets defined in .dev.vars", once per test file when a .dev.vars
+// exists): a green run stays quiet. Its warnings and errors still show.
+process.env.WRANGLER_LOG ??= "warn";
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   return {
