@@ -147,7 +147,10 @@ export async function drainWebhooks(queued: QueuedMessage[], options: DrainOptio
 /** Events for a merchant, written as the triggers would (a delivery row follows if it has a webhook_url). */
 export async function insertEvents(merchantId: string, count: number): Promise<string[]> {
   const ids: string[] = [];
-  const now = Date.now();
+  // 1 ms apart, in order, the last one already in the past: all due the moment they exist
+  // (starting at now would leave the last ones due a few ms later, and a fast run would see
+  // fewer due deliveries than the test wrote).
+  const now = Date.now() - count;
   const statements = [];
   for (let index = 0; index < count; index++) {
     const id = `evt_${uniqueId("t").replace(/_/g, "")}`;
