@@ -1,5 +1,6 @@
 /** The console's views, rendered on the server from the API's answers (see router.tsx). */
 import type { Child } from "hono/jsx";
+import type { StoredBankEventView } from "../routes/admin";
 import type { Problem } from "./api";
 import { IdempotencyKey, Money, Notice, Pager, ProblemNotice, ViewRoot, When } from "./components";
 
@@ -343,16 +344,7 @@ export function RunView(props: { run: RunSummary; discrepancies: Page<Discrepanc
   );
 }
 
-export interface StoredBankEvent {
-  id: string;
-  type: string;
-  status: "processed" | "failed";
-  error: string | null;
-  attempts: number;
-  payload: string;
-  received_at: string;
-  updated_at: string;
-}
+export type StoredBankEvent = StoredBankEventView;
 
 export function BankEventsView(props: { page: Page<StoredBankEvent>; status: "failed" | "all"; cursor?: string; outcome: Outcome }) {
   const { page } = props;

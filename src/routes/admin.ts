@@ -49,6 +49,9 @@ const bankEventSchema = z
   })
   .openapi("StoredBankEvent");
 
+/** A stored bank event as the API answers it (the console reads it as a client). */
+export type StoredBankEventView = z.infer<typeof bankEventSchema>;
+
 const listBankEvents = createRoute({
   ...operator,
   method: "get",
