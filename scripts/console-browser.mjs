@@ -12,12 +12,14 @@ export function findChromium() {
   return candidates.find((candidate) => candidate && existsSync(candidate)) ?? null;
 }
 
-export async function launchBrowser(executablePath) {
+export async function launchBrowser(executablePath, { timeoutMs = 60_000 } = {}) {
   return puppeteer.launch({
     executablePath,
     headless: true,
-    // --no-sandbox: CI containers run as root, where Chromium's sandbox cannot start.
-    args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--no-default-browser-check"],
+    timeout: timeoutMs,
+    // --no-sandbox: CI containers run as root, where Chromium's sandbox cannot start. The rest keep
+    // it off the network (these machines refuse outside connections, many at a time).
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--no-default-browser-check", "--disable-quic", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     defaultViewport: { width: 1400, height: 900 },
   });
 }

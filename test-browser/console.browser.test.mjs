@@ -20,19 +20,50 @@ if (!chromium) {
   }
 }
 
-describe("operator console in Chromium", { skip: chromium ? false : "Chromium not found (see the message above)", timeout: 170_000 }, () => {
+// A run that cannot finish must fail, never hang CI: past this, whatever is left is killed.
+const WATCHDOG_MS = 8 * 60_000;
+
+describe("operator console in Chromium", { skip: chromium ? false : "Chromium not found (see the message above)", timeout: 420_000 }, () => {
   let server;
   let browser;
   let page;
+  let watchdog;
+  // Stops a dev server still starting when before() gives up (after() aborts it).
+  const starting = new AbortController();
 
   before(async () => {
-    [server, browser] = await Promise.all([startDevServer({ timeoutMs: 120_000, log: process.env.CONSOLE_BROWSER_LOG === "1" }), launchBrowser(chromium)]);
+    watchdog = setTimeout(() => {
+      process.stderr.write(`The console's browser test did not finish within ${WATCHDOG_MS} ms: killing what it started.\n`);
+      browser?.process()?.kill("SIGKILL");
+      starting.abort();
+      server?.stop();
+      process.exit(1);
+    }, WATCHDOG_MS);
+    watchdog.unref();
+    // Each is kept as soon as it exists, so that after() stops it even when the other failed.
+    const started = Date.now();
+    const took = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+    const steps = await Promise.allSettled([
+      startDevServer({ timeoutMs: 150_000, migrationTimeoutMs: 120_000, log: process.env.CONSOLE_BROWSER_LOG === "1", signal: starting.signal }).then((value) => {
+        server = value;
+        return took();
+      }),
+      launchBrowser(chromium, { timeoutMs: 120_000 }).then((value) => {
+        browser = value;
+        return took();
+      }),
+    ]);
+    const failures = steps.flatMap((step, i) => (step.status === "rejected" ? [`${["wrangler dev", "Chromium"][i]} failed after ${took()}: ${step.reason?.stack ?? step.reason}`] : []));
+    if (failures.length > 0) throw new Error(failures.join("\n\n"));
     page = await browser.newPage();
-    page.setDefaultTimeout(20_000);
-  }, { timeout: 150_000 });
+    page.setDefaultTimeout(30_000);
+  }, { timeout: 300_000 });
 
   after(async () => {
-    await browser?.close();
+    clearTimeout(watchdog);
+    starting.abort();
+    await Promise.race([browser?.close(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    browser?.process()?.kill("SIGKILL");
     await server?.stop();
   }, { timeout: 30_000 });
 
