@@ -25,6 +25,7 @@ type Narrowed = MustBeBindings<
   | "BANK_WEBHOOK_SECRET"
   | "WEBHOOK_SECRET_KEY"
   | "WEBHOOK_RETRY_BASE_MS"
+  | "CVU_PSP_CODE"
 >;
 
 export interface Env extends Omit<Cloudflare.Env, Narrowed> {
@@ -42,6 +43,8 @@ export interface Env extends Omit<Cloudflare.Env, Narrowed> {
   WEBHOOK_SECRET_KEY?: string;
   /** The first retry delay of outbound webhooks; later ones double (src/webhooks/schedule.ts). */
   WEBHOOK_RETRY_BASE_MS?: string;
+  /** The platform's 4-digit PSP code: the range its virtual account numbers (CVU) are minted in. */
+  CVU_PSP_CODE?: string;
 }
 
 const currencyCode = z.string().regex(/^[A-Z]{3}$/, "must be ISO 4217 codes, comma-separated");
@@ -62,6 +65,7 @@ const configSchema = z.object({
     .string()
     .default("60000")
     .pipe(z.coerce.number<string>().int("must be a whole number of milliseconds").min(1, "must be at least 1").max(3_600_000, "must be at most 3600000 (an hour)")),
+  CVU_PSP_CODE: z.string().regex(/^[0-9]{4}$/, "must be the PSP's 4-digit code"),
 });
 
 export interface Config {
@@ -72,6 +76,7 @@ export interface Config {
   bankWebhookSecret: string;
   webhookSecretKey: string;
   webhookRetryBaseMs: number;
+  cvuPspCode: string;
 }
 
 export class ConfigError extends Error {
@@ -99,6 +104,7 @@ export function loadConfig(env: Env): Config {
     bankWebhookSecret: parsed.data.BANK_WEBHOOK_SECRET,
     webhookSecretKey: parsed.data.WEBHOOK_SECRET_KEY,
     webhookRetryBaseMs: parsed.data.WEBHOOK_RETRY_BASE_MS,
+    cvuPspCode: parsed.data.CVU_PSP_CODE,
   };
   cache.set(env, config);
   return config;

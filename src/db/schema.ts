@@ -143,6 +143,9 @@ export const payments = sqliteTable("payments", {
   reconciled_by: text("reconciled_by"),
   ...timestamps,
   fingerprint: text("fingerprint"),
+  /** Routing rule 1 (API §11): the virtual account the transfer was sent to. */
+  virtual_account_id: text("virtual_account_id"),
+  quarantine_reason: text("quarantine_reason"),
 });
 
 export const payouts = sqliteTable("payouts", {
@@ -276,6 +279,107 @@ export const webhookAttempts = sqliteTable(
   },
   (table) => [primaryKey({ columns: [table.event_id, table.attempt] })],
 );
+
+// API §11: virtual accounts and ledger linking (migrations/0011).
+
+/** The CVU allocator: `seq` (AUTOINCREMENT, never reused) is the CVU's 12-digit account number. */
+export const cvuAllocations = sqliteTable("cvu_allocations", {
+  seq: integer("seq").primaryKey({ autoIncrement: true }),
+  virtual_account_id: text("virtual_account_id").notNull().unique(),
+  allocated_at: integer("allocated_at").notNull(),
+});
+
+export const virtualAccounts = sqliteTable("virtual_accounts", {
+  id: text("id").primaryKey(),
+  account_number: text("account_number").notNull().unique(),
+  kind: text("kind", { enum: ["per_customer", "per_transaction"] }).notNull(),
+  /** As stored: `expired` is computed at read time; `registering` and `retired` are never shown. */
+  status: text("status", { enum: ["registering", "active", "paid", "closed", "retired"] }).notNull(),
+  merchant_id: text("merchant_id").notNull(),
+  customer_id: text("customer_id").notNull(),
+  currency: text("currency").notNull(),
+  expected_amount: integer("expected_amount"),
+  expires_at: integer("expires_at"),
+  amount_policy: text("amount_policy", { enum: ["accept", "reject", "hold"] }),
+  ledger_account_id: text("ledger_account_id"),
+  description: text("description"),
+  paid_by_payment_id: text("paid_by_payment_id").unique(),
+  paid_amount: integer("paid_amount"),
+  paid_at: integer("paid_at"),
+  closed_at: integer("closed_at"),
+  registered_at: integer("registered_at"),
+  expired_event_at: integer("expired_event_at"),
+  ...timestamps,
+});
+
+export const merchantLedgerAccounts = sqliteTable("merchant_ledger_accounts", {
+  id: text("id").primaryKey(),
+  merchant_id: text("merchant_id").notNull(),
+  name: text("name").notNull(),
+  description: text("description"),
+  normal_balance: text("normal_balance", { enum: ["credit", "debit"] }).notNull(),
+  currency: text("currency").notNull(),
+  posted_debits: integer("posted_debits").notNull().default(0),
+  posted_credits: integer("posted_credits").notNull().default(0),
+  ...timestamps,
+});
+
+export const merchantLedgerTransactions = sqliteTable(
+  "merchant_ledger_transactions",
+  {
+    id: text("id").primaryKey(),
+    merchant_id: text("merchant_id").notNull(),
+    description: text("description").notNull(),
+    ledgerable_type: text("ledgerable_type").notNull(),
+    ledgerable_id: text("ledgerable_id").notNull(),
+    effective_at: integer("effective_at").notNull(),
+    created_at: integer("created_at").notNull(),
+  },
+  (table) => [unique().on(table.ledgerable_type, table.ledgerable_id)],
+);
+
+export const merchantLedgerEntries = sqliteTable("merchant_ledger_entries", {
+  id: text("id").primaryKey(),
+  transaction_id: text("transaction_id").notNull(),
+  ledger_account_id: text("ledger_account_id").notNull(),
+  direction: text("direction", { enum: ["debit", "credit"] }).notNull(),
+  amount: integer("amount").notNull(),
+  created_at: integer("created_at").notNull(),
+});
+
+export const internalAccounts = sqliteTable(
+  "internal_accounts",
+  {
+    id: text("id").primaryKey(),
+    merchant_id: text("merchant_id").notNull(),
+    currency: text("currency").notNull(),
+    ledger_account_id: text("ledger_account_id"),
+    ...timestamps,
+  },
+  (table) => [unique().on(table.merchant_id, table.currency)],
+);
+
+export const incomingPaymentDetails = sqliteTable(
+  "incoming_payment_details",
+  {
+    id: text("id").primaryKey(),
+    direction: text("direction", { enum: ["credit", "debit"] }).notNull(),
+    merchant_id: text("merchant_id").notNull(),
+    amount: integer("amount").notNull(),
+    currency: text("currency").notNull(),
+    virtual_account_id: text("virtual_account_id").notNull(),
+    internal_account_id: text("internal_account_id").notNull(),
+    payment_id: text("payment_id").notNull(),
+    ledger_transaction_id: text("ledger_transaction_id"),
+    created_at: integer("created_at").notNull(),
+  },
+  (table) => [unique().on(table.payment_id, table.direction)],
+);
+
+export type VirtualAccountRow = typeof virtualAccounts.$inferSelect;
+export type MerchantLedgerAccountRow = typeof merchantLedgerAccounts.$inferSelect;
+export type InternalAccountRow = typeof internalAccounts.$inferSelect;
+export type IncomingPaymentDetailRow = typeof incomingPaymentDetails.$inferSelect;
 
 export type MerchantRow = typeof merchants.$inferSelect;
 export type CustomerRow = typeof customers.$inferSelect;
