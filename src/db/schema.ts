@@ -5,6 +5,7 @@
  * two disagree (a table, a column, its type, NOT NULL or primary key).
  */
 import { integer, primaryKey, sqliteTable, text, unique } from "drizzle-orm/sqlite-core";
+import { eventTypes } from "../events/event-types";
 
 export const merchants = sqliteTable("merchants", {
   id: text("id").primaryKey(),
@@ -242,10 +243,12 @@ export const events = sqliteTable(
   "events",
   {
     id: text("id").primaryKey(),
-    type: text("type").notNull(),
+    type: text("type", { enum: eventTypes }).notNull(),
+    /** NULL: the platform's (the operator sees it; no merchant does; never delivered). */
     merchant_id: text("merchant_id"),
     object_type: text("object_type").notNull(),
     object_id: text("object_id").notNull(),
+    /** JSON `{"object": …}`: the object as GET showed it when the event happened. */
     data: text("data").notNull(),
     created_at: integer("created_at").notNull(),
   },
@@ -383,5 +386,6 @@ export type IncomingPaymentDetailRow = typeof incomingPaymentDetails.$inferSelec
 
 export type MerchantRow = typeof merchants.$inferSelect;
 export type CustomerRow = typeof customers.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
 export type WebhookAttemptRow = typeof webhookAttempts.$inferSelect;

@@ -1,28 +1,24 @@
 /** Reading events and their deliveries for the events API, scoped to who asks. */
+import { and, eq } from "drizzle-orm";
 import type { Caller } from "../context";
+import { database } from "../db/client";
+import { events, webhookDeliveries, type WebhookDeliveryRow } from "../db/schema";
 import { rfc3339 } from "../schemas/common";
 import type { EventObject } from "../schemas/events";
 import { eventView, type EventRow } from "./event-row";
 
-export interface DeliveryRow {
-  status: "pending" | "delivered" | "failed";
-  attempts: number;
-  next_attempt_at: number | null;
-  last_attempt_at: number | null;
-  last_status_code: number | null;
-}
+export type DeliveryRow = Pick<WebhookDeliveryRow, "status" | "attempts" | "next_attempt_at" | "last_attempt_at" | "last_status_code">;
 
 /** The event if the caller may see it: a merchant its own, the operator any. Anything else reads as absent. */
 export async function findVisibleEvent(d1: D1Database, caller: Caller, eventId: string): Promise<EventRow | null> {
-  if (caller.kind === "operator") return d1.prepare("SELECT * FROM events WHERE id = ?").bind(eventId).first<EventRow>();
-  return d1.prepare("SELECT * FROM events WHERE id = ? AND merchant_id = ?").bind(eventId, caller.merchantId).first<EventRow>();
+  const visible = caller.kind === "operator" ? eq(events.id, eventId) : and(eq(events.id, eventId), eq(events.merchant_id, caller.merchantId));
+  return (await database(d1).select().from(events).where(visible).get()) ?? null;
 }
 
-export function findDelivery(d1: D1Database, eventId: string): Promise<DeliveryRow | null> {
-  return d1
-    .prepare("SELECT status, attempts, next_attempt_at, last_attempt_at, last_status_code FROM webhook_deliveries WHERE event_id = ?")
-    .bind(eventId)
-    .first<DeliveryRow>();
+export async function findDelivery(d1: D1Database, eventId: string): Promise<DeliveryRow | null> {
+  const { status, attempts, next_attempt_at, last_attempt_at, last_status_code } = webhookDeliveries;
+  const row = await database(d1).select({ status, attempts, next_attempt_at, last_attempt_at, last_status_code }).from(webhookDeliveries).where(eq(webhookDeliveries.event_id, eventId)).get();
+  return row ?? null;
 }
 
 /**

@@ -1,35 +1,10 @@
-/** Events (API §14) as stored (migrations/0010) and as the API and webhooks show them. */
+/** Events (API §14) as the API and webhooks show them (stored rows: `events` in src/db/schema.ts). */
 import { rfc3339 } from "../schemas/common";
 
-/** Every event type of API §14; those of later features are emitted once they exist. */
-export const eventTypes = [
-  "payment.credited",
-  "payment.quarantined",
-  "payment.reversed",
-  "payment.returned",
-  "payout.completed",
-  "payout.failed",
-  "virtual_account.expired",
-  "transfer.completed",
-  "balance_account.balance.updated",
-  "balance_account.sweep.completed",
-  "balance_account.sweep.failed",
-  "reserve_account.threshold_reached",
-] as const;
+import type { EventRow } from "../db/schema";
 
-export type EventType = (typeof eventTypes)[number];
-
-export interface EventRow {
-  id: string;
-  type: EventType;
-  /** NULL: the platform's (the operator sees it; no merchant does; never delivered). */
-  merchant_id: string | null;
-  object_type: string;
-  object_id: string;
-  /** JSON `{"object": …}`: the object as GET showed it when the event happened. */
-  data: string;
-  created_at: number;
-}
+export { eventTypes, type EventType } from "./event-types";
+export type { EventRow };
 
 /** The event as GET /v1/events/{id} shows it (without `delivery`) and as a webhook's body carries it. */
 export function eventView(row: EventRow) {

@@ -1,5 +1,8 @@
 /** The repair cron's backstop for customer objects whose alarm could not project (see unprojected-customers.ts). */
+import { and, asc, eq } from "drizzle-orm";
 import { customerAccountStub } from "../accounts/customer-account";
+import { database } from "../db/client";
+import { unprojectedCustomers } from "../db/schema";
 import type { Env } from "../env";
 import { log } from "../log";
 import { repairLimits } from "./repair-limits";
@@ -10,9 +13,12 @@ import { repairLimits } from "./repair-limits";
  * were drained.
  */
 export async function wakeUnprojectedCustomers(env: Env, now = Date.now()): Promise<{ woken: number; drained: number }> {
-  const { results } = await env.DB.prepare("SELECT customer_id, updated_at FROM unprojected_customers ORDER BY updated_at LIMIT ?")
-    .bind(repairLimits.batch_rows)
-    .all<{ customer_id: string; updated_at: number }>();
+  const db = database(env.DB);
+  const results = await db
+    .select({ customer_id: unprojectedCustomers.customer_id, updated_at: unprojectedCustomers.updated_at })
+    .from(unprojectedCustomers)
+    .orderBy(asc(unprojectedCustomers.updated_at))
+    .limit(repairLimits.batch_rows);
   let drained = 0;
   for (const { customer_id, updated_at } of results) {
     const account = customerAccountStub(env, customer_id);
@@ -24,7 +30,7 @@ export async function wakeUnprojectedCustomers(env: Env, now = Date.now()): Prom
     }
     if ((await account.unprojected()) > 0) continue;
     // Forget it only if nothing recorded it again meanwhile.
-    await env.DB.prepare("DELETE FROM unprojected_customers WHERE customer_id = ? AND updated_at = ?").bind(customer_id, updated_at).run();
+    await db.delete(unprojectedCustomers).where(and(eq(unprojectedCustomers.customer_id, customer_id), eq(unprojectedCustomers.updated_at, updated_at)));
     drained++;
   }
   if (results.length > 0) log("warn", "woke customers with unprojected operations", { woken: results.length, drained, at: now });

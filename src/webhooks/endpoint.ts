@@ -1,4 +1,7 @@
 /** A merchant's webhook endpoint as the sender needs it: the URL and the secret in clear. */
+import { eq } from "drizzle-orm";
+import { database } from "../db/client";
+import { merchants } from "../db/schema";
 import type { Config, Env } from "../env";
 import { openWebhookSecret } from "./secret-box";
 
@@ -20,9 +23,11 @@ export class UnreadableWebhookSecret extends Error {
 
 /** The merchant's endpoint now (a rotation or a new URL applies to the next attempt), or null if it has none. */
 export async function webhookEndpoint(env: Env, config: Config, merchantId: string): Promise<WebhookEndpoint | null> {
-  const row = await env.DB.prepare("SELECT webhook_url, webhook_secret FROM merchants WHERE id = ?")
-    .bind(merchantId)
-    .first<{ webhook_url: string | null; webhook_secret: string }>();
+  const row = await database(env.DB)
+    .select({ webhook_url: merchants.webhook_url, webhook_secret: merchants.webhook_secret })
+    .from(merchants)
+    .where(eq(merchants.id, merchantId))
+    .get();
   if (!row || row.webhook_url === null) return null;
   let secret: string;
   try {
