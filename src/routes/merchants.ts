@@ -3,10 +3,12 @@
  * itself and its balance.
  */
 import { createRoute } from "@hono/zod-openapi";
+import { and, eq, sql } from "drizzle-orm";
 import { newRouter } from "../context";
 import { newId, randomToken, sha256Hex } from "../crypto";
 import type { Config } from "../env";
-import type { MerchantRow } from "../db/schema";
+import { database } from "../db/client";
+import { apiKeys, merchants, type MerchantRow } from "../db/schema";
 import { formatReference, generateReference } from "../domain/reference-code";
 import { ApiError } from "../errors";
 import { enabledCurrency, readMerchantBalance } from "../ledger/balances";
@@ -87,10 +89,7 @@ export function merchantView(row: MerchantRow) {
 }
 
 export async function findMerchant(d1: D1Database, id: string): Promise<MerchantRow> {
-  const row = await d1
-    .prepare("SELECT id, name, reference, webhook_url, webhook_secret, created_at FROM merchants WHERE id = ?")
-    .bind(id)
-    .first<MerchantRow>();
+  const row = await database(d1).select().from(merchants).where(eq(merchants.id, id)).get();
   if (!row) throw new ApiError("not_found", `No such merchant: ${id}.`);
   return row;
 }
@@ -210,7 +209,8 @@ export const merchantsRouter = newRouter()
         created_at: Date.now(),
       };
       const key = await mintApiKey();
-      // Merchant, key and ledger accounts commit together or not at all.
+      // Merchant, key and ledger accounts commit together or not at all. Raw statements: the
+      // key's insert is conditional and the ledger's openers are shared with other batches.
       await d1.batch([
         d1
           .prepare("INSERT INTO merchants (id, name, reference, webhook_url, webhook_secret, created_at) VALUES (?, ?, ?, ?, ?, ?)")
@@ -241,12 +241,14 @@ export const merchantsRouter = newRouter()
   })
   .openapi(revokeApiKey, async (c) => {
     const { id, key_prefix } = c.req.valid("param");
-    const row = await c.env.DB.prepare(
-      "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE prefix = ? AND merchant_id = ? RETURNING revoked_at, key_hash",
-    )
-      .bind(Date.now(), key_prefix, id)
-      .first<{ revoked_at: number; key_hash: string }>();
-    if (!row) throw new ApiError("not_found", `No API key ${key_prefix} for merchant ${id}.`);
+    // Revoking twice keeps the first revocation's time.
+    const row = await database(c.env.DB)
+      .update(apiKeys)
+      .set({ revoked_at: sql`COALESCE(${apiKeys.revoked_at}, ${Date.now()})` })
+      .where(and(eq(apiKeys.prefix, key_prefix), eq(apiKeys.merchant_id, id)))
+      .returning({ revoked_at: apiKeys.revoked_at, key_hash: apiKeys.key_hash })
+      .get();
+    if (!row || row.revoked_at === null) throw new ApiError("not_found", `No API key ${key_prefix} for merchant ${id}.`);
     // This isolate stops trusting it at once; others within limits.api_key_cache_ms.
     apiKeyCache.forget(row.key_hash);
     return c.json({ key_prefix, revoked: true as const, revoked_at: rfc3339(row.revoked_at) }, 200);
