@@ -75,13 +75,15 @@ export async function findOrCreateCustomer(
   assert(currencies.length > 0, "findOrCreateCustomer: no currency enabled");
 
   // The common case (a known sender) costs one read and no write.
-  const existing = await d1.prepare(`SELECT ${customerColumns} FROM customers WHERE cuit = ?`).bind(input.cuit).first<CustomerRow>();
+  const existing = await database(d1).select().from(customers).where(eq(customers.cuit, input.cuit)).get();
   if (existing) return { customer: existing, created: false };
 
   const id = newId("cus");
   const now = Date.now();
   // One atomic batch: the insert loses quietly to a concurrent one (UNIQUE cuit), and then
-  // the owner guard keeps our accounts from being opened for an id that never existed.
+  // the owner guard keeps our accounts from being opened for an id that never existed. Raw
+  // statements: the ledger's conditional openers share the batch, and a D1 batch cannot mix
+  // them with drizzle's.
   const results = await d1.batch([
     d1
       .prepare(
@@ -111,16 +113,18 @@ export async function linkCustomer(
   knownCbu: string | null = null,
 ): Promise<{ reference: string; created: boolean }> {
   assert(knownCbu === null || /^[0-9]{22}$/.test(knownCbu), "linkCustomer: knownCbu must be normalized");
-  const select = d1
-    .prepare("SELECT reference, supplied_cbu FROM customer_links WHERE customer_id = ? AND merchant_id = ?")
-    .bind(customerId, merchantId);
-  const existing = await select.first<{ reference: string; supplied_cbu: string | null }>();
+  const db = database(d1);
+  const thePair = and(eq(customerLinks.customer_id, customerId), eq(customerLinks.merchant_id, merchantId));
+  const existing = await db.select({ reference: customerLinks.reference, supplied_cbu: customerLinks.supplied_cbu }).from(customerLinks).where(thePair).get();
   if (existing) {
     if (knownCbu !== null && existing.supplied_cbu !== knownCbu) {
-      await d1.prepare("UPDATE customer_links SET supplied_cbu = ? WHERE customer_id = ? AND merchant_id = ?").bind(knownCbu, customerId, merchantId).run();
+      await db.update(customerLinks).set({ supplied_cbu: knownCbu }).where(thePair);
     }
     return { reference: existing.reference, created: false };
   }
+
+  // Raw statements from here: the read must share the conditional insert's atomic batch.
+  const select = d1.prepare("SELECT reference FROM customer_links WHERE customer_id = ? AND merchant_id = ?").bind(customerId, merchantId);
 
   for (let attempt = 0; attempt < limits.reference_mint_attempts; attempt++) {
     const reference = generateReference("customer");
@@ -201,15 +205,13 @@ export async function findLinkFacts(d1: D1Database, customerId: string, merchant
 export async function findLinkedCustomer(d1: D1Database, customerId: string, merchantId: string): Promise<LinkedCustomer | null> {
   const cached = knownLinks.get(linkKey(customerId, merchantId));
   if (cached === undefined || !cached.transacted) return readLinkedCustomer(d1, customerId, merchantId);
-  const mutable = await d1
-    .prepare(
-      `SELECT customers.last_merchant_id, customer_links.supplied_cbu FROM customers
-       JOIN customer_links ON customer_links.customer_id = customers.id AND customer_links.merchant_id = ?
-       WHERE customers.id = ?`,
-    )
-    .bind(merchantId, customerId)
-    .first<{ last_merchant_id: string | null; supplied_cbu: string | null }>();
-  assert(mutable !== null, `customer ${customerId} is linked to ${merchantId} (links are never removed)`);
+  const mutable = await database(d1)
+    .select({ last_merchant_id: customers.last_merchant_id, supplied_cbu: customerLinks.supplied_cbu })
+    .from(customers)
+    .innerJoin(customerLinks, and(eq(customerLinks.customer_id, customers.id), eq(customerLinks.merchant_id, merchantId)))
+    .where(eq(customers.id, customerId))
+    .get();
+  assert(mutable !== undefined, `customer ${customerId} is linked to ${merchantId} (links are never removed)`);
   return { ...cached, ...mutable };
 }
 
