@@ -2,6 +2,10 @@
  * The log of bank events we accepted (signature verified). Every event ends here, processed
  * or failed, with its raw body, so an operator can see and retry what could not be applied.
  */
+import { eq } from "drizzle-orm";
+import { database } from "../db/client";
+import { bankEvents } from "../db/schema";
+
 export interface ReceivedEvent {
   id: string;
   type: string;
@@ -53,6 +57,6 @@ export async function recordEventFailed(d1: D1Database, event: ReceivedEvent, er
 }
 
 export async function eventStatus(d1: D1Database, eventId: string): Promise<"processed" | "failed" | null> {
-  const row = await d1.prepare("SELECT status FROM bank_events WHERE id = ?").bind(eventId).first<{ status: "processed" | "failed" }>();
+  const row = await database(d1).select({ status: bankEvents.status }).from(bankEvents).where(eq(bankEvents.id, eventId)).get();
   return row?.status ?? null;
 }

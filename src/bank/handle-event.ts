@@ -3,10 +3,13 @@
  * applied (200), already applied (200, nothing changes), or stored as failed for the
  * operator (422). Nothing is dropped.
  */
+import { and, eq } from "drizzle-orm";
 import type { ZodType } from "zod";
 import { receiveTransfer, type ReceiveOptions } from "../cashins/receive-transfer";
 import { reverseTransfer } from "../cashins/reverse-transfer";
 import { sha256Hex } from "../crypto";
+import { database } from "../db/client";
+import { payouts } from "../db/schema";
 import type { Config, Env } from "../env";
 import { enqueueSubmission } from "../payouts/create-payout";
 import { finishPayout, type FinishResult } from "../payouts/finish-payout";
@@ -98,11 +101,12 @@ async function apply(env: Env, config: Config, event: ReceivedEvent, data: unkno
       // Unlike the other effects this one is not idempotent by itself: a repeat of an event
       // already applied must not forget a later submission, nor fail once the payout moved on.
       if ((await eventStatus(env.DB, event.id)) === "processed") return "duplicate";
-      const retried = await env.DB.prepare(
-        "UPDATE payouts SET submitted_at = NULL, updated_at = ? WHERE id = ? AND status = 'processing' RETURNING submit_attempts",
-      )
-        .bind(Date.now(), payout_id)
-        .first<{ submit_attempts: number }>();
+      const retried = await database(env.DB)
+        .update(payouts)
+        .set({ submitted_at: null, updated_at: Date.now() })
+        .where(and(eq(payouts.id, payout_id), eq(payouts.status, "processing")))
+        .returning({ submit_attempts: payouts.submit_attempts })
+        .get();
       if (!retried) throw new UnprocessableEvent(`payout ${payout_id} is not processing`);
       await enqueueSubmission(env, payout_id, retryDelaySeconds(retried.submit_attempts));
       await recordEventProcessed(env.DB, event);

@@ -13,7 +13,10 @@
  * once, and no answer of "unknown" is ever reused), or hold a raw key. Entries are keyed by the
  * key's SHA-256, the very value D1 stores, so one key can never be served another's entry.
  */
+import { and, eq, isNull } from "drizzle-orm";
 import { BoundedCache } from "../cache";
+import { database } from "../db/client";
+import { apiKeys } from "../db/schema";
 import { limits } from "../limits";
 
 export interface MerchantKey {
@@ -36,10 +39,12 @@ export interface ApiKeyCacheOptions {
 
 /** The live (unrevoked) key with this hash, straight from D1. */
 export async function readMerchantKey(d1: D1Database, keyHash: string): Promise<MerchantKey | null> {
-  return d1
-    .prepare("SELECT prefix, merchant_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL")
-    .bind(keyHash)
-    .first<MerchantKey>();
+  const row = await database(d1)
+    .select({ prefix: apiKeys.prefix, merchant_id: apiKeys.merchant_id })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.key_hash, keyHash), isNull(apiKeys.revoked_at)))
+    .get();
+  return row ?? null;
 }
 
 export class ApiKeyCache {

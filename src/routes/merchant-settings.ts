@@ -4,8 +4,10 @@
  * (src/webhooks/endpoint.ts), so a change applies to the next attempt of every delivery.
  */
 import { createRoute } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
 import { newRouter } from "../context";
-import type { MerchantRow } from "../db/schema";
+import { database } from "../db/client";
+import { merchants, type MerchantRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { merchantIdOf, requireMerchant, requireOperator } from "../middleware/auth";
 import { bodyProblemStatuses, jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
@@ -21,8 +23,6 @@ import { assertWebhookUrlAllowed, merchantView } from "./merchants";
 
 const operator = { tags: ["Merchants"], security: [{ operatorKey: [] }], middleware: [requireOperator] };
 const merchantSelf = { tags: ["Merchant self"], security: [{ merchantKey: [] }], middleware: [requireMerchant] };
-
-const merchantColumns = "id, name, reference, webhook_url, webhook_secret, created_at";
 
 const endpointChanges =
   "A new or changed `webhook_url` applies to the next attempt of every pending delivery; events are queued for " +
@@ -82,12 +82,9 @@ async function updateMerchantRow(
   id: string,
   changes: { name?: string; webhook_url?: string | null },
 ): Promise<MerchantRow | null> {
-  const columns = Object.entries(changes).filter(([, value]) => value !== undefined);
-  const assignments = columns.map(([column]) => `${column} = ?`).join(", ");
-  return d1
-    .prepare(`UPDATE merchants SET ${assignments} WHERE id = ? RETURNING ${merchantColumns}`)
-    .bind(...columns.map(([, value]) => value), id)
-    .first<MerchantRow>();
+  // drizzle leaves out the keys that are undefined: only the given columns are written.
+  const row = await database(d1).update(merchants).set(changes).where(eq(merchants.id, id)).returning().get();
+  return row ?? null;
 }
 
 export const merchantSettingsRouter = newRouter()
@@ -111,9 +108,7 @@ export const merchantSettingsRouter = newRouter()
     const merchantId = merchantIdOf(c.get("caller"));
     const secret = await mintWebhookSecret(c.get("config").webhookSecretKey, merchantId);
     const rotatedAt = Date.now();
-    const row = await c.env.DB.prepare("UPDATE merchants SET webhook_secret = ? WHERE id = ? RETURNING id")
-      .bind(secret.sealed, merchantId)
-      .first<{ id: string }>();
+    const row = await database(c.env.DB).update(merchants).set({ webhook_secret: secret.sealed }).where(eq(merchants.id, merchantId)).returning({ id: merchants.id }).get();
     if (!row) throw new ApiError("not_found", `No such merchant: ${merchantId}.`);
     // The idempotency log keeps this answer with the secret nulled (a replay shows no secret).
     c.set("secretFields", ["webhook_secret"]);
