@@ -14,7 +14,10 @@ export type FaultPoint =
   | "payout.after_claim" // the queue claimed the payout for the bank, not yet submitted
   | "transition.after_ledger" // D1 settled a payout, the customer's object not yet told
   | "alarm.before_replay" // the object's alarm started, nothing replayed
-  | "reconciliation.before_commit"; // a step recovered its lines, its marks and counters not yet written
+  | "reconciliation.before_commit" // a step recovered its lines, its marks and counters not yet written
+  | "virtual_account.after_allocation" // a CVU number is allocated, no account row yet
+  | "virtual_account.after_insert" // the account is stored `registering`, the bank not yet asked
+  | "virtual_account.after_registration"; // the bank registered the number, the account not yet active
 
 export class InjectedFault extends Error {
   constructor(readonly point: FaultPoint) {

@@ -7,6 +7,8 @@ import { scheduleReconciliation } from "../reconciliation/driver";
 import { webhookBackstop } from "../webhooks/backstop";
 import { repair } from "./repair";
 import { sealLegacyWebhookSecrets } from "./seal-webhook-secrets";
+import { emitExpiredEvents } from "../virtual-accounts/expire";
+import { finishRegistrations } from "../virtual-accounts/provision";
 
 /** The daily trigger (wrangler.toml): 03:15 UTC is 00:15 in Buenos Aires, just after the day closes. */
 export const dailyCron = "15 3 * * *";
@@ -18,6 +20,9 @@ export async function runScheduled(controller: Pick<ScheduledController, "cron" 
     ["repair", () => repair(env, controller.scheduledTime)],
     ["prune_idempotency_keys", () => pruneIdempotencyKeys(database(env.DB), controller.scheduledTime)],
     ["seal_legacy_webhook_secrets", () => sealLegacyWebhookSecrets(env, loadConfig(env))],
+    // Virtual accounts (API §11): registrations a request left half-made; expiry announcements.
+    ["finish_virtual_account_registrations", () => finishRegistrations(env, loadConfig(env), controller.scheduledTime)],
+    ["virtual_account_expired_events", () => emitExpiredEvents(env, controller.scheduledTime)],
     // Every trigger: webhooks a writer did not dispatch, messages lost, backlogs over their bound.
     ["webhook_backstop", () => webhookBackstop(env, Date.now())],
   ];

@@ -12,6 +12,7 @@ import type { AppEnv } from "../context";
 import { newRouter } from "../context";
 import { findLinkedCustomer, findLinkFacts, findOrCreateCustomer, linkCustomer, listLinkedCustomers, type LinkedCustomer, type LinkFacts } from "../db/customers";
 import { formatReference } from "../domain/reference-code";
+import { perCustomerVirtualAccount } from "../virtual-accounts/reads";
 import { ApiError } from "../errors";
 import { enabledCurrency, readCustomerBalance } from "../ledger/balances";
 import { merchantIdOf, requireMerchant } from "../middleware/auth";
@@ -169,14 +170,18 @@ export const customersRouter = newRouter()
     const currency = enabledCurrency(c.get("config").currencies, c.req.valid("query").currency);
     const cbu = c.get("config").settlementCbu;
     const reference = formatReference(customer.reference);
+    const account = await perCustomerVirtualAccount(c.env.DB, customer.id, merchantIdOf(c.get("caller")), currency);
     return c.json(
       {
         customer_id: customer.id,
         currency,
         cbu,
         reference,
-        virtual_account: null,
-        instructions: `Transfer ${currency} to CBU ${cbu} and write ${reference} in the description (concepto).`,
+        virtual_account: account,
+        // With its own account number, the payer's destination is the identity: no memo needed.
+        instructions: account
+          ? `Transfer ${currency} to CVU ${account.account_number}; no reference is needed.`
+          : `Transfer ${currency} to CBU ${cbu} and write ${reference} in the description (concepto).`,
       },
       200,
     );

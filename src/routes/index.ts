@@ -13,6 +13,7 @@ import { payoutsRouter } from "./payouts";
 import { quarantineRouter } from "./quarantine";
 import { reconciliationsRouter } from "./reconciliations";
 import { sandboxRouter } from "./sandbox";
+import { virtualAccountsRouter } from "./virtual-accounts";
 
 /** Mounts every resource's router under the app. One line per resource. */
 export function registerRoutes(app: OpenAPIHono<AppEnv>) {
@@ -29,5 +30,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
     .route("/", reconciliationsRouter)
     .route("/", quarantineRouter)
     .route("/", sandboxRouter)
-    .route("/", eventsRouter);
+    .route("/", eventsRouter)
+    .route("/", virtualAccountsRouter);
 }
