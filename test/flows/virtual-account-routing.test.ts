@@ -8,8 +8,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { derivedId } from "../../src/crypto";
 import { armFault, disarmFaults } from "../../src/faults";
-import { api, bearer, createCustomer, createMerchant, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "../helpers";
-import { balanceOf, depositReference, drainPayoutQueue, expectInvariants, merchantBalance, objectBalance, sendBankEvent, settle, transferEvent, uniqueId } from "../money";
+import { api, bearer, createCustomer, createMerchant, json, operatorHeaders, randomCbu, randomCuit, type TestMerchant } from "../helpers";
+import { balanceOf, depositReference, drainGroupCommit, drainPayoutQueue, expectInvariants, merchantBalance, objectBalance, reconcile, sendBankEvent, settle, today, transferEvent, uniqueId } from "../money";
+import { theEvent } from "../events/events-helpers";
 import { insertVirtualAccount, neverIssuedNumber, paymentOf, setAccountStatus, virtualAccountRow, type AccountOptions } from "../virtual-accounts/fixtures";
 
 afterEach(() => disarmFaults());
@@ -302,5 +303,44 @@ describe("exactly once", () => {
     expect(row).toMatchObject({ status: "credited", virtual_account_id: account.id, matched_by: "virtual_account" });
     expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 6_000 });
     await expectInvariants();
+  });
+
+  it("a crash between the paid mark and the credit, and no redelivery: reconciliation's recovery credits it as the payer", async () => {
+    const { merchant, customer, account } = await setup({ kind: "per_transaction", expected_amount: 4_444 });
+    armFault("cashin.before_account_credit");
+    const sent = await api(
+      "/v1/sandbox/transfers",
+      json({ amount: 4_444, sender: { cuit: null, name: "Crash", cbu: null }, destination: { account_number: account.account_number }, concepto: "x", deliver: "once" }, operatorHeaders()),
+    );
+    expect(sent.status).toBe(201);
+    await drainGroupCommit();
+    const { transfer, deliveries } = (await sent.json()) as { transfer: { bank_transaction_id: string }; deliveries: { status: number }[] };
+    expect(deliveries.map((delivery) => delivery.status)).toEqual([500]);
+    const lost = await paymentOf(transfer.bank_transaction_id);
+    expect(await virtualAccountRow(account.id)).toMatchObject({ status: "paid", paid_by_payment_id: lost.id });
+    expect(lost.row).toBeUndefined();
+    const { report } = await reconcile(today());
+    expect(report.discrepancies.filter((item) => (item as { bank_transaction_id: string }).bank_transaction_id === transfer.bank_transaction_id)).toEqual([
+      expect.objectContaining({ kind: "missing_in_ledger", resolution: "recovered" }),
+    ]);
+    expect((await paymentOf(transfer.bank_transaction_id)).row).toMatchObject({ status: "credited", virtual_account_id: account.id });
+    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 4_444 });
+    await expectInvariants();
+  });
+});
+
+describe("the payment object and its events", () => {
+  it("GET and the event snapshot both carry virtual_account_id and quarantine_reason, and agree", async () => {
+    const { merchant, account } = await setup({ kind: "per_transaction", expected_amount: 900 });
+    const paid = await deliver(toAccount(account.account_number, 900));
+    const shown = await getPayment(merchant, paid.id);
+    expect(shown).toMatchObject({ virtual_account_id: account.id, quarantine_reason: null });
+    expect(JSON.parse((await theEvent(paid.id, "payment.credited")).data).object).toEqual(shown);
+    const held = await deliver(toAccount(account.account_number, 900));
+    const snapshot = JSON.parse((await theEvent(held.id, "payment.quarantined")).data).object;
+    expect(snapshot).toMatchObject({ status: "quarantined", virtual_account_id: account.id, quarantine_reason: "already_paid" });
+    const listed = (await (await api("/v1/admin/quarantine?limit=100", { headers: operatorHeaders() })).json()) as { data: Record<string, unknown>[] };
+    const { age_seconds: _age, suggestion: _suggestion, ...operatorView } = listed.data.find((item) => item.id === held.id)!;
+    expect(operatorView).toEqual(snapshot);
   });
 });
