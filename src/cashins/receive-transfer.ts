@@ -95,7 +95,10 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
       // amount_policy "reject": recorded quarantined above, now sent back from suspense. A
       // crash before this line is finished by the bank's redelivery (or reconciliation's
       // recovery): the same decision, a replay of the payment, and this same idempotent step.
-      if (decision.return_to) await returnToSender(env, payment_id);
+      if (decision.return_to) {
+        faultPoint("cashin.before_return_to_sender");
+        await returnToSender(env, payment_id);
+      }
     }
     return { outcome: payment.status, payment_id };
   }

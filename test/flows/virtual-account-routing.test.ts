@@ -223,6 +223,21 @@ describe("per_transaction accounts", () => {
     await expectInvariants();
   });
 
+  it("reject, a crash between recording the payment and starting its return: the bank's redelivery starts it, once", async () => {
+    const { account } = await setup({ kind: "per_transaction", expected_amount: 1_000, amount_policy: "reject" });
+    const event = toAccount(account.account_number, 999);
+    armFault("cashin.before_return_to_sender");
+    expect((await sendBankEvent(event)).status).toBe(500);
+    const { id, row } = await paymentOf(event.data.bank_transaction_id);
+    expect(row).toMatchObject({ status: "quarantined", quarantine_reason: "amount_mismatch" });
+    const count = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM payouts WHERE payment_id = ?").bind(id).first<{ n: number }>())?.n;
+    expect(await count()).toBe(0);
+    await deliver(event);
+    await deliver({ ...event, id: uniqueId("evt") });
+    expect(await count()).toBe(1);
+    await expectInvariants();
+  });
+
   it("reject with no valid sender CBU: held instead (no return), with its reason", async () => {
     const { account } = await setup({ kind: "per_transaction", expected_amount: 1_000, amount_policy: "reject" });
     const { id, row } = await deliver(toAccount(account.account_number, 2, { sender: { cuit: null, name: "Nobody", cbu: "123" } }));
