@@ -8,6 +8,10 @@
  *
  * Body: `{ "op_id": string, "customer_id": string, "amount": integer }` → `200 { "ok": true }`.
  *
+ * `POST /bench/virtual-account { merchant_id, customer_id }` → `200 { id, account_number }`: an
+ * active per_customer virtual account for the pair, allocated by the CVU allocator and written
+ * straight to D1 (the `cashin_va` scenario; the provisioning API registers with the bank first).
+ *
  * For `npm run bench:reconcile` (bench/reconcile.mjs), also bench-only and behind BENCH=true:
  *   - `POST /bench/seed-statement { booked_at_ms, lines: [[bank_transaction_id, amount], …] }`
  *     books up to 5 000 incoming transfers on the sandbox bank's statement at once (its
@@ -24,7 +28,8 @@
 import worker from "../src/index";
 import { paymentIdOf } from "../src/cashins/receive-transfer";
 import { businessDateOf } from "../src/domain/business-day";
-import type { Env } from "../src/env";
+import { cvuOf } from "../src/domain/cvu";
+import { loadConfig, type Env } from "../src/env";
 import { accountLimits } from "../src/limits";
 import { withInstrumentedD1 } from "../src/metrics";
 import type { ReconciliationMessage } from "../src/reconciliation/driver";
@@ -91,6 +96,23 @@ async function floor(request: Request, env: BenchEnv): Promise<Response> {
     ),
   ]);
   return Response.json({ ok: true });
+}
+
+/** A per_customer virtual account, active at once (no bank registration: bench only). */
+async function benchVirtualAccount(request: Request, env: BenchEnv): Promise<Response> {
+  const body = (await request.json().catch(() => null)) as { merchant_id?: unknown; customer_id?: unknown } | null;
+  if (typeof body?.merchant_id !== "string" || typeof body.customer_id !== "string") return Response.json({ error: "expected { merchant_id, customer_id }" }, { status: 400 });
+  const id = `va_bench_${crypto.randomUUID().replaceAll("-", "")}`;
+  const now = Date.now();
+  const allocation = await env.DB.prepare("INSERT INTO cvu_allocations (virtual_account_id, allocated_at) VALUES (?, ?) RETURNING seq").bind(id, now).first<{ seq: number }>();
+  const account_number = cvuOf(loadConfig(env).cvuPspCode, allocation!.seq);
+  await env.DB.prepare(
+    `INSERT INTO virtual_accounts (id, account_number, kind, status, merchant_id, customer_id, currency, registered_at, created_at, updated_at)
+     VALUES (?, ?, 'per_customer', 'active', ?, ?, 'ARS', ?, ?, ?)`,
+  )
+    .bind(id, account_number, body.merchant_id, body.customer_id, now, now, now)
+    .run();
+  return Response.json({ id, account_number });
 }
 
 // ── reconciliation benchmark: seeding a large day, metering each step ────────────────────
@@ -290,6 +312,7 @@ export default {
       if (url.pathname === "/bench/floor") return floor(request, withInstrumentedD1(env));
       if (url.pathname === "/bench/seed-statement") return seedStatement(request, env);
       if (url.pathname === "/bench/seed-payments") return seedPayments(request, env);
+      if (url.pathname === "/bench/virtual-account") return benchVirtualAccount(request, env);
     }
     return worker.fetch(request, env, ctx);
   },

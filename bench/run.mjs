@@ -30,7 +30,7 @@ import { cleanupTmp, makeTmp, startWorker, stopWorker, tail, tmpDir, workerPid, 
 
 // ── knobs ───────────────────────────────────────────────────────────────────────────────
 
-const ALL_SCENARIOS = ["floor", "cashin_spread", "cashin_hot", "payout", "payout_race", "balance_read"];
+const ALL_SCENARIOS = ["floor", "cashin_spread", "cashin_va", "cashin_hot", "payout", "payout_race", "balance_read"];
 
 const knobs = {
   duration_s: intEnv("BENCH_DURATION_S", 10, 1),
@@ -151,7 +151,12 @@ async function seedPool(name, merchantCount, customersPerMerchant) {
 
 // ── request streams: each builds requests for autocannon and keeps what it sent ─────────
 
-function cashinBody(customer, amount, bankTransactionId = uniqueId("bt")) {
+/**
+ * A signed transfer.received to the customer: by its deposit reference in the concepto, or
+ * (`viaVirtualAccount`) to its per_customer virtual account's CVU with a concepto that names
+ * nobody (routing rule 1).
+ */
+function cashinBody(customer, amount, bankTransactionId = uniqueId("bt"), viaVirtualAccount = false) {
   const now = new Date().toISOString();
   return JSON.stringify({
     id: uniqueId("evt"),
@@ -162,8 +167,8 @@ function cashinBody(customer, amount, bankTransactionId = uniqueId("bt")) {
       amount,
       currency: "ARS",
       sender: { cuit: customer.cuit, name: `Bench ${customer.cuit}`, cbu: customer.cbu },
-      destination: { account_number: null },
-      concepto: `pago ${customer.reference}`,
+      destination: { account_number: viaVirtualAccount ? customer.account_number : null },
+      concepto: viaVirtualAccount ? "pago" : `pago ${customer.reference}`,
       booked_at: now,
     },
   });
@@ -177,7 +182,8 @@ function deliverCashin(body) {
  * Signed transfer.received webhooks, round robin over the pool's customers by their references.
  * `lastAcked` is the cash-in answered 200 most recently (the lag probe's next sample).
  */
-function cashinStream(pool) {
+function cashinStream(pool, definition = {}) {
+  const viaVirtualAccount = definition.via === "virtual_account";
   const sent = [];
   let next = randomInt(pool.customers.length);
   return {
@@ -188,7 +194,7 @@ function cashinStream(pool) {
       const customer = pool.customers[next++ % pool.customers.length];
       const amount = 1 + randomInt(CASHIN_AMOUNT_MAX);
       const bank_transaction_id = uniqueId("bt");
-      const body = cashinBody(customer, amount, bank_transaction_id);
+      const body = cashinBody(customer, amount, bank_transaction_id, viaVirtualAccount);
       const op = { customer, amount, body, bank_transaction_id, sent_at_ms: Date.now(), status: 0 };
       sent.push(op);
       context.op = op;
@@ -524,6 +530,12 @@ const SCENARIOS = {
   floor: { pool: "spread", streams: ["floor"], about: "POST /bench/floor: one DO RPC (one SQLite insert) + one D1 batch (one insert)" },
   cashin_spread: { pool: "spread", streams: ["cashin"], about: `signed transfer.received, ${knobs.pool_size} merchants × 1 customer` },
   cashin_hot: { pool: "hot", streams: ["cashin"], about: `signed transfer.received, 1 merchant × ${knobs.pool_size} customers` },
+  cashin_va: {
+    pool: "spread",
+    streams: ["cashin"],
+    via: "virtual_account",
+    about: `signed transfer.received to each customer's per_customer CVU (routing rule 1), ${knobs.pool_size} merchants × 1 customer`,
+  },
   payout: { pool: "payout", streams: ["payout"], about: `POST /v1/payouts, ${knobs.pool_size} merchants × 1 funded customer` },
   payout_race: { pool: "payout", streams: ["cashin", "payout"], about: "cash-ins and payouts at once on the same customers (connections split)" },
   balance_read: { pool: "spread", streams: ["balance"], about: "GET /v1/customers/{id}/balance, every answer checked" },
@@ -545,11 +557,11 @@ async function runScenario(name, concurrency, pools) {
 
   const idle_wait_s = await quiesce(workerPid());
   if (knobs.warmup_s > 0) {
-    const warm = definition.streams.map((kind) => streamFactories[kind](pool));
+    const warm = definition.streams.map((kind) => streamFactories[kind](pool, definition));
     await load(warm, connections, knobs.warmup_s);
     await settle(warm, problems, settlement);
   }
-  const streams = definition.streams.map((kind) => streamFactories[kind](pool));
+  const streams = definition.streams.map((kind) => streamFactories[kind](pool, definition));
   const operatorKey = VARS.ADMIN_API_KEY;
   const quiet = () => quietMetrics(operatorKey, { quietMs: knobs.d1_quiet_ms });
   // D1 counters (src/metrics.ts) from a quiet start: the warm-up's late work is not billed here.
@@ -644,6 +656,7 @@ function ratios(rows) {
       { name: "cash-in (spread) / floor", of: "cashin_spread", over: "floor", target: 1.0, target_at: 16 },
       { name: "cash-in (hot) / floor", of: "cashin_hot", over: "floor", target: null },
       { name: "hot / spread cash-in", of: "cashin_hot", over: "cashin_spread", target: 0.9, target_at: null },
+      { name: "virtual account / reference cash-in", of: "cashin_va", over: "cashin_spread", target: null },
       { name: "payout / floor", of: "payout", over: "floor", target: 0.5, target_at: 16 },
       { name: "payout (racing) / floor", of: "payout_race/payout", over: "floor", target: null },
       { name: "balance read / floor", of: "balance_read", over: "floor", target: 1.5, target_at: 16 },
@@ -694,6 +707,14 @@ async function main() {
   if (needs.has("spread")) pools.spread = await seedPool("spread", n, 1);
   if (needs.has("hot")) pools.hot = await seedPool("hot", 1, n);
   if (needs.has("payout")) pools.payout = await seedPool("payout", n, 1);
+  if (knobs.scenarios.some((name) => SCENARIOS[name].via === "virtual_account")) {
+    // A per_customer virtual account for each spread customer, written by the bench-only route
+    // (bench/floor-worker.ts) until the provisioning API can be driven here.
+    await mapLimit(pools.spread.customers, 8, async (customer) => {
+      const { json } = await expectStatus("virtual account", api("POST", "/bench/virtual-account", { body: { merchant_id: customer.merchant.id, customer_id: customer.id } }), 200);
+      customer.account_number = json.account_number;
+    });
+  }
   for (const pool of Object.values(pools)) {
     // From the customer's own CUIT and CBU (cashinBody), so payouts may go back to that CBU (API §7).
     const amount = pool.name === "payout" ? PAYOUT_POOL_FUNDING : OPENING_CASHIN;

@@ -5,7 +5,8 @@
  */
 export type FaultPoint =
   | "cashin.after_account_credit" // the customer's object committed, the group commit not yet given it
-  | "cashin.before_account_credit" // routed (customer may be auto-created), nothing credited
+  | "cashin.before_account_credit" // routed (customer may be auto-created, a virtual account marked paid), nothing credited
+  | "cashin.before_return_to_sender" // a rejected cash-in recorded quarantined, its return to the sender not yet started
   | "groupcommit.inside_batch" // a group's D1 batch fails half-way (D1 rolls it back), and the isolate dies
   | "groupcommit.after_batch" // D1 committed a group, the isolate dies before compensating or telling anyone
   | "payout.after_customer_reserve" // the customer's object reserved, the merchant's D1 reserve not yet made

@@ -159,6 +159,9 @@ function writeBenchConfig(file) {
     if (!inTable && /^name\s*=/.test(trimmed)) return `name = "virtual-accounts-api-bench"`;
     const dir = trimmed.match(/^migrations_dir\s*=\s*"([^"]*)"/);
     if (dir) return `migrations_dir = ${JSON.stringify(path.resolve(ROOT, dir[1]))}`;
+    // [assets] directory (the docs page's script): relative to the repository, not to tmp.
+    const assets = trimmed.match(/^directory\s*=\s*"([^"]*)"/);
+    if (assets) return `directory = ${JSON.stringify(path.resolve(ROOT, assets[1]))}`;
     return line;
   });
   if (!sawMain) throw new Error("wrangler.toml has no top-level `main`: cannot point the bench at bench/floor-worker.ts");

@@ -11,7 +11,7 @@
  */
 import { merchantAccount } from "../ledger/accounts";
 import { assertBalanced, type EntrySpec } from "../ledger/posting";
-import { paymentEntries, paymentValues } from "./projection-statements";
+import { paymentColumns, paymentEntries, paymentValues } from "./projection-statements";
 import { confirmationKey, fingerprintOf, ledgerTransactionIdOf, type Projection } from "./projections";
 
 export type PaymentProjection = Extract<Projection, { kind: "payment.recorded" }>;
@@ -76,10 +76,10 @@ export function groupCommitStatements(d1: D1Database, fresh: PaymentProjection[]
     statements.push(
       d1
         .prepare(
-          `INSERT INTO payments (id, bank_transaction_id, status, amount, currency, customer_id, merchant_id, sender_cuit, sender_name,
-             sender_cbu, concepto, destination_account_number, matched_by, booked_at, booked_date, fingerprint, created_at, updated_at)
+          `INSERT INTO payments (${paymentColumns}, updated_at)
            SELECT p.value->>0, p.value->>1, p.value->>2, p.value->>3, p.value->>4, p.value->>5, p.value->>6, p.value->>7, p.value->>8,
-             p.value->>9, p.value->>10, p.value->>11, p.value->>12, p.value->>13, p.value->>14, p.value->>15, p.value->>16, ?2
+             p.value->>9, p.value->>10, p.value->>11, p.value->>12, p.value->>13, p.value->>14, p.value->>15, p.value->>16,
+             p.value->>17, p.value->>18, ?2
            FROM json_each(?1) AS p`,
         )
         .bind(JSON.stringify(payments), now),

@@ -31,9 +31,13 @@ export function paymentEntries(payment: PaymentRecord): EntrySpec[] {
   ];
 }
 
+/** The columns of a payment row that `paymentValues` gives, in its order. */
+export const paymentColumns = `id, bank_transaction_id, status, amount, currency, customer_id, merchant_id, sender_cuit, sender_name,
+  sender_cbu, concepto, destination_account_number, matched_by, booked_at, booked_date, fingerprint, created_at, virtual_account_id, quarantine_reason`;
+
 /**
- * A payment row's values in the column order of `INSERT INTO payments (id … created_at)`,
- * without `updated_at`: the one-by-one path binds them, the group commit sends them as JSON.
+ * A payment row's values in the order of `paymentColumns` (every column but `updated_at`):
+ * the one-by-one path binds them, the group commit sends them as JSON.
  */
 export function paymentValues(projection: Extract<Projection, { kind: "payment.recorded" }>): unknown[] {
   const { payment } = projection;
@@ -55,6 +59,8 @@ export function paymentValues(projection: Extract<Projection, { kind: "payment.r
     businessDateOf(payment.booked_at),
     fingerprintOf(projection),
     payment.created_at,
+    payment.virtual_account_id ?? null,
+    payment.quarantine_reason ?? null,
   ];
 }
 
@@ -70,9 +76,8 @@ export function paymentStatements(d1: D1Database, projection: Extract<Projection
   statements.push(
     d1
       .prepare(
-        `INSERT INTO payments (id, bank_transaction_id, status, amount, currency, customer_id, merchant_id, sender_cuit, sender_name,
-           sender_cbu, concepto, destination_account_number, matched_by, booked_at, booked_date, fingerprint, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO payments (${paymentColumns}, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
       .bind(...paymentValues(projection), now),
     ...postTransaction(

@@ -26,6 +26,13 @@ export interface PaymentRecord {
   concepto: string | null;
   destination_account_number: string | null;
   matched_by: MatchedBy | null;
+  /**
+   * Routing rule 1: the virtual account it arrived at, whatever became of it; and why it was
+   * quarantined (routing's decision, not bank data: neither is in the fingerprint). Optional:
+   * projections stored in an object's outbox before they existed lack them (read as null).
+   */
+  virtual_account_id?: string | null;
+  quarantine_reason?: string | null;
   booked_at: number;
   created_at: number;
 }

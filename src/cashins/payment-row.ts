@@ -20,6 +20,8 @@ export function paymentView(row: PaymentRow): PaymentView {
     sender: { cuit: row.sender_cuit, name: row.sender_name, cbu: row.sender_cbu },
     concepto: row.concepto,
     matched_by: row.matched_by,
+    virtual_account_id: row.virtual_account_id,
+    quarantine_reason: row.quarantine_reason as PaymentView["quarantine_reason"],
     created_at: rfc3339(row.created_at),
   };
 }

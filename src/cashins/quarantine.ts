@@ -6,7 +6,7 @@
 import { customerAccountStub } from "../accounts/customer-account";
 import { project } from "../accounts/project";
 import { ledgerTransactionIdOf, type Projection } from "../accounts/projections";
-import { newId } from "../crypto";
+import { derivedId, newId } from "../crypto";
 import { linkCustomer } from "../db/customers";
 import { normalizeCbu } from "../domain/cbu";
 import { normalizeCuit } from "../domain/cuit";
@@ -16,6 +16,7 @@ import { ApiError } from "../errors";
 import { platformAccountId } from "../ledger/accounts";
 import { postTransaction } from "../ledger/posting";
 import { accountLimits } from "../limits";
+import { log } from "../log";
 import { enqueueSubmission } from "../payouts/create-payout";
 import { findPayout, type PayoutRow } from "../payouts/payout-row";
 import type { PaymentRow } from "./payment-row";
@@ -114,7 +115,7 @@ export async function assignQuarantined(env: Env, paymentId: string, customerId:
  * suspense (a pending ledger transaction), submitted and settled like any payout. At most one
  * live return per payment (a unique index); a failed one leaves the money in suspense.
  */
-export async function returnQuarantined(env: Env, paymentId: string): Promise<PayoutRow> {
+export async function returnQuarantined(env: Env, paymentId: string, payoutId: string = newId("po")): Promise<PayoutRow> {
   const payment = await quarantinedPayment(env.DB, paymentId);
   const live = await env.DB.prepare(
     "SELECT id FROM payouts WHERE payment_id = ? AND kind = 'return' AND status NOT IN ('failed', 'canceled', 'rejected')",
@@ -126,7 +127,6 @@ export async function returnQuarantined(env: Env, paymentId: string): Promise<Pa
   const destination = payment.sender_cbu ? normalizeCbu(payment.sender_cbu) : null;
   if (!destination) throw new ApiError("invalid_state", "The sender gave no valid CBU to return the money to: assign it instead.");
 
-  const payoutId = newId("po");
   const now = Date.now();
   const inserted = env.DB.prepare(
     `INSERT INTO payouts (id, kind, payment_id, amount, currency, destination_cbu, description, status, created_at, updated_at)
@@ -157,10 +157,28 @@ export async function returnQuarantined(env: Env, paymentId: string): Promise<Pa
   } catch (error) {
     // The unique index: a concurrent return won. Answer with it.
     if (!String(error).includes("UNIQUE")) throw error;
-    return returnQuarantined(env, paymentId);
+    return returnQuarantined(env, paymentId, payoutId);
   }
   const payout = await findPayout(env.DB, payoutId);
   if (!payout) throw new ApiError("invalid_state", "This payment was assigned concurrently.");
   await enqueueSubmission(env, payoutId);
   return payout;
+}
+
+/**
+ * A virtual account's amount_policy "reject" (API §11): the payment, recorded quarantined, goes
+ * back to its sender by the operator's return, started once per payment whatever the
+ * redeliveries: its payout id is derived from the payment, so a repeat finds it (live, or
+ * failed: a failed automatic return leaves the money in suspense for the operator, and is not
+ * started again). Nothing to do if the operator assigned or returned the payment meanwhile.
+ */
+export async function returnToSender(env: Env, paymentId: string): Promise<void> {
+  const payoutId = await derivedId("po", `return:${paymentId}`);
+  if (await findPayout(env.DB, payoutId)) return;
+  try {
+    await returnQuarantined(env, paymentId, payoutId);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code === "invalid_state")) throw error;
+    log("warn", "a rejected cash-in was not returned to its sender", { payment_id: paymentId, reason: error.message });
+  }
 }

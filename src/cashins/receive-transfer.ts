@@ -2,7 +2,11 @@
  * The cash-in saga: a verified `transfer.received` event becomes exactly one payment.
  *
  *   1. the payment id is derived from the bank_transaction_id: one bank transfer, one payment
- *   2. route (API §5 rules), auto-creating the sender's customer if rule 3 needs it
+ *   2. route (API §5 rules), auto-creating the sender's customer if rule 3 needs it; a
+ *      per_transaction virtual account it pays is marked paid in D1 here, before any credit (a
+ *      compare-and-set: one payment pays it). A crash after that mark is finished by the bank's
+ *      redelivery or reconciliation's recovery: routing finds the account paid by this very
+ *      payment (paid_by_payment_id, same amount) and credits it as the paying payment.
  *   3. credit the customer's Durable Object; in the same atomic write it stores the raw
  *      event and the D1 projection in its outbox (so from here on nothing can be lost)
  *   4. answer 200, and hand the projection to the group commit (src/accounts/group-commit.ts),
@@ -10,7 +14,8 @@
  *      transaction, balances
  * A crash after 3 is finished by the object's alarm (it replays what D1 has not confirmed) or
  * by the bank's redelivery. Quarantined and merchant-only cash-ins touch no object: D1 is
- * their durable record, written before the 200.
+ * their durable record, written before the 200; one quarantined by a virtual account's
+ * amount_policy "reject" is then returned to its sender (quarantine.ts, once per payment).
  * A repeat of the bank transaction with other data (amount, sender, concepto …) moves
  * nothing: D1, this isolate's group or the customer's object finds the first version, and the
  * event is stored failed (422). Only two deliveries racing through two isolates inside one
@@ -29,6 +34,7 @@ import type { Config, Env } from "../env";
 import { faultPoint } from "../faults";
 import { log } from "../log";
 import { dispatchAfterWrite, eventMerchantOf } from "../webhooks/dispatch-after-write";
+import { returnToSender } from "./quarantine";
 import { d1RoutingLookups } from "./routing-lookups";
 import { routeTransfer, type RoutingDecision } from "./route-transfer";
 
@@ -52,14 +58,21 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   // (same customer) or by D1's write guard (any route). The common case pays for none of it.
   const payment_id = await paymentIdOf(transfer.bank_transaction_id);
 
+  const routedAt = Date.now();
   const decision = await routeTransfer(
     {
+      payment_id,
+      amount: transfer.amount,
+      currency: transfer.currency,
+      now: routedAt,
       destination_account_number: transfer.destination?.account_number ?? null,
       concepto: transfer.concepto ?? null,
       sender: { cuit: transfer.sender.cuit ?? null, name: transfer.sender.name ?? null, cbu: transfer.sender.cbu ?? null },
     },
     d1RoutingLookups(env, config),
   );
+  // This bank transfer paid a virtual account with another amount: the first version stands.
+  if (decision.kind === "conflict") throw new UnprocessableEvent(`bank_transaction_id ${transfer.bank_transaction_id}: ${decision.reason}`);
   const now = Date.now();
   const payment = paymentRecord(payment_id, transfer, decision, now);
   const projection: PaymentProjection = {
@@ -77,7 +90,16 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
     // The same data, routed otherwise before (the state routing reads has changed since):
     // the first routing stands, and this delivery is a replay.
     if (outcome === "superseded") return { outcome: "duplicate", payment_id };
-    if (decision.kind === "quarantine") log("warn", "cash-in quarantined", { payment_id, reason: decision.reason });
+    if (decision.kind === "quarantine") {
+      log("warn", "cash-in quarantined", { payment_id, reason: decision.reason, quarantine_reason: decision.quarantine_reason });
+      // amount_policy "reject": recorded quarantined above, now sent back from suspense. A
+      // crash before this line is finished by the bank's redelivery (or reconciliation's
+      // recovery): the same decision, a replay of the payment, and this same idempotent step.
+      if (decision.return_to) {
+        faultPoint("cashin.before_return_to_sender");
+        await returnToSender(env, payment_id);
+      }
+    }
     return { outcome: payment.status, payment_id };
   }
 
@@ -95,7 +117,8 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   // Transacting through a merchant links the customer to it (API §4). A customer reference
   // exists only on a link; other rules may meet the pair for the first time (a read, and a
   // write only then).
-  if (decision.matched_by !== "customer_reference") await linkCustomer(env.DB, decision.customer_id, decision.merchant_id);
+  // A virtual account exists only for a customer its merchant already sees (linked).
+  if (decision.matched_by !== "customer_reference" && decision.matched_by !== "virtual_account") await linkCustomer(env.DB, decision.customer_id, decision.merchant_id);
   faultPoint("cashin.before_account_credit");
   const account = customerAccountStub(env, decision.customer_id);
   const credit = await account.credit({ op_id: payment_id, amount: payment.amount, currency: payment.currency, merchant_id: decision.merchant_id, projection });
@@ -167,7 +190,7 @@ function refuseConflicting(transfer: TransferReceived): never {
   throw new UnprocessableEvent(`bank_transaction_id ${transfer.bank_transaction_id} is already recorded with different data (exists_with_different_data)`);
 }
 
-function paymentRecord(id: string, transfer: TransferReceived, decision: RoutingDecision, now: number): PaymentRecord {
+function paymentRecord(id: string, transfer: TransferReceived, decision: Exclude<RoutingDecision, { kind: "conflict" }>, now: number): PaymentRecord {
   return {
     id,
     bank_transaction_id: transfer.bank_transaction_id,
@@ -182,6 +205,8 @@ function paymentRecord(id: string, transfer: TransferReceived, decision: Routing
     concepto: transfer.concepto ?? null,
     destination_account_number: transfer.destination?.account_number ?? null,
     matched_by: decision.kind === "quarantine" ? null : decision.matched_by,
+    virtual_account_id: (decision.kind === "customer" ? decision.virtual_account?.id : decision.kind === "quarantine" ? decision.virtual_account_id : null) ?? null,
+    quarantine_reason: decision.kind === "quarantine" ? decision.quarantine_reason : null,
     booked_at: Date.parse(transfer.booked_at),
     created_at: now,
   };

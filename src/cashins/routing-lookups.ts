@@ -1,8 +1,13 @@
 /** What the routing rules look up, answered from D1, with the immutable answers cached. */
+import { and, eq, gt, isNull, notExists, or } from "drizzle-orm";
+import { database } from "../db/client";
 import { findOrCreateCustomer } from "../db/customers";
+import { payments, virtualAccounts } from "../db/schema";
+import { isInCvuRange } from "../domain/cvu";
 import type { Config, Env } from "../env";
 import { limits } from "../limits";
 import type { RoutingLookups } from "./route-transfer";
+import type { VirtualAccountFacts } from "./virtual-account-routing";
 
 /**
  * A reference, once issued, names the same customer and merchant forever (links are never
@@ -31,9 +36,8 @@ const merchantReferences = new ImmutableCache<{ merchant_id: string }>(limits.re
 export function d1RoutingLookups(env: Env, config: Config): RoutingLookups {
   const d1 = env.DB;
   return {
-    // Rule 1's hook: per-customer and per-transaction CVUs arrive with API §11; until then
-    // no account number is ours and routing continues with the references.
-    virtualAccount: async () => null,
+    virtualAccount: (accountNumber) => virtualAccountByNumber(d1, config, accountNumber),
+    claimVirtualAccount: (accountId, claim) => claimVirtualAccount(d1, accountId, claim),
     customerReference: (code) =>
       customerReferences.get(code, () =>
         d1.prepare("SELECT customer_id, merchant_id FROM customer_links WHERE reference = ?").bind(code).first<{ customer_id: string; merchant_id: string }>(),
@@ -47,4 +51,63 @@ export function d1RoutingLookups(env: Env, config: Config): RoutingLookups {
       return customer.id;
     },
   };
+}
+
+const accountColumns = {
+  id: true,
+  kind: true,
+  status: true,
+  customer_id: true,
+  merchant_id: true,
+  currency: true,
+  expected_amount: true,
+  expires_at: true,
+  amount_policy: true,
+  paid_by_payment_id: true,
+  paid_amount: true,
+} as const;
+
+type AccountRow = Omit<VirtualAccountFacts, "status"> & { status: VirtualAccountFacts["status"] | "registering" | "retired" };
+
+/**
+ * Rule 1's read: one point read by the unique account_number, on every transfer to our range.
+ * Not cached: the status (active, paid, closed) must be seen the moment it changes, and the
+ * read that finds the account costs the same whether its immutable half is cached or not.
+ */
+async function virtualAccountByNumber(d1: D1Database, config: Config, destination: string): Promise<VirtualAccountFacts | "unknown" | null> {
+  // Banks print CVUs with spaces or dashes; check digits are not required (isInCvuRange).
+  const accountNumber = destination.replace(/[\s-]/g, "");
+  if (!isInCvuRange(accountNumber, config.cvuPspCode)) return null;
+  const row = (await database(d1).query.virtualAccounts.findFirst({ columns: accountColumns, where: eq(virtualAccounts.account_number, accountNumber) })) as AccountRow | undefined;
+  // Registering (the bank not yet confirmed) and retired accounts never route: as never issued.
+  if (!row || row.status === "registering" || row.status === "retired") return "unknown";
+  return row as VirtualAccountFacts;
+}
+
+/**
+ * The paid compare-and-set: the account becomes paid by this payment only if it is still an
+ * active, unexpired per_transaction account expecting this amount (or none), and no payment of
+ * this bank transfer exists yet (an earlier delivery routed otherwise stands). Of two payments
+ * racing for the account, D1 applies one update first: the other finds it paid. The row is
+ * read back in the same batch (one round trip), whoever won.
+ */
+async function claimVirtualAccount(d1: D1Database, accountId: string, claim: { payment_id: string; amount: number; now: number }): Promise<VirtualAccountFacts> {
+  const db = database(d1);
+  const [, after] = await db.batch([
+    db
+      .update(virtualAccounts)
+      .set({ status: "paid", paid_by_payment_id: claim.payment_id, paid_amount: claim.amount, paid_at: claim.now, updated_at: claim.now })
+      .where(
+        and(
+          eq(virtualAccounts.id, accountId),
+          eq(virtualAccounts.status, "active"),
+          eq(virtualAccounts.kind, "per_transaction"),
+          or(isNull(virtualAccounts.expected_amount), eq(virtualAccounts.expected_amount, claim.amount)),
+          or(isNull(virtualAccounts.expires_at), gt(virtualAccounts.expires_at, claim.now)),
+          notExists(db.select({ id: payments.id }).from(payments).where(eq(payments.id, claim.payment_id))),
+        ),
+      ),
+    db.query.virtualAccounts.findFirst({ columns: accountColumns, where: eq(virtualAccounts.id, accountId) }),
+  ]);
+  return after as VirtualAccountFacts;
 }

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { quarantineReasons } from "../cashins/virtual-account-routing";
 import { currencySchema, idSchema, paginationQuery, timestampSchema } from "./common";
 
 export const paymentIdSchema = idSchema("pay", "pay_6f1c0e7f2a7b4c1d9e8f7a6b5c4d3e2f");
@@ -18,7 +19,38 @@ export const paymentSchema = z
     bank_transaction_id: z.string(),
     sender: z.object({ cuit: z.string().nullable(), name: z.string().nullable(), cbu: z.string().nullable() }),
     concepto: z.string().nullable(),
-    matched_by: z.enum(["virtual_account", "customer_reference", "merchant_reference", "manual"]).nullable(),
+    matched_by: z.enum(["virtual_account", "customer_reference", "merchant_reference", "manual"]).nullable().openapi({
+      description:
+        "How a credited payment was attributed (API §5's rules, or `manual`: the operator's assignment). Null while quarantined, " +
+        "and for a payment returned to its sender.",
+    }),
+    virtual_account_id: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          "The virtual account (`va_…`) the transfer was sent to (routing rule 1), whatever became of the payment: credited, quarantined, " +
+          "returned. Null when the destination was not one of our accounts (the settlement CBU, or a number of our range we never issued).",
+        example: null,
+      }),
+    quarantine_reason: z
+      .enum(quarantineReasons)
+      .nullable()
+      .openapi({
+        description:
+          "Why the payment was quarantined (kept once it is later assigned or returned, as its history); null if it never was. " +
+          "Routing rule 1 (API §11): `unknown_virtual_account` (a number of our CVU range we never issued, or not yet active); " +
+          "`virtual_account_closed` (a closed account: a per_customer one always; a per_transaction one under amount_policy hold or reject); " +
+          "for a per_transaction account under amount_policy `hold` or `reject`, `amount_mismatch` (another amount or currency than expected), " +
+          "`already_paid`, `expired` (expires_at at or before the moment of routing). " +
+          "Under `reject` the payment is recorded quarantined with that reason and at once returned to the sender's CBU (a return payout " +
+          "from suspense, the operator's `POST /v1/admin/quarantine/{id}/return`, started once per payment); it becomes `returned` when the " +
+          "bank completes the return. A sender with no valid CBU cannot be returned to: the payment stays quarantined with the same reason " +
+          "for the operator, and no return is started. " +
+          "Rules 2–4 (API §5): `malformed_reference` (a reference with a wrong check character), `several_customers` / `several_merchants` " +
+          "(references of more than one), `no_match` (nothing matched).",
+        example: null,
+      }),
     created_at: timestampSchema,
   })
   .openapi("Payment");
