@@ -161,6 +161,12 @@ export const invariantLimits = {
   payouts_per_call: 500,
   /** Ledger accounts per call: one query each (the SUM of that account's entries). */
   accounts_per_call: 200,
+  /** Merchant-ledger transactions per call (API §11): one query reads them with their entries and details. */
+  merchant_ledger_transactions_per_call: 500,
+  /** Merchant-ledger accounts per call: one query sums their entries. */
+  merchant_ledger_accounts_per_call: 200,
+  /** Incoming payment details per call: one query reads them with their payments and transactions. */
+  incoming_payment_details_per_call: 500,
   /** Rows after a sweep's cursor counted to report the pass's total: a bounded count, past which the total is a lower bound. */
   remaining_count_max: 100_000,
   /** Failures remembered per check and pass (the count is exact; these are the sample shown). */

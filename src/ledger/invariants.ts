@@ -2,11 +2,13 @@
  * The proofs behind GET /v1/admin/invariants (API §8). Two kinds of check:
  *
  *   - sweeps (src/ledger/sweeps/): customers' objects against D1, ledger transactions, ledger
- *     accounts against their entries, payments and payouts against their ledger transactions.
+ *     accounts against their entries, payments and payouts against their ledger transactions;
+ *     merchants' own ledgers and the incoming payment details they post (API §11).
  *     Each call advances each sweep by a bounded window; a check is ok only once a complete
  *     pass found nothing and the pass in progress has found nothing so far (see sweep.ts).
  *   - every call, whole: the liabilities add up to the settlement account and merchant
  *     balances to their memo contra (O(ledger accounts), from the cached balance columns);
+ *     each merchant's own ledger balances per currency (O(merchant ledger accounts), likewise);
  *     no payout waits on its customer's object (bounded by an index of the few that do).
  *
  * Every D1 query goes through a counter that asserts the call's budget, so no call can near
@@ -19,6 +21,8 @@ import { countingD1 } from "../reconciliation/counting-d1";
 import { rfc3339 } from "../schemas/common";
 import { accountsSweep } from "./sweeps/accounts";
 import { customersSweep } from "./sweeps/customers";
+import { incomingPaymentDetailsSweep, virtualAccountPaymentsSweep } from "./sweeps/incoming-payment-details";
+import { merchantLedgerAccountsSweep, merchantLedgersBalanced, merchantLedgerTransactionsSweep } from "./sweeps/merchant-ledger";
 import { paymentsSweep } from "./sweeps/payments";
 import { payoutsSweep } from "./sweeps/payouts";
 import { addFindings, advanceSweep, loadSweepStates, saveSweeps, type PassProgress, type SweepSpec, type SweepState, type Tally } from "./sweeps/sweep";
@@ -39,7 +43,18 @@ export interface Check {
   coverage?: Coverage;
 }
 
-const sweeps: SweepSpec[] = [transactionsSweep, accountsSweep, customersSweep, paymentsSweep, payoutsSweep];
+const sweeps: SweepSpec[] = [
+  transactionsSweep,
+  accountsSweep,
+  customersSweep,
+  paymentsSweep,
+  payoutsSweep,
+  // Merchants' own ledgers and incoming payment details (API §11).
+  merchantLedgerTransactionsSweep,
+  merchantLedgerAccountsSweep,
+  incomingPaymentDetailsSweep,
+  virtualAccountPaymentsSweep,
+];
 
 const sample = (items: string[], count = items.length) => items.join(", ") + (count > items.length ? ` and ${count - items.length} more` : "");
 const tallyText = (tally: Tally) => sample(tally.sample, tally.count);
@@ -172,12 +187,24 @@ const reportOrder = [
   "ledger_transactions_accounted",
   "payments_match_ledger",
   "payouts_match_ledger",
+  "merchant_ledgers_balanced",
+  "merchant_ledger_transactions_balanced",
+  "merchant_ledger_balances_equal_entries",
+  "merchant_ledger_transactions_accounted",
+  "incoming_payment_details_ledgered",
+  "incoming_payment_details_match_payments",
+  "virtual_account_payments_detailed",
 ];
 
 export async function checkInvariants(env: Env, now = Date.now()): Promise<{ ok: boolean; checks: Check[]; queries: number }> {
   const counted = countingD1(env.DB, invariantLimits.d1_queries_per_call, "an invariants call");
   const d1 = counted.d1;
-  const [swept, addUp, synced] = await Promise.all([sweepChecks({ ...env, DB: d1 }, d1, now), accountsAddUp(d1), payoutsSynced(d1, now)]);
-  const checks = [...swept, ...addUp, synced].sort((a, b) => reportOrder.indexOf(a.name) - reportOrder.indexOf(b.name));
+  const [swept, addUp, synced, merchantLedgers] = await Promise.all([
+    sweepChecks({ ...env, DB: d1 }, d1, now),
+    accountsAddUp(d1),
+    payoutsSynced(d1, now),
+    merchantLedgersBalanced(d1),
+  ]);
+  const checks = [...swept, ...addUp, synced, merchantLedgers].sort((a, b) => reportOrder.indexOf(a.name) - reportOrder.indexOf(b.name));
   return { ok: checks.every((check) => check.ok), checks, queries: counted.queries() };
 }

@@ -5,6 +5,7 @@ import { bankEventsRouter } from "./bank-events";
 import { customersRouter } from "./customers";
 import { eventsRouter } from "./events";
 import { ledgerRouter } from "./ledger";
+import { merchantLedgerRouter } from "./merchant-ledger";
 import { merchantSettingsRouter } from "./merchant-settings";
 import { merchantListRouter } from "./merchant-list";
 import { merchantsRouter } from "./merchants";
@@ -26,6 +27,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
     .route("/", payoutsRouter)
     .route("/", bankEventsRouter)
     .route("/", ledgerRouter)
+    .route("/", merchantLedgerRouter)
     .route("/", adminRouter)
     .route("/", reconciliationsRouter)
     .route("/", quarantineRouter)

@@ -1,9 +1,12 @@
 /**
  * The ledger (API §8). The operator reads everything; a merchant reads the accounts it owns
  * and the transactions that touch them, and nothing else (another's is 404, as if absent).
+ * The same routes read a merchant's own ledger (API §11, `la_ml_…` / `lt_ml_…` ids:
+ * src/merchant-ledger/), so that a detail's ledger_transaction_id can be followed.
  */
 import { createRoute } from "@hono/zod-openapi";
 import { newRouter } from "../context";
+import { database } from "../db/client";
 import { ApiError } from "../errors";
 import { requireOperator } from "../middleware/auth";
 import { decodeCursor, selectPage, toPage } from "../pagination";
@@ -25,6 +28,10 @@ import {
   type LedgerEntryRow,
   type LedgerTransactionRow,
 } from "../ledger/views";
+import { findMerchantLedgerAccount, listMerchantLedgerEntries } from "../merchant-ledger/accounts";
+import { isMerchantLedgerAccountId, isMerchantLedgerTransactionId } from "../merchant-ledger/ids";
+import { findMerchantLedgerTransaction } from "../merchant-ledger/transactions";
+import { merchantLedgerAccountView, merchantLedgerEntryView, merchantLedgerTransactionView } from "../merchant-ledger/views";
 
 const either = { tags: ["Ledger"], security: [{ merchantKey: [] as string[] }, { operatorKey: [] as string[] }] as Record<string, string[]>[] };
 
@@ -78,18 +85,34 @@ async function readableAccount(d1: D1Database, caller: Parameters<typeof mayRead
 
 export const ledgerRouter = newRouter()
   .openapi(getAccount, async (c) => {
+    if (isMerchantLedgerAccountId(c.req.valid("param").id)) {
+      const own = await findMerchantLedgerAccount(database(c.env.DB), c.get("caller"), c.req.valid("param").id);
+      if (!own) throw new ApiError("not_found", "No such ledger account.");
+      return c.json(merchantLedgerAccountView(own), 200);
+    }
     const account = await readableAccount(c.env.DB, c.get("caller"), c.req.valid("param").id);
     return c.json(ledgerAccountView(account), 200);
   })
   .openapi(listEntries, async (c) => {
-    const account = await readableAccount(c.env.DB, c.get("caller"), c.req.valid("param").id);
     const { limit, cursor } = c.req.valid("query");
+    if (isMerchantLedgerAccountId(c.req.valid("param").id)) {
+      const db = database(c.env.DB);
+      const own = await findMerchantLedgerAccount(db, c.get("caller"), c.req.valid("param").id);
+      if (!own) throw new ApiError("not_found", "No such ledger account.");
+      return c.json(toPage(await listMerchantLedgerEntries(db, own.id, limit, decodeCursor(cursor)), limit, merchantLedgerEntryView), 200);
+    }
+    const account = await readableAccount(c.env.DB, c.get("caller"), c.req.valid("param").id);
     const rows = await selectPage<LedgerEntryRow>(c.env.DB, "ledger_entries", "ledger_account_id = ?", [account.id], decodeCursor(cursor), limit);
     return c.json(toPage(rows, limit, ledgerEntryView), 200);
   })
   .openapi(getTransaction, async (c) => {
     const id = c.req.valid("param").id;
     const caller = c.get("caller");
+    if (isMerchantLedgerTransactionId(id)) {
+      const own = await findMerchantLedgerTransaction(database(c.env.DB), caller, id);
+      if (!own) throw new ApiError("not_found", "No such ledger transaction.");
+      return c.json(merchantLedgerTransactionView(own.transaction, own.entries), 200);
+    }
     const [transaction, entries] = await c.env.DB.batch([
       c.env.DB.prepare("SELECT * FROM ledger_transactions WHERE id = ?").bind(id),
       c.env.DB.prepare(

@@ -2,16 +2,23 @@ import { z } from "@hono/zod-openapi";
 import { idSchema, paginationQuery, timestampSchema } from "./common";
 
 export const ledgerAccountIdParams = z.object({
-  id: idSchema("la", "la_settlement_ars").openapi({ param: { name: "id", in: "path" } }),
+  id: idSchema("la", "la_settlement_ars").openapi({
+    param: { name: "id", in: "path" },
+    description: "An account of the platform's ledger, or (`la_ml_…`) of a merchant's own ledger (API §11).",
+  }),
 });
 export const ledgerTransactionIdParams = z.object({
-  id: idSchema("lt", "lt_pay_6f1c0e7f2a7b4c1d9e8f7a6b5c4d3e2f").openapi({ param: { name: "id", in: "path" } }),
+  id: idSchema("lt", "lt_pay_6f1c0e7f2a7b4c1d9e8f7a6b5c4d3e2f").openapi({
+    param: { name: "id", in: "path" },
+    description: "A transaction of the platform's ledger, or (`lt_ml_…`) of a merchant's own ledger (API §11).",
+  }),
 });
 
 export const ledgerAccountSchema = z
   .object({
     id: z.string(),
     name: z.string(),
+    description: z.string().nullable().optional().openapi({ description: "Accounts of a merchant's own ledger (`la_ml_…`) only: as created." }),
     normal_balance: z.enum(["credit", "debit"]),
     currency: z.string(),
     balances: z.object({ posted: z.number().int(), pending: z.number().int(), available: z.number().int() }),

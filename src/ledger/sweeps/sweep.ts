@@ -9,7 +9,15 @@
 import type { Env } from "../../env";
 import { invariantLimits } from "../../limits";
 
-export type SweptTable = "customers" | "ledger_transactions" | "payments" | "payouts" | "ledger_accounts";
+export type SweptTable =
+  | "customers"
+  | "ledger_transactions"
+  | "payments"
+  | "payouts"
+  | "ledger_accounts"
+  | "merchant_ledger_transactions"
+  | "merchant_ledger_accounts"
+  | "incoming_payment_details";
 
 /** One thing found wrong: which check it breaks, and a short description naming the row. */
 export interface Finding {
