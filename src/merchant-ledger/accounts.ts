@@ -1,7 +1,7 @@
 /**
  * Accounts of a merchant's own ledger (API §11 "Ledger linking"), apart from the platform's
  * books: the merchant creates them and links its virtual and internal accounts to them;
- * auto-ledgering (migrations/0013) posts to them. Their cached balances are moved only by the
+ * auto-ledgering (migrations/0012) posts to them. Their cached balances are moved only by the
  * entry trigger of that migration.
  */
 import { and, desc, eq, type SQL } from "drizzle-orm";

@@ -1,5 +1,5 @@
 /**
- * Incoming payment details (API §11): written only by the triggers of migrations/0013, in the
+ * Incoming payment details (API §11): written only by the triggers of migrations/0012, in the
  * same write as their payment; read here.
  */
 import { and, desc, eq } from "drizzle-orm";

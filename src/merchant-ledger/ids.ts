@@ -1,6 +1,6 @@
 /**
  * Ids in a merchant's own ledger and around it (API §11). The triggers of
- * migrations/0013_incoming_payment_details.sql derive the same ids in SQL: change both or
+ * migrations/0012_incoming_payment_details.sql derive the same ids in SQL: change both or
  * neither.
  *
  * Which ledger an id belongs to shows in its prefix: `la_ml_` / `lt_ml_` are a merchant's

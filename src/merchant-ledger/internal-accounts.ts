@@ -2,7 +2,7 @@
  * Internal accounts (API §11): the platform's settlement account as one merchant sees it, one
  * per currency, linkable to an account of the merchant's ledger. Opened when first listed, or
  * by the first payment that arrives at one of the merchant's virtual accounts in that
- * currency (migrations/0013): both with the id internalAccountId derives and INSERT OR
+ * currency (migrations/0012): both with the id internalAccountId derives and INSERT OR
  * IGNORE, so concurrent openings make one.
  */
 import { and, asc, eq, inArray } from "drizzle-orm";

@@ -1,4 +1,4 @@
-/** Transactions of a merchant's ledger: only auto-ledgering posts them (migrations/0013). */
+/** Transactions of a merchant's ledger: only auto-ledgering posts them (migrations/0012). */
 import { and, asc, eq } from "drizzle-orm";
 import type { Caller } from "../context";
 import type { Db } from "../db/client";

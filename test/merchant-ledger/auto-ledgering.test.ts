@@ -1,6 +1,6 @@
 /**
  * Incoming payment details and auto-ledgering (API §11), written by the triggers of
- * migrations/0013 in the same write as the payment: exactly once per payment and direction,
+ * migrations/0012 in the same write as the payment: exactly once per payment and direction,
  * posted only when both sides were linked at that moment, never backfilled.
  */
 import { env } from "cloudflare:workers";

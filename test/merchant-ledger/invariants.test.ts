@@ -2,7 +2,7 @@
  * GET /v1/admin/invariants over merchants' own ledgers and incoming payment details (API §11):
  * green after linking, auto-ledgering, unlinked payments and reversals; and never green while
  * those books are wrong. Each test corrupts rows straight in D1 (with the append-only guards
- * of migrations/0013 lifted for the moment where it must), sees exactly the checks that must
+ * of migrations/0012 lifted for the moment where it must), sees exactly the checks that must
  * notice go red, naming the row, restores, and sees everything green after a full pass.
  */
 import { env } from "cloudflare:workers";

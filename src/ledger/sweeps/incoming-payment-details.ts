@@ -1,5 +1,5 @@
 /**
- * Incoming payment details (API §11, migrations/0013), a window per call, from both ends:
+ * Incoming payment details (API §11, migrations/0012), a window per call, from both ends:
  *   - each detail agrees with its payment (it exists, arrived at the detail's virtual account,
  *     same amount and currency; a `debit` one only for a reversed payment), belongs to the
  *     virtual account's merchant and that merchant's internal account in its currency, has the

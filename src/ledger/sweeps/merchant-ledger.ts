@@ -1,5 +1,5 @@
 /**
- * Merchants' own ledgers (API §11, migrations/0013), a window per call, as the platform's
+ * Merchants' own ledgers (API §11, migrations/0012), a window per call, as the platform's
  * ledger is swept (transactions.ts, accounts.ts):
  *   - each transaction balances: at least two entries, debits = credits, every entry in an
  *     account of the transaction's merchant, all of one currency;
