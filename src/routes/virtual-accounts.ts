@@ -87,7 +87,7 @@ const close = createRoute({
     "Idempotent: closing a closed account answers `200` with it. A paid or expired account can be closed too. Money sent to a closed " +
     "account is never dropped: a per_customer one's is quarantined (`virtual_account_closed`), a per_transaction one's follows its `amount_policy`.",
   request: { params: virtualAccountIdParams },
-  responses: { 200: jsonResponse(virtualAccountSchema, "The account, closed."), ...problemResponses(403, 404) },
+  responses: { 200: jsonResponse(virtualAccountSchema, "The account, closed."), ...problemResponses(403, 404, ...bodyProblemStatuses) },
 });
 
 async function findOwn(db: Db, merchantId: string, id: string): Promise<VirtualAccountRow> {
