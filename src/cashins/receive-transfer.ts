@@ -35,7 +35,7 @@ import { faultPoint } from "../faults";
 import { log } from "../log";
 import { dispatchAfterWrite, eventMerchantOf } from "../webhooks/dispatch-after-write";
 import { returnToSender } from "./quarantine";
-import { d1RoutingLookups } from "./routing-lookups";
+import { d1RoutingLookups, releaseVirtualAccountClaim } from "./routing-lookups";
 import { routeTransfer, type RoutingDecision } from "./route-transfer";
 
 export type CashInOutcome = "credited" | "quarantined" | "duplicate";
@@ -83,6 +83,14 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   };
 
   if (decision.kind !== "customer") {
+    // A first version this isolate is about to write (credited, in its group commit) stands:
+    // recording this one in D1 first would make the group commit undo an acknowledged credit.
+    const inFlight = inFlightVersion(payment_id);
+    if (inFlight && !sameData(inFlight, projection)) return refuseConflicting(transfer);
+    if (inFlight) {
+      await recordEventProcessed(env.DB, event);
+      return { outcome: "duplicate", payment_id };
+    }
     const outcome = await applyProjection(env.DB, projection, now);
     await dispatchAfterWrite(env, [eventMerchantOf(projection, outcome)], options.waitUntil);
     if (outcome === "conflict") return refuseConflicting(transfer);
@@ -103,6 +111,28 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
     return { outcome: payment.status, payment_id };
   }
 
+  if (!decision.virtual_account?.claimed_now) return creditCustomer(env, event, transfer, decision, projection, options);
+  try {
+    return await creditCustomer(env, event, transfer, decision, projection, options);
+  } catch (error) {
+    // This delivery marked a per_transaction account paid and is then refused (another version
+    // of the bank transaction stands, or the credit would overflow): the mark has no payment
+    // behind it, so it is released and the account's real payer can still pay it.
+    if (error instanceof UnprocessableEvent) await releaseVirtualAccountClaim(env.DB, decision.virtual_account.id, payment_id);
+    throw error;
+  }
+}
+
+async function creditCustomer(
+  env: Env,
+  event: ReceivedEvent,
+  transfer: TransferReceived,
+  decision: Extract<RoutingDecision, { kind: "customer" }>,
+  projection: PaymentProjection,
+  options: ReceiveOptions,
+): Promise<{ outcome: CashInOutcome; payment_id: string }> {
+  const payment_id = projection.op_id;
+  const payment = projection.payment;
   // The first version of a bank transaction stands. While this isolate holds it for a group
   // commit, a repeat with other data, or the same data routed now to another customer, is
   // decided here, before any customer is credited.

@@ -55,7 +55,7 @@ export type RoutingDecision =
       merchant_id: string;
       matched_by: MatchedBy;
       /** Rule 1: the account it arrived at, and whether this payment is the one that paid it. */
-      virtual_account?: { id: string; pays: boolean };
+      virtual_account?: { id: string; pays: boolean; claimed_now?: boolean };
     }
   | { kind: "merchant_only"; merchant_id: string; matched_by: "merchant_reference" }
   | {
@@ -119,8 +119,12 @@ async function routeToVirtualAccount(transfer: TransferFacts, accountNumber: str
   }
   const arriving = { payment_id: transfer.payment_id, amount: transfer.amount, currency: transfer.currency, sender_cbu: transfer.sender.cbu, now: transfer.now };
   let outcome = virtualAccountOutcome(found, arriving);
+  let claimedNow = false;
   if (outcome.kind === "claim") {
     const after = await lookups.claimVirtualAccount(found.id, { payment_id: transfer.payment_id, amount: transfer.amount, now: transfer.now });
+    // This delivery's own compare-and-set marked it (not a redelivery recognising an earlier
+    // mark): if the delivery is refused later, the mark is released (receive-transfer.ts).
+    claimedNow = after.status === "paid" && after.paid_by_payment_id === transfer.payment_id && found.paid_by_payment_id !== transfer.payment_id;
     outcome = virtualAccountOutcome(after, arriving);
     if (outcome.kind === "claim") {
       // Still payable, and not claimed: D1 already holds a payment for this bank transfer (an
@@ -132,7 +136,7 @@ async function routeToVirtualAccount(transfer: TransferFacts, accountNumber: str
   const { account } = outcome;
   switch (outcome.kind) {
     case "credit":
-      return { kind: "customer", customer_id: account.customer_id, merchant_id: account.merchant_id, matched_by: "virtual_account", virtual_account: { id: account.id, pays: outcome.pays } };
+      return { kind: "customer", customer_id: account.customer_id, merchant_id: account.merchant_id, matched_by: "virtual_account", virtual_account: { id: account.id, pays: outcome.pays, claimed_now: claimedNow } };
     case "conflict":
       return { kind: "conflict", reason: outcome.detail };
     case "quarantine":

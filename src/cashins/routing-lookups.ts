@@ -1,5 +1,5 @@
 /** What the routing rules look up, answered from D1, with the immutable answers cached. */
-import { and, eq, gt, isNull, notExists, or } from "drizzle-orm";
+import { and, eq, gt, isNull, notExists, or, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import { findOrCreateCustomer } from "../db/customers";
 import { payments, virtualAccounts } from "../db/schema";
@@ -91,6 +91,26 @@ async function virtualAccountByNumber(d1: D1Database, config: Config, destinatio
  * racing for the account, D1 applies one update first: the other finds it paid. The row is
  * read back in the same batch (one round trip), whoever won.
  */
+/**
+ * Undoes a paid mark this payment's delivery made, when that delivery is refused: unless a
+ * payment of this id that really paid the account (credited there, with the paid amount) is in
+ * D1, the account is active again.
+ */
+export async function releaseVirtualAccountClaim(d1: D1Database, accountId: string, paymentId: string): Promise<void> {
+  const now = Date.now();
+  await database(d1)
+    .update(virtualAccounts)
+    .set({ status: "active", paid_by_payment_id: null, paid_amount: null, paid_at: null, updated_at: now })
+    .where(
+      and(
+        eq(virtualAccounts.id, accountId),
+        eq(virtualAccounts.status, "paid"),
+        eq(virtualAccounts.paid_by_payment_id, paymentId),
+        sql`NOT EXISTS (SELECT 1 FROM payments WHERE payments.id = ${paymentId} AND payments.virtual_account_id = ${accountId} AND payments.status IN ('credited', 'reversed') AND payments.amount = virtual_accounts.paid_amount)`,
+      ),
+    );
+}
+
 async function claimVirtualAccount(d1: D1Database, accountId: string, claim: { payment_id: string; amount: number; now: number }): Promise<VirtualAccountFacts> {
   const db = database(d1);
   const [, after] = await db.batch([
@@ -105,6 +125,10 @@ async function claimVirtualAccount(d1: D1Database, accountId: string, claim: { p
           or(isNull(virtualAccounts.expected_amount), eq(virtualAccounts.expected_amount, claim.amount)),
           or(isNull(virtualAccounts.expires_at), gt(virtualAccounts.expires_at, claim.now)),
           notExists(db.select({ id: payments.id }).from(payments).where(eq(payments.id, claim.payment_id))),
+          // One bank transfer pays at most one account (UNIQUE paid_by_payment_id): a repeat of a
+          // transfer that paid another account is not a claim here, and is then refused as a
+          // conflict instead of failing on the constraint (a 500 the bank would retry forever).
+          sql`NOT EXISTS (SELECT 1 FROM virtual_accounts AS other WHERE other.paid_by_payment_id = ${claim.payment_id})`,
         ),
       ),
     db.query.virtualAccounts.findFirst({ columns: accountColumns, where: eq(virtualAccounts.id, accountId) }),

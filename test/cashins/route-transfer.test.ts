@@ -108,7 +108,7 @@ describe("rule order", () => {
   it("a virtual account beats any reference in the concepto", async () => {
     const { lookups, calls } = fakeLookups(world);
     const decision = await routeTransfer(transfer({ destination_account_number: VA, concepto: `${customerCode} ${merchantCode}` }), lookups);
-    expect(decision).toEqual({ kind: "customer", customer_id: "cus_va", merchant_id: "mer_va", matched_by: "virtual_account", virtual_account: { id: "va_1", pays: false } });
+    expect(decision).toEqual({ kind: "customer", customer_id: "cus_va", merchant_id: "mer_va", matched_by: "virtual_account", virtual_account: { id: "va_1", pays: false, claimed_now: false } });
     expect(calls.virtualAccount).toEqual([VA]);
     expect(calls.customerReference).toEqual([]);
     expect(calls.merchantReference).toEqual([]);
@@ -304,7 +304,7 @@ describe("rule 1: the outcomes of API §11", () => {
   it("an active per_transaction account with the expected amount is claimed, and the claimant pays it", async () => {
     const { decision, calls } = await route(perTransaction());
     expect(calls.claimVirtualAccount).toEqual([{ account_id: "va_1", payment_id: "pay_this", amount: 10_000, now: NOW }]);
-    expect(decision).toEqual({ kind: "customer", customer_id: "cus_va", merchant_id: "mer_va", matched_by: "virtual_account", virtual_account: { id: "va_1", pays: true } });
+    expect(decision).toEqual({ kind: "customer", customer_id: "cus_va", merchant_id: "mer_va", matched_by: "virtual_account", virtual_account: { id: "va_1", pays: true, claimed_now: true } });
   });
 
   it("an account with no expected amount is paid by any amount", async () => {
@@ -342,7 +342,7 @@ describe("rule 1: the outcomes of API §11", () => {
     const byDefault = await route({ ...va, amount_policy: null }, overrides);
     expect(byDefault.decision).toEqual(hold.decision);
     const accept = await route({ ...va, amount_policy: "accept" }, overrides);
-    expect(accept.decision).toEqual({ kind: "customer", customer_id: "cus_va", merchant_id: "mer_va", matched_by: "virtual_account", virtual_account: { id: "va_1", pays: false } });
+    expect(accept.decision).toEqual({ kind: "customer", customer_id: "cus_va", merchant_id: "mer_va", matched_by: "virtual_account", virtual_account: { id: "va_1", pays: false, claimed_now: false } });
     const reject = await route({ ...va, amount_policy: "reject" }, overrides);
     expect(reject.decision).toEqual({ kind: "quarantine", quarantine_reason: reason, reason: expect.any(String), virtual_account_id: "va_1", return_to: senderCbu });
   });
@@ -361,7 +361,7 @@ describe("rule 1: the outcomes of API §11", () => {
   it("the payment that paid the account is recognised again: same amount credits it as the payer, another amount is a conflict", async () => {
     const paid = perTransaction({ status: "paid", paid_by_payment_id: "pay_this", paid_amount: 10_000 });
     const again = await route(paid);
-    expect(again.decision).toMatchObject({ kind: "customer", virtual_account: { id: "va_1", pays: true } });
+    expect(again.decision).toMatchObject({ kind: "customer", virtual_account: { id: "va_1", pays: true, claimed_now: false } });
     expect(again.calls.claimVirtualAccount).toEqual([]);
     // Even once the account has expired since, or been closed (a crash between the claim and the credit).
     expect((await route({ ...paid, expires_at: NOW - 1 })).decision).toMatchObject({ kind: "customer", virtual_account: { pays: true } });
