@@ -124,6 +124,22 @@ describe("invariants over merchants' ledgers and incoming payment details", () =
     });
   });
 
+  it("a reversal posted to other accounts than its credit (balanced, each entry the right way): not the credit's mirror", async () => {
+    const swap = () =>
+      withoutTriggers(entryGuards, () =>
+        env.DB.prepare(
+          `UPDATE merchant_ledger_entries SET ledger_account_id = CASE ledger_account_id WHEN ?1 THEN ?2 ELSE ?1 END WHERE transaction_id = ?3`,
+        )
+          .bind(book.wallets, book.cash, `lt_ml_reversal_${book.reversed}`)
+          .run(),
+      );
+    await expectCaught(swap, swap, {
+      incoming_payment_details_ledgered: `ipd_reversal_${book.reversed}: its posting is not the mirror of lt_ml_${book.reversed}`,
+      // The swap moved no cached balance; the mirror check is the one that names the reversal.
+      merchant_ledger_balances_equal_entries: book.wallets,
+    });
+  });
+
   it("an entry moved into another merchant's account: the transaction is not in one ledger", async () => {
     const entry = `lt_ml_${book.posted}:1`;
     const move = (to: string) => withoutTriggers(entryGuards, () => env.DB.prepare("UPDATE merchant_ledger_entries SET ledger_account_id = ? WHERE id = ?").bind(to, entry).run());

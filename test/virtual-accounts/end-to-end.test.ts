@@ -77,4 +77,43 @@ describe("a transfer to a linked virtual account, end to end", () => {
     expect((await api(`/v1/virtual-accounts/${account.id}`, { headers: bearer(other.api_key) })).status).toBe(404);
     expect((await api(`/v1/ledger/accounts/${wallets.id}`, { headers: bearer(other.api_key) })).status).toBe(404);
   });
+
+  it("mirrors a reversal to the accounts the credit posted to, and posts none for a credit that was not ledgered, whatever the links are by then", async () => {
+    const merchant = await createMerchant();
+    const customer = await createCustomer(merchant.api_key);
+    const key = merchant.api_key;
+    const open = (name: string, normal_balance: string) => call<{ id: string }>("/v1/ledger/accounts", key, json({ name, normal_balance, currency: "ARS" }));
+    const [wallets, cash, otherWallets] = [await open("Wallets", "credit"), await open("Cash", "debit"), await open("Other wallets", "credit")];
+    const internal = (await call<{ data: { id: string; currency: string }[] }>("/v1/internal-accounts", key)).data.find((account) => account.currency === "ARS")!;
+    const account = await call<{ id: string; account_number: string }>("/v1/virtual-accounts", key, json({ customer_id: customer.id, kind: "per_customer" }));
+    const link = (path: string, ledger_account_id: string | null) => call(path, key, { ...json({ ledger_account_id }), method: "PATCH" });
+    const reverse = (transfer: ReturnType<typeof transferEvent>) =>
+      sendBankEvent({ id: uniqueId("evt"), type: "transfer.reversed", created_at: new Date().toISOString(), data: { bank_transaction_id: transfer.data.bank_transaction_id, reversal_id: uniqueId("rev"), reason: "fraud" } });
+    const balance = async (id: string) => (await call<{ balances: { posted: number } }>(`/v1/ledger/accounts/${id}`, key)).balances.posted;
+
+    // Credited while unlinked, reversed once linked: neither side is posted.
+    const unledgered = transferEvent({ amount: 5_000, account_number: account.account_number });
+    expect((await sendBankEvent(unledgered)).status).toBe(200);
+    await link(`/v1/internal-accounts/${internal.id}`, cash.id);
+    await link(`/v1/virtual-accounts/${account.id}`, wallets.id);
+    expect((await reverse(unledgered)).status).toBe(200);
+    expect([await balance(wallets.id), await balance(cash.id)]).toEqual([0, 0]);
+
+    // Credited while linked, relinked elsewhere, then unlinked, then reversed: mirrored to the credit's accounts.
+    const ledgered = transferEvent({ amount: 7_000, account_number: account.account_number });
+    expect((await sendBankEvent(ledgered)).status).toBe(200);
+    expect([await balance(wallets.id), await balance(cash.id)]).toEqual([7_000, 7_000]);
+    await link(`/v1/virtual-accounts/${account.id}`, otherWallets.id);
+    await link(`/v1/internal-accounts/${internal.id}`, null);
+    expect((await reverse(ledgered)).status).toBe(200);
+    expect([await balance(wallets.id), await balance(cash.id), await balance(otherWallets.id)]).toEqual([0, 0, 0]);
+    const details = (await call<{ data: Detail[] }>(`/v1/incoming-payment-details?virtual_account_id=${account.id}&limit=10`, key)).data;
+    expect(details.map((detail) => [detail.direction, detail.amount, detail.ledger_transaction_id === null]).sort()).toEqual([
+      ["credit", 5_000, true],
+      ["credit", 7_000, false],
+      ["debit", 5_000, true],
+      ["debit", 7_000, false],
+    ]);
+    await expectInvariants();
+  });
 });

@@ -36,6 +36,12 @@ interface DetailRow {
   transaction_merchant_id: string | null;
   transaction_ledgerable_type: string | null;
   transaction_ledgerable_id: string | null;
+  /** A debit detail's: its credit detail's transaction (null: the credit was not ledgered). */
+  credit_ledger_transaction_id: string | null;
+  /** A debit detail's: entries of its credit's posting without their mirror in its own, and its own count. */
+  unmirrored_entries: number;
+  credit_entries: number;
+  own_entries: number;
 }
 
 function paymentProblems(row: DetailRow): string[] {
@@ -62,17 +68,35 @@ function ledgerProblems(row: DetailRow): string[] {
   return problems;
 }
 
+/** A debit detail is ledgered exactly when its credit was, as the mirror of the credit's posting. */
+function mirrorProblems(row: DetailRow): string[] {
+  if (row.direction !== "debit") return [];
+  if ((row.ledger_transaction_id === null) !== (row.credit_ledger_transaction_id === null)) {
+    return [row.ledger_transaction_id === null ? "not ledgered, though its credit was" : "ledgered, though its credit was not"];
+  }
+  if (row.ledger_transaction_id === null) return [];
+  if (row.unmirrored_entries > 0 || row.own_entries !== row.credit_entries) return [`its posting is not the mirror of ${row.credit_ledger_transaction_id}`];
+  return [];
+}
+
 async function inspectDetails(_env: Env, d1: D1Database, ids: string[]): Promise<Finding[]> {
   const { results } = await d1
     .prepare(
       `SELECT d.*, p.id AS payment_exists, p.status AS payment_status, p.amount AS payment_amount, p.currency AS payment_currency,
          p.virtual_account_id AS payment_virtual_account_id, va.merchant_id AS account_merchant_id,
          t.id AS transaction_id, t.merchant_id AS transaction_merchant_id, t.ledgerable_type AS transaction_ledgerable_type,
-         t.ledgerable_id AS transaction_ledgerable_id
+         t.ledgerable_id AS transaction_ledgerable_id,
+         c.ledger_transaction_id AS credit_ledger_transaction_id,
+         (SELECT COUNT(*) FROM merchant_ledger_entries ce WHERE ce.transaction_id = c.ledger_transaction_id AND NOT EXISTS (
+            SELECT 1 FROM merchant_ledger_entries de WHERE de.transaction_id = d.ledger_transaction_id AND substr(de.id, -2) = substr(ce.id, -2)
+              AND de.ledger_account_id = ce.ledger_account_id AND de.direction <> ce.direction AND de.amount = ce.amount)) AS unmirrored_entries,
+         (SELECT COUNT(*) FROM merchant_ledger_entries ce WHERE ce.transaction_id = c.ledger_transaction_id) AS credit_entries,
+         (SELECT COUNT(*) FROM merchant_ledger_entries de WHERE de.transaction_id = d.ledger_transaction_id) AS own_entries
        FROM incoming_payment_details d
        LEFT JOIN payments p ON p.id = d.payment_id
        LEFT JOIN virtual_accounts va ON va.id = d.virtual_account_id
        LEFT JOIN merchant_ledger_transactions t ON t.id = d.ledger_transaction_id
+       LEFT JOIN incoming_payment_details c ON d.direction = 'debit' AND c.payment_id = d.payment_id AND c.direction = 'credit'
        WHERE d.id BETWEEN ? AND ?`,
     )
     .bind(ids[0], ids[ids.length - 1])
@@ -81,7 +105,7 @@ async function inspectDetails(_env: Env, d1: D1Database, ids: string[]): Promise
   for (const row of results) {
     const payment = paymentProblems(row);
     if (payment.length > 0) findings.push({ check: "incoming_payment_details_match_payments", item: `${row.id}: ${payment.join("; ")}` });
-    const ledger = ledgerProblems(row);
+    const ledger = [...ledgerProblems(row), ...mirrorProblems(row)];
     if (ledger.length > 0) findings.push({ check: "incoming_payment_details_ledgered", item: `${row.id}: ${ledger.join("; ")}` });
   }
   return findings;
@@ -97,7 +121,10 @@ export const incomingPaymentDetailsSweep: SweepSpec = {
       name: "incoming_payment_details_match_payments",
       holds: "every incoming payment detail agrees with its payment, virtual account and internal account",
     },
-    { name: "incoming_payment_details_ledgered", holds: "every detail that names a ledger transaction has it, ledgering that detail in its merchant's ledger" },
+    {
+      name: "incoming_payment_details_ledgered",
+      holds: "every detail that names a ledger transaction has it, ledgering that detail in its merchant's ledger; a reversal's is posted exactly when its credit's was, as its mirror",
+    },
   ],
   inspect: inspectDetails,
 };
