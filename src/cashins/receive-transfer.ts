@@ -58,7 +58,11 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   // (same customer) or by D1's write guard (any route). The common case pays for none of it.
   const payment_id = await paymentIdOf(transfer.bank_transaction_id);
 
-  const routedAt = Date.now();
+  // A per_transaction account's expiry is judged at the moment the money arrived: when the bank
+  // booked it, not when its webhook reached us (a delivery retried for hours, or recovered by
+  // reconciliation the next day, was still paid in time). Never later than now.
+  const booked = Date.parse(transfer.booked_at);
+  const routedAt = Number.isFinite(booked) ? Math.min(booked, Date.now()) : Date.now();
   const decision = await routeTransfer(
     {
       payment_id,

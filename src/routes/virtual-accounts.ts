@@ -6,6 +6,7 @@ import { findLinkFacts } from "../db/customers";
 import { database, type Db } from "../db/client";
 import { virtualAccounts, type VirtualAccountRow } from "../db/schema";
 import { ApiError } from "../errors";
+import { enabledCurrency } from "../ledger/balances";
 import { assertLinkable } from "../merchant-ledger/linkable";
 import { merchantIdOf, requireMerchant } from "../middleware/auth";
 import { afterCursor, decodeCursor, toPage } from "../pagination";
@@ -39,8 +40,8 @@ const create = createRoute({
     `${virtualAccountLimits.open_per_transaction_per_customer_max} active per_transaction accounts per customer and merchant (422 invalid_state beyond).`,
   request: { body: jsonBody(createVirtualAccountRequest) },
   responses: {
-    201: jsonResponse(virtualAccountSchema, "The account, active and registered at the bank."),
-    200: jsonResponse(virtualAccountSchema, "per_customer: the pair's existing account."),
+    201: jsonResponse(virtualAccountSchema, "The account, active and registered at the bank: answered to the request that made it active."),
+    200: jsonResponse(virtualAccountSchema, "per_customer: the pair's existing account (one another request made active)."),
     ...problemResponses(403, 404, 409, 422, ...bodyProblemStatuses),
     503: problemResponse("unavailable: the bank did not register the number; nothing is active. Retry with the same Idempotency-Key."),
   },
@@ -124,7 +125,7 @@ export const virtualAccountsRouter = newRouter()
     const now = Date.now();
     const db = database(c.env.DB);
     if (!(await findLinkFacts(c.env.DB, body.customer_id, merchantId, "link"))) throw new ApiError("not_found", `No such customer: ${body.customer_id}.`);
-    const currency = config.currencies[0]!;
+    const currency = enabledCurrency(config.currencies, body.currency);
     let expiresAt: number | null = null;
     if (body.kind === "per_transaction") {
       if (body.expires_at !== undefined) {

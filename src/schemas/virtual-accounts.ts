@@ -30,6 +30,7 @@ export const createVirtualAccountRequest = z
         "per_transaction only (default `hold`): what a transfer that is not the expected payment gets (wrong amount, already paid, expired or closed): " +
         "`accept` credits it, `reject` returns it to the sender, `hold` quarantines it with its `quarantine_reason`.",
     }),
+    currency: currencySchema.optional().openapi({ description: "An addition to the contract, as for payouts: ARS unless given; must be enabled (400 unsupported_currency)." }),
     ledger_account_id: ledgerAccountLink.optional(),
     description: z.string().trim().max(limits.description_length_max).nullable().optional(),
   })
@@ -62,7 +63,7 @@ export const virtualAccountSchema = z
     }),
     customer_id: z.string(),
     merchant_id: z.string(),
-    currency: currencySchema.openapi({ description: "An addition to the contract: the account's currency (the first enabled one)." }),
+    currency: currencySchema.openapi({ description: "An addition to the contract: the account's currency. per_customer is one per customer and merchant whatever the currency." }),
     expected_amount: z.number().int().nullable(),
     expires_at: timestampSchema.nullable(),
     amount_policy: z.enum(["accept", "reject", "hold"]).nullable(),

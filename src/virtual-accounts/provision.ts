@@ -39,6 +39,7 @@ export interface NewVirtualAccount {
   description: string | null;
 }
 
+/** `created`: this call made the account active (201); otherwise another did, or it was already (200). */
 export type Provisioned = { account: VirtualAccountRow; created: boolean };
 
 /** The account's id: from the key's claim (a retry finishes the same account), else fresh. */
@@ -53,11 +54,12 @@ export async function provisionVirtualAccount(env: Env, config: Config, id: stri
   if (input.kind === "per_customer") {
     const existing = await perCustomerAccount(db, input.customer_id, input.merchant_id);
     if (existing && existing.status !== "registering") return { account: existing, created: false };
-    if (existing) return { account: await finishRegistration(env, config, existing), created: true };
+    if (existing) return finishRegistration(env, config, existing);
   }
 
   const previous = await db.select().from(virtualAccounts).where(eq(virtualAccounts.id, id)).get();
-  if (previous) return { account: await resume(env, config, previous), created: true };
+  // This key's own account, from an earlier attempt of the request: its creation, answered 201.
+  if (previous) return { account: (await resume(env, config, previous)).account, created: true };
 
   const seq = await allocate(db, id, now);
   faultPoint("virtual_account.after_allocation");
@@ -72,11 +74,11 @@ export async function provisionVirtualAccount(env: Env, config: Config, id: stri
     // one account (the partial unique index). Either way, that one is the answer.
     const winner = (await db.select().from(virtualAccounts).where(eq(virtualAccounts.id, id)).get()) ?? (input.kind === "per_customer" ? await perCustomerAccount(db, input.customer_id, input.merchant_id) : undefined);
     if (!winner) throw new Error(`virtual account ${id}: insert refused and no account found`);
-    if (winner.id !== id && winner.status !== "registering") return { account: winner, created: false };
-    return { account: await resume(env, config, winner), created: winner.id === id };
+    const resumed = await resume(env, config, winner);
+    return winner.id === id ? { account: resumed.account, created: true } : resumed;
   }
   faultPoint("virtual_account.after_insert");
-  return { account: await finishRegistration(env, config, inserted), created: true };
+  return finishRegistration(env, config, inserted);
 }
 
 /** The pair's per_customer account, unless retired (a retired one frees the pair). */
@@ -88,12 +90,12 @@ async function perCustomerAccount(db: Db, customerId: string, merchantId: string
     .get();
 }
 
-async function resume(env: Env, config: Config, account: VirtualAccountRow): Promise<VirtualAccountRow> {
+async function resume(env: Env, config: Config, account: VirtualAccountRow): Promise<Provisioned> {
   if (account.status === "registering") return finishRegistration(env, config, account);
   if (account.status === "retired") {
     throw new ApiError("conflict", `This creation was abandoned after the bank did not register its number in time (${account.id}); create it again with a new Idempotency-Key.`);
   }
-  return account;
+  return { account, created: false };
 }
 
 /** Step 1: the number for this account id; the same one if it was allocated before. */
@@ -108,7 +110,7 @@ async function allocate(db: Db, virtualAccountId: string, now: number): Promise<
 }
 
 /** Steps 3 and 4 for a registering account. A bank that does not answer is 503: retry. */
-export async function finishRegistration(env: Env, config: Config, account: VirtualAccountRow): Promise<VirtualAccountRow> {
+export async function finishRegistration(env: Env, config: Config, account: VirtualAccountRow): Promise<Provisioned> {
   try {
     await bankAdapter(env, config).registerVirtualAccount(account.account_number);
   } catch (error) {
@@ -125,7 +127,7 @@ export async function finishRegistration(env: Env, config: Config, account: Virt
     .where(and(eq(virtualAccounts.id, account.id), eq(virtualAccounts.status, "registering")))
     .returning()
     .get();
-  if (activated) return activated;
+  if (activated) return { account: activated, created: true };
   // Someone else activated it (a concurrent retry, the cron) or retired it meanwhile.
   const current = await db.select().from(virtualAccounts).where(eq(virtualAccounts.id, account.id)).get();
   if (!current) throw new Error(`virtual account ${account.id} vanished`);

@@ -52,3 +52,20 @@ describe("a repeat of a bank transfer redirected to a per_transaction account", 
     await expectInvariants();
   });
 });
+
+describe("a per_transaction account's expiry", () => {
+  it("is judged when the bank booked the transfer: a webhook delivered after expires_at, for money booked before it, pays the account", async () => {
+    const { merchant, first } = await twoCustomers();
+    const account = await insertVirtualAccount({ merchant_id: merchant.id, customer_id: first.id, kind: "per_transaction", expected_amount: 3_000, amount_policy: "reject", expires_at: Date.now() - 1_000 });
+    const late = transferEvent({ amount: 3_000, account_number: account.account_number });
+    late.data.booked_at = new Date(Date.now() - 60_000).toISOString();
+    expect((await sendBankEvent(late)).status).toBe(200);
+    expect(await virtualAccountRow(account.id)).toMatchObject({ status: "paid", paid_amount: 3_000 });
+    // Booked after expires_at: expired, and (reject) sent back.
+    const after = await insertVirtualAccount({ merchant_id: merchant.id, customer_id: first.id, kind: "per_transaction", expected_amount: 3_000, amount_policy: "hold", expires_at: Date.now() - 1_000 });
+    expect((await sendBankEvent(transferEvent({ amount: 3_000, account_number: after.account_number }))).status).toBe(200);
+    expect((await virtualAccountRow(after.id))?.status).toBe("active");
+    await expectInvariants();
+  });
+});
+
