@@ -10,8 +10,9 @@ import { isValidCbu } from "../../src/domain/cbu";
 import { armFault, disarmFaults, type FaultPoint } from "../../src/faults";
 import worker from "../../src/index";
 import { virtualAccountLimits } from "../../src/virtual-accounts/limits";
-import { api, bearer, createCustomer, createMerchant, expectFieldError, json, operatorHeaders, type TestMerchant } from "../helpers";
+import { api, bearer, createCustomer, createMerchant, expectFieldError, json, type TestMerchant } from "../helpers";
 import { expectInvariants, uniqueId } from "../money";
+import { failRegistrations, listVirtualAccounts, registeredAtBank } from "./va-helpers";
 
 interface VirtualAccount {
   id: string;
@@ -32,22 +33,6 @@ afterEach(() => disarmFaults());
 function create(merchant: TestMerchant, body: Record<string, unknown>, key: string | null = uniqueId("va-key")) {
   const headers: Record<string, string> = { ...bearer(merchant.api_key), ...(key ? { "idempotency-key": key } : {}) };
   return api("/v1/virtual-accounts", json(body, headers));
-}
-
-async function registeredAtBank(accountNumber: string): Promise<boolean> {
-  const response = await api(`/v1/sandbox/virtual-accounts/${accountNumber}`, { headers: operatorHeaders() });
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { registered: boolean }).registered;
-}
-
-async function failNextRegistrations(n: number) {
-  expect((await api("/v1/sandbox/faults", json({ register_virtual_account: n }, operatorHeaders()))).status).toBe(200);
-}
-
-async function listed(merchant: TestMerchant, query = ""): Promise<VirtualAccount[]> {
-  const response = await api(`/v1/virtual-accounts?limit=100${query}`, { headers: bearer(merchant.api_key) });
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { data: VirtualAccount[] }).data;
 }
 
 async function repairTick(at = Date.now()) {
@@ -128,7 +113,7 @@ describe("creating a virtual account", () => {
       if (field) await expectFieldError(response, field);
       else expect(response.status).toBe(400);
     }
-    expect(await listed(merchant)).toEqual([]);
+    expect(await listVirtualAccounts(merchant.api_key)).toEqual([]);
   });
 
   it("answers 404 for a customer the merchant never registered (a CUIT is not a secret)", async () => {
@@ -136,7 +121,7 @@ describe("creating a virtual account", () => {
     const stranger = await createCustomer((await createMerchant()).api_key);
     const response = await create(merchant, { customer_id: stranger.id, kind: "per_customer" });
     expect(response.status).toBe(404);
-    expect(await listed(merchant)).toEqual([]);
+    expect(await listVirtualAccounts(merchant.api_key)).toEqual([]);
   });
 });
 
@@ -146,17 +131,17 @@ describe("when the bank does not register the number", () => {
     const customer = await createCustomer(merchant.api_key);
     const key = uniqueId("va-key");
     const body = { customer_id: customer.id, kind: "per_transaction", expected_amount: 5_000, expires_at: inAnHour() };
-    await failNextRegistrations(2);
+    await failRegistrations(2);
     expect((await create(merchant, body, key)).status).toBe(503);
     expect((await create(merchant, body, key)).status).toBe(503);
-    expect(await listed(merchant)).toEqual([]);
+    expect(await listVirtualAccounts(merchant.api_key)).toEqual([]);
 
     const finished = await create(merchant, body, key);
     expect(finished.status).toBe(201);
     const account = (await finished.json()) as VirtualAccount;
     expect(account.status).toBe("active");
     expect(await registeredAtBank(account.account_number)).toBe(true);
-    expect((await listed(merchant)).map((listedAccount) => listedAccount.id)).toEqual([account.id]);
+    expect((await listVirtualAccounts(merchant.api_key)).map((listedAccount) => listedAccount.id)).toEqual([account.id]);
     // The same key answers the same account again; another body under it is refused.
     const replay = await create(merchant, body, key);
     expect(((await replay.json()) as VirtualAccount).id).toBe(account.id);
@@ -166,7 +151,7 @@ describe("when the bank does not register the number", () => {
   it("a per_customer creation under any key finishes the pair's half-made account", async () => {
     const merchant = await createMerchant();
     const customer = await createCustomer(merchant.api_key);
-    await failNextRegistrations(1);
+    await failRegistrations(1);
     expect((await create(merchant, { customer_id: customer.id, kind: "per_customer" }, uniqueId("first"))).status).toBe(503);
     const { results } = await env.DB.prepare("SELECT id, status FROM virtual_accounts WHERE customer_id = ? AND merchant_id = ?").bind(customer.id, merchant.id).all<{ id: string; status: string }>();
     expect(results).toEqual([{ id: expect.any(String), status: "registering" }]);
@@ -178,7 +163,7 @@ describe("when the bank does not register the number", () => {
   it("the repair cron finishes a half-made account once its request is over, and retires one it cannot finish in time", async () => {
     const merchant = await createMerchant();
     const customer = await createCustomer(merchant.api_key);
-    await failNextRegistrations(2);
+    await failRegistrations(2);
     const body = { customer_id: customer.id, kind: "per_transaction", expires_at: inAnHour() };
     expect((await create(merchant, body, null)).status).toBe(503);
     expect((await create(merchant, body, null)).status).toBe(503);
@@ -189,9 +174,9 @@ describe("when the bank does not register the number", () => {
     await env.DB.prepare("UPDATE virtual_accounts SET created_at = created_at - ? WHERE id = ?").bind(virtualAccountLimits.registration_give_up_ms, old.id).run();
 
     await repairTick(Date.now()); // too recent: the request may still be running
-    expect(await listed(merchant)).toEqual([]);
+    expect(await listVirtualAccounts(merchant.api_key)).toEqual([]);
     await repairTick(Date.now() + virtualAccountLimits.registration_stale_ms + 1_000);
-    expect((await listed(merchant)).map((account) => account.id)).toEqual([young.id]);
+    expect((await listVirtualAccounts(merchant.api_key)).map((account) => account.id)).toEqual([young.id]);
     expect(await registeredAtBank(young.account_number)).toBe(true);
     const retired = await env.DB.prepare("SELECT status FROM virtual_accounts WHERE id = ?").bind(old.id).first<{ status: string }>();
     expect(retired?.status).toBe("retired");
@@ -209,14 +194,14 @@ describe("when the bank does not register the number", () => {
       const body = { customer_id: customer.id, kind: "per_transaction", expected_amount: 7_000, expires_at: inAnHour() };
       armFault(point);
       expect((await create(merchant, body, key)).status).toBe(500);
-      expect(await listed(merchant)).toEqual([]);
+      expect(await listVirtualAccounts(merchant.api_key)).toEqual([]);
       const response = await create(merchant, body, key);
       expect(response.status).toBe(201);
       const account = (await response.json()) as VirtualAccount;
       expect(await registeredAtBank(account.account_number)).toBe(true);
       const rows = await env.DB.prepare("SELECT COUNT(*) AS n FROM cvu_allocations WHERE virtual_account_id = ?").bind(account.id).first<{ n: number }>();
       expect(rows?.n).toBe(1);
-      expect((await listed(merchant)).map((listedAccount) => listedAccount.id)).toEqual([account.id]);
+      expect((await listVirtualAccounts(merchant.api_key)).map((listedAccount) => listedAccount.id)).toEqual([account.id]);
     });
   }
 });
@@ -231,7 +216,7 @@ describe("reading, linking and closing", () => {
     expect((await api(`/v1/virtual-accounts/${account.id}`, { headers })).status).toBe(404);
     expect((await api(`/v1/virtual-accounts/${account.id}/close`, { method: "POST", headers })).status).toBe(404);
     expect((await api(`/v1/virtual-accounts/${account.id}`, { ...json({ ledger_account_id: null }, headers), method: "PATCH" })).status).toBe(404);
-    expect(await listed(other)).toEqual([]);
+    expect(await listVirtualAccounts(other.api_key)).toEqual([]);
   });
 
   it("closes idempotently, keeps the number out of circulation, and lists by status exactly", async () => {
@@ -245,9 +230,9 @@ describe("reading, linking and closing", () => {
     expect(body).toMatchObject({ status: "closed", closed_at: expect.any(String) });
     const again = await api(`/v1/virtual-accounts/${toClose.id}/close`, { method: "POST", headers: bearer(merchant.api_key) });
     expect(await again.json()).toEqual(body);
-    expect((await listed(merchant, "&status=closed")).map((account) => account.id)).toEqual([toClose.id]);
-    expect((await listed(merchant, "&status=active")).map((account) => account.id)).toEqual([open.id]);
-    expect((await listed(merchant, "&kind=per_customer")).map((account) => account.id)).toEqual([toClose.id]);
+    expect((await listVirtualAccounts(merchant.api_key, "status=closed")).map((account) => account.id)).toEqual([toClose.id]);
+    expect((await listVirtualAccounts(merchant.api_key, "status=active")).map((account) => account.id)).toEqual([open.id]);
+    expect((await listVirtualAccounts(merchant.api_key, "kind=per_customer")).map((account) => account.id)).toEqual([toClose.id]);
     // The pair's per_customer account is the closed one: a repeat answers it, no new number.
     const repeat = await create(merchant, { customer_id: customer.id, kind: "per_customer" });
     expect(repeat.status).toBe(200);
@@ -261,8 +246,8 @@ describe("reading, linking and closing", () => {
     expect(account.status).toBe("active");
     await new Promise((resolve) => setTimeout(resolve, 1_600));
     expect(((await (await api(`/v1/virtual-accounts/${account.id}`, { headers: bearer(merchant.api_key) })).json()) as VirtualAccount).status).toBe("expired");
-    expect((await listed(merchant, "&status=expired")).map((listedAccount) => listedAccount.id)).toEqual([account.id]);
-    expect(await listed(merchant, "&status=active")).toEqual([]);
+    expect((await listVirtualAccounts(merchant.api_key, "status=expired")).map((listedAccount) => listedAccount.id)).toEqual([account.id]);
+    expect(await listVirtualAccounts(merchant.api_key, "status=active")).toEqual([]);
   });
 
   it("emits virtual_account.expired once per expired unpaid account, equal to GET, however often the cron runs", async () => {
