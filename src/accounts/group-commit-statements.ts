@@ -16,9 +16,6 @@ import { confirmationKey, fingerprintOf, ledgerTransactionIdOf, type Projection 
 
 export type PaymentProjection = Extract<Projection, { kind: "payment.recorded" }>;
 
-/** Readable balances a group may take past 2^53 - 1 (as the entry trigger of migrations/0009 checks). */
-const overflowKinds = "('customer', 'merchant', 'merchant_unassigned', 'suspense')";
-
 interface BalanceDelta {
   debits: bigint;
   credits: bigint;
@@ -116,9 +113,11 @@ export function groupCommitStatements(d1: D1Database, fresh: PaymentProjection[]
         .bind(JSON.stringify(deltas), now),
       d1
         .prepare(
+          // Every credit-normal balance is money owed and shares the 2^53 − 1 ceiling, as the
+          // entry trigger checks (migrations/0015).
           `INSERT INTO overflow_guards (reason) SELECT 'balance_overflow' WHERE EXISTS (
              SELECT 1 FROM ledger_accounts WHERE id IN (SELECT d.value->>0 FROM json_each(?1) AS d)
-               AND normal_balance = 'credit' AND kind IN ${overflowKinds} AND posted_credits + pending_credits - posted_debits > 9007199254740991)`,
+               AND normal_balance = 'credit' AND posted_credits + pending_credits - posted_debits > 9007199254740991)`,
         )
         .bind(JSON.stringify(deltas)),
     );

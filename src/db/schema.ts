@@ -4,8 +4,9 @@
  * for typed queries and inferred row types, and test/db/schema-agreement.test.ts fails when the
  * two disagree (a table, a column, its type, NOT NULL or primary key).
  */
-import { integer, primaryKey, sqliteTable, text, unique } from "drizzle-orm/sqlite-core";
+import { integer, primaryKey, sqliteTable, sqliteView, text, unique } from "drizzle-orm/sqlite-core";
 import { eventTypes } from "../events/event-types";
+import { ledgerAccountKinds } from "../ledger/accounts";
 
 export const merchants = sqliteTable("merchants", {
   id: text("id").primaryKey(),
@@ -14,6 +15,8 @@ export const merchants = sqliteTable("merchants", {
   webhook_url: text("webhook_url"),
   webhook_secret: text("webhook_secret").notNull(),
   created_at: integer("created_at").notNull(),
+  /** Where the merchant's own payouts go (API §12), set by the operator. */
+  payout_cbu: text("payout_cbu"),
 });
 
 export const apiKeys = sqliteTable("api_keys", {
@@ -84,7 +87,7 @@ export const ledgerAccounts = sqliteTable(
   "ledger_accounts",
   {
     id: text("id").primaryKey(),
-    kind: text("kind", { enum: ["settlement", "suspense", "attribution", "customer", "merchant", "merchant_unassigned"] }).notNull(),
+    kind: text("kind", { enum: ledgerAccountKinds }).notNull(),
     owner_id: text("owner_id").notNull(),
     name: text("name").notNull(),
     normal_balance: text("normal_balance", { enum: ["credit", "debit"] }).notNull(),
@@ -100,6 +103,23 @@ export const ledgerAccounts = sqliteTable(
   },
   (table) => [unique().on(table.kind, table.owner_id, table.currency)],
 );
+
+/**
+ * Balance accounts (API §12): the real-money ledger accounts (merchant, reserve, platform) seen
+ * as a client needs them, `ba_<x>` for `la_<x>`. A view defined by migrations/0015.
+ */
+export const balanceAccounts = sqliteView("balance_accounts", {
+  id: text("id").notNull(),
+  ledger_account_id: text("ledger_account_id").notNull(),
+  owner_id: text("owner_id").notNull(),
+  kind: text("kind", { enum: ["merchant", "reserve", "platform"] }).notNull(),
+  currency: text("currency").notNull(),
+  available: integer("available").notNull(),
+  reserved: integer("reserved").notNull(),
+  created_at: integer("created_at").notNull(),
+  updated_at: integer("updated_at").notNull(),
+}).existing();
+export type BalanceAccountRow = typeof balanceAccounts.$inferSelect;
 
 export const ledgerTransactions = sqliteTable("ledger_transactions", {
   id: text("id").primaryKey(),

@@ -3,7 +3,12 @@
  * (a route, a projection replayed by a Durable Object alarm) can address an account without
  * a lookup, and creating it twice is a no-op.
  */
-export type LedgerAccountKind = "settlement" | "suspense" | "attribution" | "customer" | "merchant" | "merchant_unassigned";
+export const ledgerAccountKinds = ["settlement", "suspense", "attribution", "customer", "merchant", "merchant_unassigned", "reserve", "platform"] as const;
+export type LedgerAccountKind = (typeof ledgerAccountKinds)[number];
+
+/** The kinds that are balance accounts (API §12): real money, owed to a merchant or the platform. */
+export const balanceAccountKinds = ["merchant", "reserve", "platform"] as const;
+export type BalanceAccountKind = (typeof balanceAccountKinds)[number];
 
 export interface LedgerAccountSpec {
   id: string;
@@ -21,12 +26,30 @@ function suffix(ownerId: string): string {
   return ownerId.slice(ownerId.indexOf("_") + 1);
 }
 
-/** The platform's own accounts: the bank account (asset), suspense, and the merchant memo contra. */
+/**
+ * The platform's own accounts: the bank account (asset), suspense, the customers' memo contra
+ * (`attribution`), and the platform's balance account where its commission lands.
+ */
 export const platformAccountId = {
   settlement: (currency: string) => `la_settlement_${currency.toLowerCase()}`,
   suspense: (currency: string) => `la_suspense_${currency.toLowerCase()}`,
   attribution: (currency: string) => `la_attribution_${currency.toLowerCase()}`,
+  platform: (currency: string) => `la_platform_${currency.toLowerCase()}`,
 };
+
+/** A balance account's public id (API §12): the ledger account `la_<x>` is `ba_<x>`. */
+export function balanceAccountId(ledgerAccountId: string): string {
+  return `ba_${ledgerAccountId.slice(3)}`;
+}
+
+/**
+ * The ledger account behind a balance-account id, or null when the id cannot name one. This is
+ * syntax only: whether it exists and is a balance account is the caller's read of
+ * `balance_accounts` (a customer's `la_c…` has no `ba_` face: that view excludes it).
+ */
+export function ledgerAccountIdOfBalanceAccount(id: string): string | null {
+  return /^ba_[a-z0-9_]{1,100}$/.test(id) ? `la_${id.slice(3)}` : null;
+}
 
 export function customerAccount(customerId: string, currency: string): LedgerAccountSpec {
   return {
@@ -60,7 +83,43 @@ export function merchantAccount(merchantId: string, currency: string): LedgerAcc
   };
 }
 
-/** Money a merchant received from senders with no usable CUIT (API §5 rule 3). */
+/**
+ * The merchant's reserve (API §12): money withheld from its payouts as a risk buffer, released
+ * back to its balance account by the cron. Real money, like the balance account.
+ */
+export function reserveAccount(merchantId: string, currency: string): LedgerAccountSpec {
+  return {
+    id: `la_r${suffix(merchantId)}_${currency.toLowerCase()}`,
+    kind: "reserve",
+    owner_id: merchantId,
+    name: `Merchant ${merchantId} reserve (${currency})`,
+    normal_balance: "credit",
+    currency,
+    ledgerable_type: "merchant",
+    ledgerable_id: merchantId,
+    no_overdraft: 1,
+  };
+}
+
+/** The platform's own balance account (API §12): commission lands here; top-ups default from it. */
+export function platformBalanceAccount(currency: string): LedgerAccountSpec {
+  return {
+    id: platformAccountId.platform(currency),
+    kind: "platform",
+    owner_id: "platform",
+    name: `Platform balance (${currency})`,
+    normal_balance: "credit",
+    currency,
+    ledgerable_type: null,
+    ledgerable_id: null,
+    no_overdraft: 1,
+  };
+}
+
+/**
+ * Money a merchant received from senders with no usable CUIT (API §5 rule 3): a memo account,
+ * like a customer's (the money itself is in the merchant's balance account).
+ */
 export function merchantUnassignedAccount(merchantId: string, currency: string): LedgerAccountSpec {
   return {
     id: `la_u${suffix(merchantId)}_${currency.toLowerCase()}`,
@@ -109,7 +168,8 @@ export function platformAccounts(currency: string): LedgerAccountSpec[] {
   return [
     { ...platform, id: platformAccountId.settlement(currency), kind: "settlement", name: `Settlement bank account (${currency})`, normal_balance: "debit", ledgerable_type: "internal_account", ledgerable_id: "settlement" },
     { ...platform, id: platformAccountId.suspense(currency), kind: "suspense", name: `Suspense: unmatched cash-ins (${currency})`, normal_balance: "credit" },
-    { ...platform, id: platformAccountId.attribution(currency), kind: "attribution", name: `Merchant attribution, memo contra (${currency})`, normal_balance: "debit" },
+    { ...platform, id: platformAccountId.attribution(currency), kind: "attribution", name: `Customer attribution, memo contra (${currency})`, normal_balance: "debit" },
+    platformBalanceAccount(currency),
   ];
 }
 
@@ -118,6 +178,7 @@ export function merchantAccounts(merchantId: string, currencies: readonly string
   return currencies.flatMap((currency) => [
     ...platformAccounts(currency),
     merchantAccount(merchantId, currency),
+    reserveAccount(merchantId, currency),
     merchantUnassignedAccount(merchantId, currency),
   ]);
 }

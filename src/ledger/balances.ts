@@ -6,7 +6,10 @@ import { assert } from "../assert";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { customerAccountStub } from "../accounts/customer-account";
-import { merchantAccount } from "./accounts";
+import { eq } from "drizzle-orm";
+import { database } from "../db/client";
+import { balanceAccounts, type BalanceAccountRow } from "../db/schema";
+import { ledgerAccountIdOfBalanceAccount, merchantAccount } from "./accounts";
 
 export interface Balance {
   currency: string;
@@ -67,4 +70,14 @@ export function readMerchantBalance(d1: D1Database, merchantId: string, currency
 export async function readCustomerBalance(env: Env, customerId: string, currency: string): Promise<Balance> {
   const balance = await customerAccountStub(env, customerId).balance(currency);
   return { currency, available: balance.available, reserved: balance.reserved, updated_at: balance.updated_at === 0 ? null : balance.updated_at };
+}
+
+/**
+ * A balance account (API §12) by its public id, or null when no such balance account exists
+ * (a customer's ledger account has no `ba_` face: the view excludes it).
+ */
+export async function readBalanceAccount(d1: D1Database, balanceAccountId: string): Promise<BalanceAccountRow | null> {
+  if (ledgerAccountIdOfBalanceAccount(balanceAccountId) === null) return null;
+  const rows = await database(d1).select().from(balanceAccounts).where(eq(balanceAccounts.id, balanceAccountId)).limit(1);
+  return rows[0] ?? null;
 }

@@ -6,8 +6,8 @@
  *     merchants' own ledgers and the incoming payment details they post (API §11).
  *     Each call advances each sweep by a bounded window; a check is ok only once a complete
  *     pass found nothing and the pass in progress has found nothing so far (see sweep.ts).
- *   - every call, whole: the liabilities add up to the settlement account and merchant
- *     balances to their memo contra (O(ledger accounts), from the cached balance columns);
+ *   - every call, whole: the balance accounts and suspense add up to the settlement account,
+ *     and customer balances to their memo contra (O(ledger accounts), from the cached balance columns);
  *     each merchant's own ledger balances per currency (O(merchant ledger accounts), likewise);
  *     no payout waits on its customer's object (bounded by an index of the few that do).
  *
@@ -115,10 +115,11 @@ async function sweepChecks(env: Env, d1: D1Database, now: number): Promise<Check
 }
 
 /**
- * Per currency: settlement (asset) = customers + merchants' unassigned + suspense; merchants =
- * attribution. From the cached balance columns (the accounts sweep proves them against the
- * entries), every call: one query over ledger_accounts, summed in SQL's 64-bit integers and
- * read as text, so the totals stay exact past 2^53.
+ * Per currency, the chart of accounts (docs/MONEY.md): real money, settlement (asset) = merchant
+ * balance accounts + reserves + the platform's balance account + suspense; and memo, customers +
+ * merchants' unassigned funds = attribution. From the cached balance columns (the accounts sweep
+ * proves them against the entries), every call: one query over ledger_accounts, summed in SQL's
+ * 64-bit integers and read as text, so the totals stay exact past 2^53.
  */
 async function accountsAddUp(d1: D1Database): Promise<Check[]> {
   // Pending balances (posted + pending entries) on both sides: each transaction moves both.
@@ -131,32 +132,53 @@ async function accountsAddUp(d1: D1Database): Promise<Check[]> {
        FROM ledger_accounts GROUP BY currency, kind`,
     )
     .all<{ currency: string; kind: string; balance: string }>();
-  const totals = new Map<string, { settlement: bigint; owed: bigint; attribution: bigint; merchants: bigint }>();
+  const totals = new Map<string, { settlement: bigint; owed: bigint; attribution: bigint; customers: bigint }>();
+  const unplaced: string[] = [];
   for (const row of results) {
-    const total = totals.get(row.currency) ?? { settlement: 0n, owed: 0n, attribution: 0n, merchants: 0n };
+    const total = totals.get(row.currency) ?? { settlement: 0n, owed: 0n, attribution: 0n, customers: 0n };
     const balance = BigInt(row.balance);
-    if (row.kind === "settlement") total.settlement += balance;
-    else if (row.kind === "attribution") total.attribution += balance;
-    else if (row.kind === "merchant") total.merchants += balance;
-    else total.owed += balance; // customer, merchant_unassigned, suspense
+    switch (row.kind) {
+      case "settlement":
+        total.settlement += balance;
+        break;
+      case "attribution":
+        total.attribution += balance;
+        break;
+      case "customer":
+      case "merchant_unassigned":
+        total.customers += balance;
+        break;
+      case "merchant":
+      case "reserve":
+      case "platform":
+      case "suspense":
+        total.owed += balance;
+        break;
+      default:
+        // A kind neither equation places: the books cannot be proven, so say so.
+        unplaced.push(`${row.currency}: accounts of kind ${row.kind} are in neither equation`);
+    }
     totals.set(row.currency, total);
   }
-  const liabilities: string[] = [];
+  const liabilities: string[] = [...unplaced];
   const memo: string[] = [];
   for (const [currency, total] of totals) {
-    if (total.settlement !== total.owed) liabilities.push(`${currency}: settlement ${total.settlement} ≠ liabilities ${total.owed}`);
-    if (total.attribution !== total.merchants) memo.push(`${currency}: merchant balances ${total.merchants} ≠ attribution ${total.attribution}`);
+    if (total.settlement !== total.owed) liabilities.push(`${currency}: settlement ${total.settlement} ≠ balance accounts and suspense ${total.owed}`);
+    if (total.attribution !== total.customers) memo.push(`${currency}: customer balances ${total.customers} ≠ attribution ${total.attribution}`);
   }
   return [
     {
       name: "liabilities_equal_settlement",
       ok: liabilities.length === 0,
-      detail: liabilities.length === 0 ? "customer, merchant-unassigned and suspense balances add up to the settlement account" : liabilities.join("; "),
+      detail:
+        liabilities.length === 0
+          ? "merchant, reserve and platform balance accounts and suspense add up to the settlement account"
+          : liabilities.join("; "),
     },
     {
-      name: "merchant_balances_equal_attribution",
+      name: "customer_balances_equal_attribution",
       ok: memo.length === 0,
-      detail: memo.length === 0 ? "merchant balances add up to their memo contra account" : memo.join("; "),
+      detail: memo.length === 0 ? "customer balances and merchants' unassigned funds add up to their memo contra account" : memo.join("; "),
     },
   ];
 }
@@ -180,7 +202,7 @@ const reportOrder = [
   "ledger_balanced",
   "balances_equal_entries",
   "liabilities_equal_settlement",
-  "merchant_balances_equal_attribution",
+  "customer_balances_equal_attribution",
   "customer_objects_consistent",
   "customer_objects_equal_d1",
   "payout_sagas_finished",

@@ -207,6 +207,7 @@ export const merchantsRouter = newRouter()
         webhook_url: body.webhook_url ?? null,
         webhook_secret: secret.sealed,
         created_at: Date.now(),
+        payout_cbu: null,
       };
       const key = await mintApiKey();
       // Merchant, key and ledger accounts commit together or not at all. Raw statements: the

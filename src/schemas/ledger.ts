@@ -1,3 +1,4 @@
+import { ledgerAccountKinds } from "../ledger/accounts";
 import { z } from "@hono/zod-openapi";
 import { idSchema, paginationQuery, timestampSchema } from "./common";
 
@@ -55,7 +56,7 @@ export const ledgerTransactionSchema = z
   .openapi("LedgerTransaction");
 
 export const ledgerAccountListQuery = paginationQuery.extend({
-  kind: z.enum(["settlement", "suspense", "attribution", "customer", "merchant", "merchant_unassigned"]).optional(),
+  kind: z.enum(ledgerAccountKinds).optional(),
 });
 
 const coverageSchema = z

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { customerAccountStub } from "../../src/accounts/customer-account";
 import { paymentIdOf } from "../../src/cashins/receive-transfer";
-import { customerAccount, merchantAccount, platformAccountId } from "../../src/ledger/accounts";
+import { customerAccount, merchantAccount, platformAccountId, reserveAccount } from "../../src/ledger/accounts";
 import { createCustomer, createMerchant, randomCbu, type TestMerchant } from "../helpers";
 import {
   drainPayoutQueue,
@@ -192,7 +192,9 @@ describe("GET /v1/admin/invariants against a corrupted book", () => {
   it("a balanced transaction that accounts for nothing (money conjured onto a merchant): ledger_transactions_accounted", async () => {
     const transactionId = "lt_forged_by_test";
     const merchant = merchantAccount(book.merchant.id, "ARS").id;
-    const attribution = platformAccountId.attribution("ARS");
+    // Settlement against a merchant: a pair that keeps both equations of the chart true, so only
+    // the check that every transaction belongs to a live record can see it.
+    const settlement = platformAccountId.settlement("ARS");
     await expectCaught(
       async () => {
         const now = Date.now();
@@ -203,11 +205,11 @@ describe("GET /v1/admin/invariants against a corrupted book", () => {
           env.DB.prepare(
             `INSERT INTO ledger_entries (id, transaction_id, ledger_account_id, direction, amount, status, created_at) VALUES
                (?1 || ':0', ?1, ?2, 'debit', 1000, 'posted', ?4), (?1 || ':1', ?1, ?3, 'credit', 1000, 'posted', ?4)`,
-          ).bind(transactionId, attribution, merchant, now),
+          ).bind(transactionId, settlement, merchant, now),
         ]);
       },
       async () => {
-        await deleteEntry(`${transactionId}:0`, attribution, "posted_debits", 1000);
+        await deleteEntry(`${transactionId}:0`, settlement, "posted_debits", 1000);
         await deleteEntry(`${transactionId}:1`, merchant, "posted_credits", 1000);
         await run("DELETE FROM ledger_transactions WHERE id = ?", transactionId);
       },
@@ -215,7 +217,7 @@ describe("GET /v1/admin/invariants against a corrupted book", () => {
     );
   });
 
-  it("a ledger account's cached balance moved without an entry: balances_equal_entries, customer_objects_equal_d1, liabilities_equal_settlement", async () => {
+  it("a ledger account's cached balance moved without an entry: balances_equal_entries, customer_objects_equal_d1, customer_balances_equal_attribution", async () => {
     const account = customerAccount(book.customerId, "ARS").id;
     await expectCaught(
       () => run("UPDATE ledger_accounts SET posted_credits = posted_credits + 7 WHERE id = ?", account),
@@ -223,6 +225,25 @@ describe("GET /v1/admin/invariants against a corrupted book", () => {
       {
         balances_equal_entries: `${account}: posted_credits 50007 ≠ entries 50000`,
         customer_objects_equal_d1: `${book.customerId} ARS: object 35000/10000, D1 35007/10000`,
+        // A customer's balance is the memo side of the chart (docs/MONEY.md).
+        customer_balances_equal_attribution: "ARS: customer balances",
+      },
+    );
+  });
+
+  // The chart of accounts (docs/MONEY.md): every balance account is real money, so a cached
+  // balance moved without an entry breaks the settlement equation, and only it besides the cache.
+  it.each([
+    ["merchant", () => merchantAccount(book.merchant.id, "ARS").id],
+    ["reserve", () => reserveAccount(book.merchant.id, "ARS").id],
+    ["platform", () => platformAccountId.platform("ARS")],
+  ] as const)("a %s balance account moved without an entry: balances_equal_entries, liabilities_equal_settlement", async (_kind, accountOf) => {
+    const account = accountOf();
+    await expectCaught(
+      () => run("UPDATE ledger_accounts SET posted_credits = posted_credits + 7 WHERE id = ?", account),
+      () => run("UPDATE ledger_accounts SET posted_credits = posted_credits - 7 WHERE id = ?", account),
+      {
+        balances_equal_entries: `${account}: posted_credits`,
         liabilities_equal_settlement: "ARS: settlement",
       },
     );
