@@ -18,7 +18,9 @@ export type FaultPoint =
   | "reconciliation.before_commit" // a step recovered its lines, its marks and counters not yet written
   | "virtual_account.after_allocation" // a CVU number is allocated, no account row yet
   | "virtual_account.after_insert" // the account is stored `registering`, the bank not yet asked
-  | "virtual_account.after_registration"; // the bank registered the number, the account not yet active
+  | "virtual_account.after_registration" // the bank registered the number, the account not yet active
+  | "sweep.after_claim" // a sweep's run is claimed (pending, amount fixed), its transfer not yet made
+  | "sweep.after_transfer"; // a sweep's transfer is made, its run's outcome and event not yet written
 
 export class InjectedFault extends Error {
   constructor(readonly point: FaultPoint) {

@@ -409,3 +409,46 @@ export type CustomerRow = typeof customers.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
 export type WebhookAttemptRow = typeof webhookAttempts.$inferSelect;
+
+/** Sweeps (API §12, migrations/0019): a daily rule on a source balance account. */
+export const sweeps = sqliteTable("sweeps", {
+  id: text("id").primaryKey(),
+  balance_account_id: text("balance_account_id").notNull(),
+  target_balance_account: text("target_balance_account").notNull(),
+  owner_id: text("owner_id").notNull(),
+  currency: text("currency").notNull(),
+  sweep_type: text("sweep_type", { enum: ["push", "pull"] }).notNull(),
+  schedule_type: text("schedule_type", { enum: ["daily"] }).notNull(),
+  schedule_time: text("schedule_time").notNull(),
+  schedule_minutes: integer("schedule_minutes").notNull(),
+  trigger_type: text("trigger_type", { enum: ["balance_exceeds"] }).notNull(),
+  trigger_amount: integer("trigger_amount").notNull(),
+  status: text("status", { enum: ["active", "deleted"] }).notNull(),
+  created_at: integer("created_at").notNull(),
+  updated_at: integer("updated_at").notNull(),
+  deleted_at: integer("deleted_at"),
+});
+
+/** One run of a sweep per Buenos Aires business day (migrations/0019). */
+export const sweepRuns = sqliteTable(
+  "sweep_runs",
+  {
+    id: text("id").primaryKey(),
+    sweep_id: text("sweep_id").notNull(),
+    business_day: text("business_day").notNull(),
+    status: text("status", { enum: ["pending", "completed", "failed", "skipped"] }).notNull(),
+    available_amount: integer("available_amount").notNull(),
+    amount: integer("amount").notNull(),
+    transfer_id: text("transfer_id"),
+    failure_reason: text("failure_reason"),
+    claimed_at: integer("claimed_at").notNull(),
+    attempts: integer("attempts").notNull().default(1),
+    created_at: integer("created_at").notNull(),
+    updated_at: integer("updated_at").notNull(),
+    finished_at: integer("finished_at"),
+  },
+  (table) => [unique().on(table.sweep_id, table.business_day)],
+);
+
+export type SweepRow = typeof sweeps.$inferSelect;
+export type SweepRunRow = typeof sweepRuns.$inferSelect;

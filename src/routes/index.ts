@@ -14,6 +14,7 @@ import { payoutsRouter } from "./payouts";
 import { quarantineRouter } from "./quarantine";
 import { reconciliationsRouter } from "./reconciliations";
 import { sandboxRouter } from "./sandbox";
+import { sweepsRouter } from "./sweeps";
 import { virtualAccountsRouter } from "./virtual-accounts";
 
 /** Mounts every resource's router under the app. One line per resource. */
@@ -33,5 +34,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
     .route("/", quarantineRouter)
     .route("/", sandboxRouter)
     .route("/", eventsRouter)
-    .route("/", virtualAccountsRouter);
+    .route("/", virtualAccountsRouter)
+    .route("/", sweepsRouter);
 }

@@ -5,6 +5,7 @@ import { idSchema, paginationQuery, timestampSchema } from "./common";
 import { merchantIdSchema } from "./merchants";
 import { paymentSchema } from "./payments";
 import { payoutSchema } from "./payouts";
+import { sweepSchema, sweepTransferSchema } from "./sweeps";
 
 export const eventIdSchema = idSchema("evt", "evt_5f2c9a0e3b7d4e1f8a6c2b90");
 
@@ -13,7 +14,8 @@ export const eventIdParams = z.object({ id: eventIdSchema.openapi({ param: { nam
 export const eventTypeSchema = z.enum(eventTypes).openapi({
   description:
     "What happened. Emitted today: `payment.credited`, `payment.quarantined` (the platform's: the operator sees it, no merchant does), " +
-    "`payment.reversed`, `payment.returned` (quarantined money sent back to its sender: the platform's), `payout.completed`, `payout.failed`. " +
+    "`payment.reversed`, `payment.returned` (quarantined money sent back to its sender: the platform's), `payout.completed`, `payout.failed`, " +
+    "`balance_account.sweep.completed` and `balance_account.sweep.failed` (a sweep's daily run: its owner's, or the platform's for a platform sweep). " +
     "The others are emitted once the features they describe exist.",
   example: "payment.credited",
 });
@@ -37,10 +39,11 @@ export const deliverySchema = z
   })
   .openapi("EventDelivery", { description: "Delivery of the event to the merchant's webhook_url." });
 
-export const eventObjectSchema = z.union([paymentSchema, payoutSchema]).openapi({
+export const eventObjectSchema = z.union([paymentSchema, payoutSchema, sweepSchema]).openapi({
   description:
     "The object as `GET` showed it when the event happened: a snapshot, written in the same atomic write as the effect, so an event never announces what `GET` cannot show yet. " +
-    "A later `GET` of the object may show a later state. A `payment.*` event carries a Payment, a `payout.*` event a Payout.",
+    "A later `GET` of the object may show a later state. A `payment.*` event carries a Payment, a `payout.*` event a Payout, " +
+    "a `balance_account.sweep.*` event the Sweep with the run it reports as `last_run` (one event per run and outcome).",
 });
 
 export type EventObject = z.infer<typeof eventObjectSchema>;
@@ -50,7 +53,12 @@ const eventFields = {
   object: z.literal("event"),
   type: eventTypeSchema,
   created_at: timestampSchema.openapi({ description: "When the effect it describes was written." }),
-  data: z.object({ object: eventObjectSchema }),
+  data: z.object({
+    object: eventObjectSchema,
+    transfer: sweepTransferSchema.nullable().optional().openapi({
+      description: "`balance_account.sweep.*` only: the transfer the run made (`completed`), null when it made none (`failed`).",
+    }),
+  }),
 };
 
 const exampleEvent = {
