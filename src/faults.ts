@@ -18,7 +18,8 @@ export type FaultPoint =
   | "reconciliation.before_commit" // a step recovered its lines, its marks and counters not yet written
   | "virtual_account.after_allocation" // a CVU number is allocated, no account row yet
   | "virtual_account.after_insert" // the account is stored `registering`, the bank not yet asked
-  | "virtual_account.after_registration"; // the bank registered the number, the account not yet active
+  | "virtual_account.after_registration" // the bank registered the number, the account not yet active
+  | "transfer.after_batch"; // D1 committed a transfer (row, ledger, events), the caller not yet answered
 
 export class InjectedFault extends Error {
   constructor(readonly point: FaultPoint) {
