@@ -19,6 +19,7 @@ export type FaultPoint =
   | "virtual_account.after_allocation" // a CVU number is allocated, no account row yet
   | "virtual_account.after_insert" // the account is stored `registering`, the bank not yet asked
   | "virtual_account.after_registration" // the bank registered the number, the account not yet active
+  | "transfer.after_batch" // D1 committed a transfer (row, ledger, events), the caller not yet answered
   | "sweep.after_claim" // a sweep's run is claimed (pending, amount fixed), its transfer not yet made
   | "sweep.after_transfer"; // a sweep's transfer is made, its run's outcome and event not yet written
 

@@ -410,6 +410,25 @@ export type EventRow = typeof events.$inferSelect;
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
 export type WebhookAttemptRow = typeof webhookAttempts.$inferSelect;
 
+/** Internal transfers between balance accounts (API §12; migrations/0016). */
+export const transfers = sqliteTable("transfers", {
+  id: text("id").primaryKey(),
+  kind: text("kind").notNull(),
+  status: text("status", { enum: ["completed"] }).notNull(),
+  from_balance_account: text("from_balance_account").notNull(),
+  to_balance_account: text("to_balance_account").notNull(),
+  from_owner_id: text("from_owner_id").notNull(),
+  to_owner_id: text("to_owner_id").notNull(),
+  amount: integer("amount").notNull(),
+  currency: text("currency").notNull(),
+  description: text("description"),
+  initiated_by: text("initiated_by").notNull(),
+  metadata: text("metadata").notNull().default("{}"),
+  fingerprint: text("fingerprint").notNull(),
+  created_at: integer("created_at").notNull(),
+});
+export type TransferRow = typeof transfers.$inferSelect;
+
 /** Sweeps (API §12, migrations/0019): a daily rule on a source balance account. */
 export const sweeps = sqliteTable("sweeps", {
   id: text("id").primaryKey(),

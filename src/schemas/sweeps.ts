@@ -21,7 +21,7 @@ const scheduleSchema = z
 const sweepTypeSchema = z.enum(["push", "pull"]).openapi({
   description:
     "Who initiates each run's transfer; the money always goes from this balance account to `target_balance_account`. " +
-    "`push`: this account sends its excess (the transfer's `initiated_by` is this account); `pull`: the target draws it (`initiated_by` is the target).",
+    "`push`: this account sends its excess (the transfer's `metadata.initiated_by` is this account); `pull`: the target draws it (`metadata.initiated_by` is the target).",
 });
 
 export const createSweepRequest = z
@@ -91,19 +91,24 @@ export const sweepListQuery = paginationQuery.extend({
 
 export const sweepLimitsText = `At most ${sweepLimits.active_per_balance_account_max} active sweeps per balance account (422 invalid_state beyond).`;
 
-/** The transfer a sweep's run made, as `balance_account.sweep.completed` carries it in `data.transfer`. */
+/**
+ * The transfer a sweep's run made, as `balance_account.sweep.completed` carries it in
+ * `data.transfer`: as GET /v1/transfers/{id} shows it (src/transfers/transfer-row.ts).
+ */
 export const sweepTransferSchema = z
   .object({
     id: z.string().openapi({ example: "tr_sweep_0mhx2k3p1a8bcdefghjkmnpq_20261121" }),
     object: z.literal("transfer"),
-    kind: z.string().openapi({ example: "sweep" }),
     status: z.string().openapi({ example: "completed" }),
+    kind: z.string().openapi({ example: "sweep" }),
     from_balance_account: balanceAccountIdSchema,
     to_balance_account: balanceAccountIdSchema,
     amount: z.number().int(),
     currency: z.string(),
     description: z.string().nullable(),
-    initiated_by: z.string().openapi({ description: "The balance account that initiated it: the source for `push`, the target for `pull`." }),
+    metadata: z.record(z.string(), z.string()).openapi({
+      description: "`sweep_id`, `sweep_run_id`, `sweep_type`, `business_day`, and `initiated_by`: the balance account that initiated it (the source for `push`, the target for `pull`).",
+    }),
     created_at: timestampSchema,
   })
   .openapi("SweepTransfer");

@@ -26,11 +26,11 @@ import { readBalanceAccount } from "../ledger/balances";
 import { log } from "../log";
 import { randomToken } from "../crypto";
 import { executeTransfer, type TransferOrder, type TransferRow } from "../transfers/execute-transfer";
+import { transferView } from "../transfers/transfer-row";
 import { dispatchAfterWrite } from "../webhooks/dispatch-after-write";
 import { sweepLimits } from "./limits";
 import { latestOccurrence, tickWindow, type Occurrence } from "./schedule";
 import { sweepRunId, sweepTransferId, sweepView } from "./view";
-import { rfc3339 } from "../schemas/common";
 
 export interface SweepTickResult {
   completed: number;
@@ -128,10 +128,12 @@ async function runSweep(env: Env, sweep: SweepRow, occurrence: Occurrence, now: 
 /**
  * `push`: the source sends its excess; `pull`: the target draws it. The money goes from the
  * sweep's balance account to its target either way; who initiated it is the transfer's
- * `initiated_by` (the initiating balance account) and its metadata.
+ * `initiated_by` (the initiating balance account, not a principal: a sweep is the cron's work
+ * either way) and its metadata.
  */
 export function sweepTransferOrder(sweep: SweepRow, run: SweepRunRow): TransferOrder {
   assert(run.transfer_id !== null && run.amount > 0, `run ${run.id} has nothing to transfer`);
+  const initiator = sweep.sweep_type === "push" ? sweep.balance_account_id : sweep.target_balance_account;
   return {
     id: run.transfer_id,
     kind: "sweep",
@@ -140,8 +142,9 @@ export function sweepTransferOrder(sweep: SweepRow, run: SweepRunRow): TransferO
     amount: run.amount,
     currency: sweep.currency,
     description: `Sweep ${sweep.id} (${sweep.sweep_type}) of ${run.business_day}`,
-    initiated_by: sweep.sweep_type === "push" ? sweep.balance_account_id : sweep.target_balance_account,
-    metadata: { sweep_id: sweep.id, sweep_run_id: run.id, sweep_type: sweep.sweep_type, business_day: run.business_day },
+    initiated_by: initiator,
+    // The transfer's API view shows its metadata, not initiated_by: both say who asked.
+    metadata: { sweep_id: sweep.id, sweep_run_id: run.id, sweep_type: sweep.sweep_type, business_day: run.business_day, initiated_by: initiator },
   };
 }
 
@@ -178,7 +181,7 @@ interface RunOutcome {
  */
 async function recordOutcome(env: Env, sweep: SweepRow, run: SweepRunRow, outcome: RunOutcome, now: number): Promise<Outcome> {
   const finished: SweepRunRow = { ...run, status: outcome.status, failure_reason: outcome.failure_reason, finished_at: now, updated_at: now };
-  const data = JSON.stringify({ object: sweepView(sweep, finished), transfer: outcome.transfer && transferSnapshot(outcome.transfer) });
+  const data = JSON.stringify({ object: sweepView(sweep, finished), transfer: outcome.transfer && transferView(outcome.transfer) });
   const type = `balance_account.sweep.${outcome.status}`;
   const [updated] = await env.DB.batch([
     env.DB.prepare("UPDATE sweep_runs SET status = ?2, failure_reason = ?3, finished_at = ?4, updated_at = ?4 WHERE id = ?1 AND status = 'pending'").bind(
@@ -194,23 +197,6 @@ async function recordOutcome(env: Env, sweep: SweepRow, run: SweepRunRow, outcom
     ).bind(`evt_${randomToken(24)}`, type, sweep.owner_id === "platform" ? null : sweep.owner_id, run.id, data, now, outcome.status),
   ]);
   return updated && updated.meta.changes > 0 ? outcome.status : "none";
-}
-
-/** The transfer as the event carries it. */
-function transferSnapshot(transfer: TransferRow) {
-  return {
-    id: transfer.id,
-    object: "transfer",
-    kind: transfer.kind,
-    status: transfer.status,
-    from_balance_account: transfer.from_balance_account,
-    to_balance_account: transfer.to_balance_account,
-    amount: transfer.amount,
-    currency: transfer.currency,
-    description: transfer.description,
-    initiated_by: transfer.initiated_by,
-    created_at: rfc3339(transfer.created_at),
-  };
 }
 
 /**

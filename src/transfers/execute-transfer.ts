@@ -1,11 +1,34 @@
 /**
- * INTERIM STAND-IN (branch fm-sweeps): the interface the transfers helper is building on branch
- * fm-transfers, with a minimal body so that sweeps can be tested before it lands. Replaced
- * whole by fm-transfers' file at the merge.
+ * The core of every internal transfer (API §12): POST /v1/transfers, top-ups, sweeps, reserve
+ * releases. One D1 batch writes the transfer row and its balanced, posted ledger transaction
+ * lt_<transfer id> (Dr from / Cr to), and the triggers of migrations/0016 write its events
+ * (transfer.completed, balance_account.balance.updated) in that same batch.
+ *
+ * The balance check IS the write: the source's no_overdraft entry trigger (migrations/0015)
+ * aborts the batch if the debit would take its available below zero, and the whole batch (row,
+ * entries, events) rolls back. Nothing is read first to decide it, so concurrent transfers and
+ * payouts on one account can never overdraw it.
+ *
+ * Same id, same data (every field of the order: its fingerprint) → "replayed", nothing moves.
+ * Same id, other data → "conflict", nothing moves: the ledger transaction is written only while
+ * the row carries this batch's fingerprint, i.e. only by the batch that created the row.
+ *
+ * What a caller must check itself (this function asserts them: they are programmer errors
+ * here): the amount is a positive safe integer, the two accounts differ, and both are in the
+ * order's currency (the route reads them first and answers 400 naming the field). Who may
+ * move what (a merchant only from its own account, nobody but the release from a reserve) is
+ * the caller's rule too.
  */
+import { assert } from "../assert";
+import { sha256Hex } from "../crypto";
 import type { Env } from "../env";
-import { postTransaction } from "../ledger/posting";
+import { faultPoint } from "../faults";
 import { ledgerAccountIdOfBalanceAccount } from "../ledger/accounts";
+import { postTransaction } from "../ledger/posting";
+import { dispatchAfterWrite } from "../webhooks/dispatch-after-write";
+import { findTransfer, type TransferRow } from "./transfer-row";
+
+export type { TransferRow };
 
 export interface TransferOrder {
   id: string;
@@ -15,21 +38,8 @@ export interface TransferOrder {
   amount: number;
   currency: string;
   description: string | null;
-  initiated_by: string;
+  initiated_by: string /* merchant id or "operator" or "cron" */;
   metadata?: Record<string, string>;
-}
-
-export interface TransferRow {
-  id: string;
-  kind: string;
-  from_balance_account: string;
-  to_balance_account: string;
-  amount: number;
-  currency: string;
-  description: string | null;
-  initiated_by: string;
-  status: string;
-  created_at: number;
 }
 
 export type TransferOutcome =
@@ -38,32 +48,140 @@ export type TransferOutcome =
   | { result: "insufficient_funds" }
   | { result: "not_found"; field: "from_balance_account" | "to_balance_account" };
 
+/** A balance account as a transfer needs it: its ledger account, owner, kind and currency. */
+export interface TransferAccount {
+  ledger_account_id: string;
+  owner_id: string;
+  kind: "merchant" | "reserve" | "platform";
+  currency: string;
+}
+
+/**
+ * The balance accounts named `ids` that exist (a customer's ledger account is not one), keyed
+ * by balance-account id. One query on ledger_accounts' primary key.
+ */
+export async function readTransferAccounts(d1: D1Database, ids: string[]): Promise<Map<string, TransferAccount>> {
+  const ledgerIds = ids.map(ledgerAccountIdOfBalanceAccount).filter((id): id is string => id !== null);
+  const found = new Map<string, TransferAccount>();
+  if (ledgerIds.length === 0) return found;
+  const { results } = await d1
+    .prepare(
+      `SELECT id AS ledger_account_id, owner_id, kind, currency FROM ledger_accounts
+       WHERE id IN (${ledgerIds.map(() => "?").join(", ")}) AND kind IN ('merchant', 'reserve', 'platform')`,
+    )
+    .bind(...ledgerIds)
+    .all<TransferAccount>();
+  for (const row of results) found.set(`ba_${row.ledger_account_id.slice(3)}`, row);
+  return found;
+}
+
+/** Every field of the order but its id, in a fixed order: what "the same data" means. */
+export function transferFingerprint(order: TransferOrder): Promise<string> {
+  const metadata = Object.entries(order.metadata ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return sha256Hex(
+    JSON.stringify([order.kind, order.from_balance_account, order.to_balance_account, order.amount, order.currency, order.description, order.initiated_by, metadata]),
+  );
+}
+
+/** The ledger transaction that accounts for a transfer. */
+export function transferTransactionId(transferId: string): string {
+  return `lt_${transferId}`;
+}
+
+function isInsufficientFunds(error: unknown): boolean {
+  return String(error instanceof Error ? error.message : error).includes("insufficient_funds");
+}
+
 export async function executeTransfer(env: Env, order: TransferOrder, now: number): Promise<TransferOutcome> {
-  const from = ledgerAccountIdOfBalanceAccount(order.from_balance_account);
-  const to = ledgerAccountIdOfBalanceAccount(order.to_balance_account);
+  assert(/^tr_[A-Za-z0-9_]{1,100}$/.test(order.id), `transfer id ${order.id} is not a tr_ id`);
+  assert(Number.isSafeInteger(order.amount) && order.amount > 0, `transfer ${order.id}: amount ${order.amount} is not a positive safe integer`);
+  assert(order.from_balance_account !== order.to_balance_account, `transfer ${order.id}: from and to are the same account`);
+
+  const accounts = await readTransferAccounts(env.DB, [order.from_balance_account, order.to_balance_account]);
+  const from = accounts.get(order.from_balance_account);
+  const to = accounts.get(order.to_balance_account);
   if (!from) return { result: "not_found", field: "from_balance_account" };
   if (!to) return { result: "not_found", field: "to_balance_account" };
-  const row: TransferRow = { ...order, status: "completed", created_at: now };
-  const existing = await env.DB.prepare("SELECT id FROM ledger_transactions WHERE id = ?").bind(order.id).first();
-  if (existing) return { result: "replayed", transfer: row };
-  try {
-    await env.DB.batch(
-      postTransaction(env.DB, {
-        id: order.id,
-        status: "posted",
-        description: order.description ?? order.kind,
-        ledgerable_type: "transfer",
-        ledgerable_id: order.id,
-        effective_at: now,
-        entries: [
-          { account_id: from, direction: "debit", amount: order.amount },
-          { account_id: to, direction: "credit", amount: order.amount },
-        ],
-      }, now),
+  assert(from.currency === order.currency && to.currency === order.currency, `transfer ${order.id}: ${order.currency} between ${from.currency} and ${to.currency} accounts`);
+
+  const fingerprint = await transferFingerprint(order);
+  const metadata = JSON.stringify(order.metadata ?? {});
+  const d1 = env.DB;
+  const insertRow = d1
+    .prepare(
+      `INSERT INTO transfers (id, kind, status, from_balance_account, to_balance_account, from_owner_id, to_owner_id, amount, currency, description, initiated_by, metadata, fingerprint, created_at)
+       VALUES (?, ?, 'completed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO NOTHING`,
+    )
+    .bind(
+      order.id,
+      order.kind,
+      order.from_balance_account,
+      order.to_balance_account,
+      from.owner_id,
+      to.owner_id,
+      order.amount,
+      order.currency,
+      order.description,
+      order.initiated_by,
+      metadata,
+      fingerprint,
+      now,
     );
+  const ledger = postTransaction(
+    d1,
+    {
+      id: transferTransactionId(order.id),
+      status: "posted",
+      description: order.description ?? `Transfer (${order.kind})`,
+      ledgerable_type: "transfer",
+      ledgerable_id: order.id,
+      effective_at: now,
+      entries: [
+        { account_id: from.ledger_account_id, direction: "debit", amount: order.amount },
+        { account_id: to.ledger_account_id, direction: "credit", amount: order.amount },
+      ],
+    },
+    now,
+    // Only the batch whose row this is posts: a repeat with other data moves nothing.
+    { sql: "EXISTS (SELECT 1 FROM transfers WHERE id = ? AND fingerprint = ?)", params: [order.id, fingerprint] },
+  );
+
+  let created: boolean;
+  try {
+    const [inserted] = await d1.batch([insertRow, ...ledger]);
+    // changes counts the rows its triggers wrote (events) too: 0 only when the id existed.
+    created = (inserted?.meta.changes ?? 0) > 0;
   } catch (error) {
-    if (String(error).includes("insufficient_funds")) return { result: "insufficient_funds" };
+    if (isInsufficientFunds(error)) return { result: "insufficient_funds" };
     throw error;
   }
-  return { result: "created", transfer: row };
+
+  faultPoint("transfer.after_batch");
+  if (created) {
+    // Its events' webhooks leave now rather than at the cron's backstop.
+    await dispatchAfterWrite(env, [from.owner_id, to.owner_id].filter((owner) => owner !== "platform"));
+    return {
+      result: "created",
+      transfer: {
+        id: order.id,
+        kind: order.kind,
+        status: "completed",
+        from_balance_account: order.from_balance_account,
+        to_balance_account: order.to_balance_account,
+        from_owner_id: from.owner_id,
+        to_owner_id: to.owner_id,
+        amount: order.amount,
+        currency: order.currency,
+        description: order.description,
+        initiated_by: order.initiated_by,
+        metadata,
+        fingerprint,
+        created_at: now,
+      },
+    };
+  }
+  const existing = await findTransfer(d1, order.id);
+  assert(existing !== null, `transfer ${order.id}: not inserted, yet absent`);
+  return existing.fingerprint === fingerprint ? { result: "replayed", transfer: existing } : { result: "conflict", existing };
 }

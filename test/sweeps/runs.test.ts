@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { armFault, disarmFaults } from "../../src/faults";
 import { runSweeps } from "../../src/sweeps/run-sweeps";
 import { sweepLimits } from "../../src/sweeps/limits";
+import { transferView, type TransferRow } from "../../src/transfers/transfer-row";
 import { api, bearer, createMerchant, operatorHeaders } from "../helpers";
 import { expectInvariants, fund, fundedCustomer, postPayout } from "../money";
 import { available, buenosAires, createSweep, getSweep, merchantBa, onlySweep, platformBa, postSweep, reserveBa, runsOf, sweepBody, sweepEvents, tick, type SweepResponse } from "./sweep-helpers";
@@ -47,8 +48,11 @@ describe("when a sweep runs", () => {
       to_balance_account: platformBa,
       amount: 20_000,
       currency: "ARS",
-      initiated_by: source,
+      metadata: { sweep_id: sweep.id, sweep_run_id: shown.last_run!.id, sweep_type: "push", business_day: "2027-02-01", initiated_by: source },
     });
+    // …exactly as GET /v1/transfers/{id} shows it.
+    const transfer = await env.DB.prepare("SELECT * FROM transfers WHERE id = ?").bind(shown.last_run!.transfer_id).first<TransferRow>();
+    expect(events[0]!.data.transfer).toEqual(transferView(transfer!));
     // The merchant sees its event.
     const listed = (await (await api("/v1/events?type=balance_account.sweep.completed&limit=100", { headers: bearer(merchant.api_key) })).json()) as { data: { id: string }[] };
     expect(listed.data.map((event) => event.id)).toEqual([events[0]!.id]);
@@ -143,8 +147,8 @@ describe("push and pull", () => {
     expect(await available(target)).toBe(7_000);
     const [pushed] = await sweepEvents(push.sweep.id);
     const [pulled] = await sweepEvents(pull.sweep.id);
-    expect(pushed!.data.transfer).toMatchObject({ from_balance_account: push.source, to_balance_account: target, amount: 3_000, initiated_by: push.source });
-    expect(pulled!.data.transfer).toMatchObject({ from_balance_account: pull.source, to_balance_account: target, amount: 4_000, initiated_by: target });
+    expect(pushed!.data.transfer).toMatchObject({ from_balance_account: push.source, to_balance_account: target, amount: 3_000, metadata: expect.objectContaining({ sweep_type: "push", initiated_by: push.source }) });
+    expect(pulled!.data.transfer).toMatchObject({ from_balance_account: pull.source, to_balance_account: target, amount: 4_000, metadata: expect.objectContaining({ sweep_type: "pull", initiated_by: target }) });
     await expectInvariants();
   });
 

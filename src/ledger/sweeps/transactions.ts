@@ -1,7 +1,7 @@
 /**
  * Ledger transactions, a window per call: each one balances (debits = credits, at least two
  * entries), its entries carry its status, and it accounts for a payment or payout (its id is
- * that record's lt_<id>, or a payment's lt_assign_<id> / lt_reversal_<id>, and the record
+ * that record's lt_<id> (a payment, payout or transfer), or a payment's lt_assign_<id> / lt_reversal_<id>, and the record
  * exists and is not a rejected payout). Bound: one query reading the window's transactions
  * and their entries (ledger_entries_by_transaction), a few entries each.
  */
@@ -25,6 +25,7 @@ function idsFor(ledgerableType: string | null, ledgerableId: string | null): str
   if (ledgerableId === null) return [];
   if (ledgerableType === "payment") return [`lt_${ledgerableId}`, `lt_assign_${ledgerableId}`, `lt_reversal_${ledgerableId}`];
   if (ledgerableType === "payout") return [`lt_${ledgerableId}`];
+  if (ledgerableType === "transfer") return [`lt_${ledgerableId}`]; // an internal transfer (API §12)
   return [];
 }
 
@@ -38,6 +39,7 @@ async function inspectTransactions(_env: Env, d1: D1Database, ids: string[]): Pr
          CASE t.ledgerable_type
            WHEN 'payment' THEN EXISTS (SELECT 1 FROM payments WHERE id = t.ledgerable_id)
            WHEN 'payout'  THEN EXISTS (SELECT 1 FROM payouts WHERE id = t.ledgerable_id AND status <> 'rejected')
+           WHEN 'transfer' THEN EXISTS (SELECT 1 FROM transfers WHERE id = t.ledgerable_id)
            ELSE 0 END AS cause_exists
        FROM ledger_transactions t LEFT JOIN ledger_entries e ON e.transaction_id = t.id
        WHERE t.id BETWEEN ? AND ?
@@ -69,7 +71,7 @@ export const transactionsSweep: SweepSpec = {
   window: invariantLimits.transactions_per_call,
   checks: [
     { name: "ledger_balanced", holds: "every transaction's debits equal its credits (at least two entries, all of its status)" },
-    { name: "ledger_transactions_accounted", holds: "every transaction accounts for an existing payment or payout" },
+    { name: "ledger_transactions_accounted", holds: "every transaction accounts for an existing payment, payout or transfer" },
   ],
   inspect: inspectTransactions,
 };
