@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { armFault, disarmFaults } from "../../src/faults";
 import { runSweeps } from "../../src/sweeps/run-sweeps";
 import { sweepLimits } from "../../src/sweeps/limits";
+import { executeTransfer } from "../../src/transfers/execute-transfer";
 import { transferView, type TransferRow } from "../../src/transfers/transfer-row";
 import { api, bearer, createMerchant, operatorHeaders } from "../helpers";
 import { expectInvariants, fund, fundedCustomer, postPayout } from "../money";
@@ -152,13 +153,24 @@ describe("push and pull", () => {
     await expectInvariants();
   });
 
-  it("the operator's sweep of the platform's account reports to the platform (no merchant's event)", async () => {
+  it("the operator's sweep of the platform's account moves the platform's excess and reports to the platform (no merchant's event)", async () => {
+    // Money in the platform's balance account: a merchant's transfer to it.
+    const { merchant: payer } = await fundedCustomer(5_000);
+    const order = { id: `tr_test_${Date.now()}`, kind: "transfer", from_balance_account: merchantBa(payer.id), to_balance_account: platformBa, amount: 5_000, currency: "ARS", description: null, initiated_by: payer.id };
+    expect((await executeTransfer(env, order, Date.now())).result).toBe("created");
     const receiver = await createMerchant();
-    const response = await postSweep(operatorHeaders(), platformBa, sweepBody({ target_balance_account: reserveBa(receiver.id), trigger_amount: 1_000_000_000_000 }));
+    const platform = await available(platformBa);
+    expect(platform).toBeGreaterThanOrEqual(5_000);
+    const response = await postSweep(operatorHeaders(), platformBa, sweepBody({ target_balance_account: reserveBa(receiver.id), trigger_amount: platform - 1_000 }));
     expect(response.status).toBe(201);
     const sweep = (await response.json()) as SweepResponse;
+    await onlySweep(sweep.id); // no other sweep moves the platform's balance in this tick
     await runSweeps(env, buenosAires("2027-03-21T22:00"));
-    expect(await runsOf(sweep.id)).toEqual([expect.objectContaining({ status: "skipped" })]);
+    expect(await available(reserveBa(receiver.id))).toBe(1_000);
+    expect(await available(platformBa)).toBe(platform - 1_000);
+    const events = await sweepEvents(sweep.id);
+    expect(events.map((event) => [event.type, event.merchant_id])).toEqual([["balance_account.sweep.completed", null]]);
+    await expectInvariants();
   });
 });
 
