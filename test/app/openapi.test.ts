@@ -115,7 +115,7 @@ describe("OpenAPI operations", () => {
     const missing = operations.filter(({ operation }) => !operation.operationId).map(({ where }) => where);
     expect(missing).toEqual([]);
     for (const { where, operation } of operations) {
-      expect(operation.operationId, where).toMatch(/^(get|list|create|cancel|revoke|receive|retry|check|assign|return|start|resolve|settle|plan|update|rotate|redeliver|close)[A-Z][A-Za-z]*$/);
+      expect(operation.operationId, where).toMatch(/^(get|list|create|cancel|revoke|receive|retry|check|assign|return|start|resolve|settle|plan|update|rotate|redeliver|close|delete)[A-Z][A-Za-z]*$/);
     }
     const ids = operations.map(({ operation }) => operation.operationId);
     const repeated = ids.filter((id, index) => ids.indexOf(id) !== index);
