@@ -5,6 +5,7 @@ import { idSchema, paginationQuery, timestampSchema } from "./common";
 import { merchantIdSchema } from "./merchants";
 import { paymentSchema } from "./payments";
 import { payoutSchema } from "./payouts";
+import { balanceAccountSchema, transferSchema } from "./transfers";
 
 export const eventIdSchema = idSchema("evt", "evt_5f2c9a0e3b7d4e1f8a6c2b90");
 
@@ -13,7 +14,11 @@ export const eventIdParams = z.object({ id: eventIdSchema.openapi({ param: { nam
 export const eventTypeSchema = z.enum(eventTypes).openapi({
   description:
     "What happened. Emitted today: `payment.credited`, `payment.quarantined` (the platform's: the operator sees it, no merchant does), " +
-    "`payment.reversed`, `payment.returned` (quarantined money sent back to its sender: the platform's), `payout.completed`, `payout.failed`. " +
+    "`payment.reversed`, `payment.returned` (quarantined money sent back to its sender: the platform's), `payout.completed`, `payout.failed`, " +
+    "`transfer.completed` (one event per owner of the transfer's two accounts: each merchant concerned gets its own, and a platform account gives the " +
+    "platform's, seen by the operator only), `balance_account.balance.updated` (every change of a balance account's available or reserved, in the write " +
+    "that changes it: a transfer, a cash-in, a payout reserved, settled or returned, a reversal; cash-ins are written in groups, so one event per merchant " +
+    "per group rather than one per cash-in; a reserve's events are its merchant's, the platform account's the platform's). " +
     "The others are emitted once the features they describe exist.",
   example: "payment.credited",
 });
@@ -37,10 +42,11 @@ export const deliverySchema = z
   })
   .openapi("EventDelivery", { description: "Delivery of the event to the merchant's webhook_url." });
 
-export const eventObjectSchema = z.union([paymentSchema, payoutSchema]).openapi({
+export const eventObjectSchema = z.union([paymentSchema, payoutSchema, transferSchema, balanceAccountSchema]).openapi({
   description:
     "The object as `GET` showed it when the event happened: a snapshot, written in the same atomic write as the effect, so an event never announces what `GET` cannot show yet. " +
-    "A later `GET` of the object may show a later state. A `payment.*` event carries a Payment, a `payout.*` event a Payout.",
+    "A later `GET` of the object may show a later state. A `payment.*` event carries a Payment, a `payout.*` event a Payout, `transfer.completed` a " +
+    "Transfer, `balance_account.balance.updated` a BalanceAccount.",
 });
 
 export type EventObject = z.infer<typeof eventObjectSchema>;
