@@ -76,6 +76,8 @@ const exampleEvent = {
       sender: { cuit: "20123456786", name: "María González", cbu: "0110599520000001234569" },
       concepto: "pago VA-7K4M-9QX3",
       matched_by: "customer_reference",
+      virtual_account_id: null,
+      quarantine_reason: null,
       created_at: "2026-11-21T12:00:00.000Z",
     },
   },
