@@ -165,6 +165,8 @@ export const invariantLimits = {
   merchant_ledger_transactions_per_call: 500,
   /** Merchant-ledger accounts per call: one query sums their entries. */
   merchant_ledger_accounts_per_call: 200,
+  /** Transfers per call (API §12): two range queries. */
+  transfers_per_call: 500,
   /** Incoming payment details per call: one query reads them with their payments and transactions. */
   incoming_payment_details_per_call: 500,
   /** Rows after a sweep's cursor counted to report the pass's total: a bounded count, past which the total is a lower bound. */

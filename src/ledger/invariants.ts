@@ -27,6 +27,7 @@ import { paymentsSweep } from "./sweeps/payments";
 import { payoutsSweep } from "./sweeps/payouts";
 import { addFindings, advanceSweep, loadSweepStates, saveSweeps, type PassProgress, type SweepSpec, type SweepState, type Tally } from "./sweeps/sweep";
 import { transactionsSweep } from "./sweeps/transactions";
+import { transfersSweep } from "./sweeps/transfers";
 
 export interface Coverage {
   unit: string;
@@ -49,6 +50,7 @@ const sweeps: SweepSpec[] = [
   customersSweep,
   paymentsSweep,
   payoutsSweep,
+  transfersSweep,
   // Merchants' own ledgers and incoming payment details (API §11).
   merchantLedgerTransactionsSweep,
   merchantLedgerAccountsSweep,
@@ -209,6 +211,7 @@ const reportOrder = [
   "ledger_transactions_accounted",
   "payments_match_ledger",
   "payouts_match_ledger",
+  "transfers_match_ledger",
   "merchant_ledgers_balanced",
   "merchant_ledger_transactions_balanced",
   "merchant_ledger_balances_equal_entries",

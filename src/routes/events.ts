@@ -16,7 +16,8 @@ const either = { tags: ["Events"], security: [{ merchantKey: [] as string[] }, {
 
 const snapshots =
   "An event is written in the same atomic write as the effect it describes, so it exists only once `GET` of its object shows that effect; " +
-  "`data.object` is the object as it was then (a snapshot). Each type happens to an object at most once. " +
+  "`data.object` is the object as it was then (a snapshot). Each type happens to an object at most once, but for `balance_account.balance.updated` " +
+  "(once per change of the balance) and `transfer.completed` (once per owner of the transfer's accounts). " +
   "A merchant sees only its own events (another's, or the platform's, is 404 as if absent); the operator sees all, the platform's included.";
 
 const list = createRoute({

@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../context";
 import { adminRouter } from "./admin";
+import { balanceAccountsRouter } from "./balance-accounts";
 import { bankEventsRouter } from "./bank-events";
 import { customersRouter } from "./customers";
 import { eventsRouter } from "./events";
@@ -14,6 +15,7 @@ import { payoutsRouter } from "./payouts";
 import { quarantineRouter } from "./quarantine";
 import { reconciliationsRouter } from "./reconciliations";
 import { sandboxRouter } from "./sandbox";
+import { transfersRouter } from "./transfers";
 import { sweepsRouter } from "./sweeps";
 import { virtualAccountsRouter } from "./virtual-accounts";
 
@@ -35,5 +37,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
     .route("/", sandboxRouter)
     .route("/", eventsRouter)
     .route("/", virtualAccountsRouter)
+    .route("/", balanceAccountsRouter)
+    .route("/", transfersRouter)
     .route("/", sweepsRouter);
 }

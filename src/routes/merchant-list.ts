@@ -27,5 +27,5 @@ const listMerchants = createRoute({
 export const merchantListRouter = newRouter().openapi(listMerchants, async (c) => {
   const { limit, cursor } = c.req.valid("query");
   const rows = await selectPage<MerchantRow>(c.env.DB, "merchants", "1", [], decodeCursor(cursor), limit);
-  return c.json(toPage(rows, limit, merchantView), 200);
+  return c.json(toPage(rows, limit, (row) => merchantView(row, c.get("config").currencies[0]!)), 200);
 });

@@ -94,7 +94,7 @@ export const merchantSettingsRouter = newRouter()
     const merchantId = merchantIdOf(c.get("caller"));
     const row = await updateMerchantRow(c.env.DB, merchantId, { webhook_url });
     if (!row) throw new ApiError("not_found", `No such merchant: ${merchantId}.`);
-    return c.json(merchantView(row), 200);
+    return c.json(merchantView(row, c.get("config").currencies[0]!), 200);
   })
   .openapi(updateMerchant, async (c) => {
     const id = c.req.valid("param").id;
@@ -102,7 +102,7 @@ export const merchantSettingsRouter = newRouter()
     assertWebhookUrlAllowed(body.webhook_url, c.get("config"));
     const row = await updateMerchantRow(c.env.DB, id, { name: body.name, webhook_url: body.webhook_url });
     if (!row) throw new ApiError("not_found", `No such merchant: ${id}.`);
-    return c.json(merchantView(row), 200);
+    return c.json(merchantView(row, c.get("config").currencies[0]!), 200);
   })
   .openapi(rotateWebhookSecret, async (c) => {
     const merchantId = merchantIdOf(c.get("caller"));

@@ -14,6 +14,7 @@ import { ApiError } from "../errors";
 import { enabledCurrency, readMerchantBalance } from "../ledger/balances";
 import { merchantAccounts, openAccountStatement } from "../ledger/accounts";
 import { limits } from "../limits";
+import { merchantBalanceAccountIds } from "../transfers/balance-account-view";
 import { apiKeyCache } from "../middleware/api-key-cache";
 import { merchantIdOf, requireMerchant, requireOperator } from "../middleware/auth";
 import { bodyProblemStatuses, jsonBody, jsonResponse, problemResponses, rfc3339 } from "../schemas/common";
@@ -78,12 +79,14 @@ async function withUniqueRetry<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-export function merchantView(row: MerchantRow) {
+/** The merchant as the API shows it; its balance accounts are those in `primaryCurrency` (the first of CURRENCIES). */
+export function merchantView(row: MerchantRow, primaryCurrency: string) {
   return {
     id: row.id,
     name: row.name,
     reference: formatReference(row.reference),
     webhook_url: row.webhook_url,
+    ...merchantBalanceAccountIds(row.id, primaryCurrency),
     created_at: rfc3339(row.created_at),
   };
 }
@@ -222,11 +225,11 @@ export const merchantsRouter = newRouter()
       return { row, key, webhook_secret: secret.secret };
     });
     c.set("secretFields", ["api_key", "webhook_secret"]);
-    return c.json({ ...merchantView(created.row), api_key: created.key.api_key, webhook_secret: created.webhook_secret }, 201);
+    return c.json({ ...merchantView(created.row, c.get("config").currencies[0]!), api_key: created.key.api_key, webhook_secret: created.webhook_secret }, 201);
   })
   .openapi(getMerchant, async (c) => {
     const merchant = await findMerchant(c.env.DB, c.req.valid("param").id);
-    return c.json(merchantView(merchant), 200);
+    return c.json(merchantView(merchant, c.get("config").currencies[0]!), 200);
   })
   .openapi(createApiKey, async (c) => {
     const merchantId = c.req.valid("param").id;
@@ -256,7 +259,7 @@ export const merchantsRouter = newRouter()
   })
   .openapi(getSelf, async (c) => {
     const merchant = await findMerchant(c.env.DB, merchantIdOf(c.get("caller")));
-    return c.json(merchantView(merchant), 200);
+    return c.json(merchantView(merchant, c.get("config").currencies[0]!), 200);
   })
   .openapi(getSelfBalance, async (c) => {
     const currency = enabledCurrency(c.get("config").currencies, c.req.valid("query").currency);

@@ -5,7 +5,8 @@ import { idSchema, paginationQuery, timestampSchema } from "./common";
 import { merchantIdSchema } from "./merchants";
 import { paymentSchema } from "./payments";
 import { payoutSchema } from "./payouts";
-import { sweepSchema, sweepTransferSchema } from "./sweeps";
+import { balanceAccountSchema, transferSchema } from "./transfers";
+import { sweepSchema } from "./sweeps";
 
 export const eventIdSchema = idSchema("evt", "evt_5f2c9a0e3b7d4e1f8a6c2b90");
 
@@ -15,6 +16,10 @@ export const eventTypeSchema = z.enum(eventTypes).openapi({
   description:
     "What happened. Emitted today: `payment.credited`, `payment.quarantined` (the platform's: the operator sees it, no merchant does), " +
     "`payment.reversed`, `payment.returned` (quarantined money sent back to its sender: the platform's), `payout.completed`, `payout.failed`, " +
+    "`transfer.completed` (one event per owner of the transfer's two accounts: each merchant concerned gets its own, and a platform account gives the " +
+    "platform's, seen by the operator only), `balance_account.balance.updated` (every change of a balance account's available or reserved, in the write " +
+    "that changes it: a transfer, a cash-in, a payout reserved, settled or returned, a reversal; cash-ins are written in groups, so one event per merchant " +
+    "per group rather than one per cash-in; a reserve's events are its merchant's, the platform account's the platform's). " +
     "`balance_account.sweep.completed` and `balance_account.sweep.failed` (a sweep's daily run: its owner's, or the platform's for a platform sweep). " +
     "The others are emitted once the features they describe exist.",
   example: "payment.credited",
@@ -39,10 +44,11 @@ export const deliverySchema = z
   })
   .openapi("EventDelivery", { description: "Delivery of the event to the merchant's webhook_url." });
 
-export const eventObjectSchema = z.union([paymentSchema, payoutSchema, sweepSchema]).openapi({
+export const eventObjectSchema = z.union([paymentSchema, payoutSchema, transferSchema, balanceAccountSchema, sweepSchema]).openapi({
   description:
     "The object as `GET` showed it when the event happened: a snapshot, written in the same atomic write as the effect, so an event never announces what `GET` cannot show yet. " +
-    "A later `GET` of the object may show a later state. A `payment.*` event carries a Payment, a `payout.*` event a Payout, " +
+    "A later `GET` of the object may show a later state. A `payment.*` event carries a Payment, a `payout.*` event a Payout, `transfer.completed` a " +
+    "Transfer, `balance_account.balance.updated` a BalanceAccount, " +
     "a `balance_account.sweep.*` event the Sweep with the run it reports as `last_run` (one event per run and outcome).",
 });
 
@@ -55,8 +61,8 @@ const eventFields = {
   created_at: timestampSchema.openapi({ description: "When the effect it describes was written." }),
   data: z.object({
     object: eventObjectSchema,
-    transfer: sweepTransferSchema.nullable().optional().openapi({
-      description: "`balance_account.sweep.*` only: the transfer the run made (`completed`), null when it made none (`failed`).",
+    transfer: transferSchema.nullable().optional().openapi({
+      description: "`balance_account.sweep.*` only: the transfer the run made (`completed`), as GET /v1/transfers/{id} shows it; null when it made none (`failed`).",
     }),
   }),
 };

@@ -69,6 +69,16 @@ const merchantFields = {
     example: "MR-7K4M-9QX3",
   }),
   webhook_url: z.string().nullable().openapi({ example: "https://tiendasur.example/webhooks/virtual-accounts" }),
+  balance_account_id: z.string().openapi({
+    description:
+      "The merchant's balance account (API §12, kind `merchant`) in the platform's primary currency: the first of the CURRENCIES variable (ARS by default). " +
+      "Its accounts in other enabled currencies are listed by GET /v1/balance-accounts.",
+    example: "ba_m0mhx2k3p1a8bcdefghjkmnpq_ars",
+  }),
+  reserve_account_id: z.string().openapi({
+    description: "The merchant's reserve account (API §12, kind `reserve`) in the platform's primary currency (the first of CURRENCIES).",
+    example: "ba_r0mhx2k3p1a8bcdefghjkmnpq_ars",
+  }),
   created_at: timestampSchema,
 };
 
@@ -88,6 +98,8 @@ export const createdMerchantSchema = z
       example: "whsec_9fq2...",
     }),
     webhook_url: merchantFields.webhook_url,
+    balance_account_id: merchantFields.balance_account_id,
+    reserve_account_id: merchantFields.reserve_account_id,
     created_at: merchantFields.created_at,
   })
   .openapi("CreatedMerchant");

@@ -4,8 +4,8 @@ import { limits } from "../limits";
 import { scheduleTimePattern, sweepTimeZone } from "../sweeps/schedule";
 import { sweepLimits } from "../sweeps/limits";
 import { idSchema, paginationQuery, timestampSchema } from "./common";
+import { balanceAccountIdSchema } from "./transfers";
 
-export const balanceAccountIdSchema = idSchema("ba", "ba_m0mhx2k3p1a8bcdefghjkmnpq_ars");
 export const sweepIdSchema = idSchema("sw", "sw_0mhx2k3p1a8bcdefghjkmnpq");
 
 export const sweepAccountParams = z.object({ id: balanceAccountIdSchema.openapi({ param: { name: "id", in: "path" }, description: "The sweep's source balance account." }) });
@@ -91,24 +91,3 @@ export const sweepListQuery = paginationQuery.extend({
 
 export const sweepLimitsText = `At most ${sweepLimits.active_per_balance_account_max} active sweeps per balance account (422 invalid_state beyond).`;
 
-/**
- * The transfer a sweep's run made, as `balance_account.sweep.completed` carries it in
- * `data.transfer`: as GET /v1/transfers/{id} shows it (src/transfers/transfer-row.ts).
- */
-export const sweepTransferSchema = z
-  .object({
-    id: z.string().openapi({ example: "tr_sweep_0mhx2k3p1a8bcdefghjkmnpq_20261121" }),
-    object: z.literal("transfer"),
-    status: z.string().openapi({ example: "completed" }),
-    kind: z.string().openapi({ example: "sweep" }),
-    from_balance_account: balanceAccountIdSchema,
-    to_balance_account: balanceAccountIdSchema,
-    amount: z.number().int(),
-    currency: z.string(),
-    description: z.string().nullable(),
-    metadata: z.record(z.string(), z.string()).openapi({
-      description: "`sweep_id`, `sweep_run_id`, `sweep_type`, `business_day`, and `initiated_by`: the balance account that initiated it (the source for `push`, the target for `pull`).",
-    }),
-    created_at: timestampSchema,
-  })
-  .openapi("SweepTransfer");

@@ -52,7 +52,9 @@ describe("dispatch after the write", () => {
     expect(firstAttemptQueued(queued, completedEvent)).toBe(true);
     expect(firstAttemptQueued(queued, failedEvent)).toBe(true);
     await drainWebhooks(queued);
-    expect(received.map((request) => (JSON.parse(request.rawBody) as { type: string }).type).sort()).toEqual(["payout.completed", "payout.failed"]);
+    // Each settlement also moved the merchant's balance: balance_account.balance.updated (API §14) rides along.
+    const types = received.map((request) => (JSON.parse(request.rawBody) as { type: string }).type);
+    expect(types.filter((type) => type !== "balance_account.balance.updated").sort()).toEqual(["payout.completed", "payout.failed"]);
   });
 
   it("an operator's assignment of a quarantined payment dispatches its payment.credited", async () => {

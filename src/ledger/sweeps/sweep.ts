@@ -17,7 +17,8 @@ export type SweptTable =
   | "ledger_accounts"
   | "merchant_ledger_transactions"
   | "merchant_ledger_accounts"
-  | "incoming_payment_details";
+  | "incoming_payment_details"
+  | "transfers";
 
 /** One thing found wrong: which check it breaks, and a short description naming the row. */
 export interface Finding {

@@ -1,0 +1,217 @@
+/**
+ * Internal transfers and top-ups (API §12): money between two balance accounts, no bank payout.
+ * The rules of who may move what live here; the movement itself is executeTransfer's.
+ *
+ * - The operator may move between any two balance accounts, except FROM a reserve (reserve
+ *   money leaves only by the release cron, by the reserve policy's rules).
+ * - A merchant may move only from its own `merchant` account, to any merchant or platform
+ *   balance account of the platform (another merchant's included, as Adyen allows transfers
+ *   between balance accounts of one platform: the recipient sees the transfer and its event),
+ *   never to a reserve, its own included: money there would be stranded, since only the
+ *   release cron moves it out, and that releases what the policy withheld.
+ */
+import { createRoute } from "@hono/zod-openapi";
+import { assert } from "../assert";
+import type { AppEnv, Caller, IdempotencyClaim } from "../context";
+import { newRouter } from "../context";
+import { derivedId } from "../crypto";
+import { ApiError } from "../errors";
+import { balanceAccountId, merchantAccount, platformBalanceAccount } from "../ledger/accounts";
+import { enabledCurrency } from "../ledger/balances";
+import { requireOperator } from "../middleware/auth";
+import { decodeCursor, selectPage, toPage } from "../pagination";
+import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, problemResponses } from "../schemas/common";
+import { merchantIdParams } from "../schemas/merchants";
+import { idempotencyHeader } from "../schemas/payouts";
+import { createTopUpRequest, createTransferRequest, transferIdParams, transferListQuery, transferSchema } from "../schemas/transfers";
+import { executeTransfer, readTransferAccounts, type TransferAccount, type TransferOrder } from "../transfers/execute-transfer";
+import { findTransfer, transferView, transferVisibleTo, type TransferRow } from "../transfers/transfer-row";
+import type { Context } from "hono";
+
+const either = { tags: ["Transfers"], security: [{ merchantKey: [] as string[] }, { operatorKey: [] as string[] }] as Record<string, string[]>[] };
+
+const sameData =
+  "Idempotency-Key is required: a retry with the same key and body answers the first response (`Idempotent-Replayed: true`) and never moves twice; " +
+  "another body under the key is 422 idempotency_key_reused. The transfer also keeps its own data: should a repeat of its id ever carry other data, " +
+  "it is 409 conflict and nothing moves. The balance check and the movement are one atomic write: concurrent transfers and payouts on one account " +
+  "can never take its available below zero (422 insufficient_funds, nothing moved).";
+
+const create = createRoute({
+  ...either,
+  method: "post",
+  path: "/v1/transfers",
+  operationId: "createTransfer",
+  summary: "Move money between two balance accounts",
+  description:
+    "An internal transfer: the amount leaves `from_balance_account`'s available and reaches `to_balance_account`'s in one atomic write, with no bank payout " +
+    "(`201`, status `completed`). The operator may move between any two balance accounts except from a reserve (reserve money leaves only by the release " +
+    "cron). A merchant may move only from its own `merchant` account (another account of its own, or anyone else's, as `from` is 404 / 400), to any " +
+    "merchant or platform balance account of the platform — another merchant's included: the recipient sees the transfer and gets its event — but never " +
+    "to a reserve. Both accounts must be in `currency` (400 naming the field); the same account on both sides is 400.\n\n" +
+    sameData,
+  request: { headers: idempotencyHeader, body: jsonBody(createTransferRequest) },
+  responses: { 201: jsonResponse(transferSchema, "The transfer, completed."), ...problemResponses(404, 409, 422, ...bodyProblemStatuses) },
+});
+
+const topUp = createRoute({
+  tags: ["Transfers"],
+  security: [{ operatorKey: [] }],
+  middleware: [requireOperator],
+  method: "post",
+  path: "/v1/merchants/{id}/top-ups",
+  operationId: "createTopUp",
+  summary: "Top up a merchant's balance account",
+  description:
+    "A transfer of kind `top_up` from `source` (by default the platform's balance account in `currency`) to the merchant's balance account in `currency`. " +
+    "The source may be any balance account but a reserve. An unknown merchant, or one with no account in that currency, is 404.\n\n" +
+    sameData,
+  request: { params: merchantIdParams, headers: idempotencyHeader, body: jsonBody(createTopUpRequest) },
+  responses: { 201: jsonResponse(transferSchema, "The top-up, completed."), ...problemResponses(403, 404, 409, 422, ...bodyProblemStatuses) },
+});
+
+const get = createRoute({
+  ...either,
+  method: "get",
+  path: "/v1/transfers/{id}",
+  operationId: "getTransfer",
+  summary: "Get a transfer",
+  description: "A merchant sees the transfers from or to its accounts; any other id is 404, as one that does not exist. The operator sees all.",
+  request: { params: transferIdParams },
+  responses: { 200: jsonResponse(transferSchema, "The transfer."), ...problemResponses(404) },
+});
+
+const list = createRoute({
+  ...either,
+  method: "get",
+  path: "/v1/transfers",
+  operationId: "listTransfers",
+  summary: "List transfers, newest first",
+  description: "A merchant lists the transfers from or to its accounts (top-ups, sweeps and reserve releases included); the operator lists all.",
+  request: { query: transferListQuery },
+  responses: { 200: jsonResponse(listSchema(transferSchema, "TransferList"), "A page of transfers."), ...problemResponses() },
+});
+
+const notFound = (field: string) => new ApiError("not_found", `No such balance account: ${field}.`, [{ path: field, message: "no such balance account" }]);
+const refused = (field: string, message: string) => new ApiError("invalid_request", message, [{ path: field, message }]);
+
+/** The transfer's id: from the caller, its Idempotency-Key and the key's claim, as a payout's. */
+function transferIdOf(claim: IdempotencyClaim): Promise<string> {
+  return derivedId("tr", `${claim.scope}:${claim.key}:${claim.claim_id}`);
+}
+
+function claimOf(c: Context<AppEnv>): IdempotencyClaim {
+  const claim = c.get("idempotency");
+  assert(claim !== undefined, `${c.req.path} runs under an idempotency claim`);
+  return claim;
+}
+
+/** Both accounts are in `currency`, else 400 naming the field (refused before anything ran). */
+function requireCurrency(currency: string, from: TransferAccount, to: TransferAccount, toField: string, fromField: string) {
+  if (from.currency !== currency) throw refused("currency", `must be ${fromField}'s currency, ${from.currency}`);
+  if (to.currency !== currency) throw refused("currency", `must be ${toField}'s currency, ${to.currency}`);
+}
+
+/** Runs the order and answers as the API does: 201 with the transfer, or the refusal. */
+async function answer(c: Context<AppEnv>, order: TransferOrder, fields: { from: string; to: string }) {
+  const outcome = await executeTransfer(c.env, order, Date.now());
+  switch (outcome.result) {
+    case "created":
+    case "replayed":
+      return c.json(transferView(outcome.transfer), 201);
+    case "conflict":
+      throw new ApiError("conflict", "This transfer was already created with different data; nothing moved.");
+    case "insufficient_funds":
+      throw new ApiError("insufficient_funds", `The available balance of ${fields.from} does not cover this transfer; nothing moved.`);
+    case "not_found":
+      throw notFound(outcome.field === "from_balance_account" ? fields.from : fields.to);
+  }
+}
+
+function initiator(caller: Caller): string {
+  return caller.kind === "operator" ? "operator" : caller.merchantId;
+}
+
+export const transfersRouter = newRouter()
+  .openapi(create, async (c) => {
+    const body = c.req.valid("json");
+    const caller = c.get("caller");
+    const currency = enabledCurrency(c.get("config").currencies, body.currency);
+    if (body.from_balance_account === body.to_balance_account) {
+      throw refused("to_balance_account", "must not be from_balance_account: a transfer moves between two accounts");
+    }
+    const accounts = await readTransferAccounts(c.env.DB, [body.from_balance_account, body.to_balance_account]);
+    const from = accounts.get(body.from_balance_account);
+    const to = accounts.get(body.to_balance_account);
+    // Another merchant's account is answered as one that does not exist.
+    if (!from || (caller.kind === "merchant" && from.owner_id !== caller.merchantId)) throw notFound("from_balance_account");
+    if (!to) throw notFound("to_balance_account");
+    if (caller.kind === "merchant" && from.kind !== "merchant") {
+      throw refused("from_balance_account", "a merchant moves money only from its own merchant balance account");
+    }
+    if (from.kind === "reserve") throw refused("from_balance_account", "reserve money leaves only by the reserve release");
+    if (caller.kind === "merchant" && to.kind === "reserve") throw refused("to_balance_account", "a merchant may not move money into a reserve");
+    requireCurrency(currency, from, to, "to_balance_account", "from_balance_account");
+    const order: TransferOrder = {
+      id: await transferIdOf(claimOf(c)),
+      kind: "transfer",
+      from_balance_account: body.from_balance_account,
+      to_balance_account: body.to_balance_account,
+      amount: body.amount,
+      currency,
+      description: body.description ?? null,
+      initiated_by: initiator(caller),
+    };
+    return answer(c, order, { from: "from_balance_account", to: "to_balance_account" });
+  })
+  .openapi(topUp, async (c) => {
+    const body = c.req.valid("json");
+    const merchantId = c.req.valid("param").id;
+    const currency = enabledCurrency(c.get("config").currencies, body.currency);
+    const target = balanceAccountId(merchantAccount(merchantId, currency).id);
+    const source = body.source ?? balanceAccountId(platformBalanceAccount(currency).id);
+    if (source === target) throw refused("source", "must not be the merchant's own balance account");
+    const accounts = await readTransferAccounts(c.env.DB, [source, target]);
+    const from = accounts.get(source);
+    const to = accounts.get(target);
+    if (!to) throw new ApiError("not_found", `No merchant ${merchantId} with a ${currency} balance account.`);
+    if (!from) throw notFound("source");
+    if (from.kind === "reserve") throw refused("source", "reserve money leaves only by the reserve release");
+    if (from.currency !== currency) throw refused("currency", `must be source's currency, ${from.currency}`);
+    const order: TransferOrder = {
+      id: await transferIdOf(claimOf(c)),
+      kind: "top_up",
+      from_balance_account: source,
+      to_balance_account: target,
+      amount: body.amount,
+      currency,
+      description: body.description ?? null,
+      initiated_by: "operator",
+    };
+    return answer(c, order, { from: "source", to: "id" });
+  })
+  .openapi(get, async (c) => {
+    const row = await findTransfer(c.env.DB, c.req.valid("param").id);
+    if (!row || !transferVisibleTo(row, c.get("caller"))) throw new ApiError("not_found", "No such transfer.");
+    return c.json(transferView(row), 200);
+  })
+  .openapi(list, async (c) => {
+    const { limit, cursor, balance_account, kind } = c.req.valid("query");
+    const caller = c.get("caller");
+    const conditions: string[] = [];
+    const params: unknown[] = [];
+    if (caller.kind === "merchant") {
+      conditions.push("(from_owner_id = ? OR to_owner_id = ?)");
+      params.push(caller.merchantId, caller.merchantId);
+    }
+    if (balance_account !== undefined) {
+      conditions.push("(from_balance_account = ? OR to_balance_account = ?)");
+      params.push(balance_account, balance_account);
+    }
+    if (kind !== undefined) {
+      conditions.push("kind = ?");
+      params.push(kind);
+    }
+    const where = conditions.length > 0 ? conditions.join(" AND ") : "1";
+    const rows = await selectPage<TransferRow>(c.env.DB, "transfers", where, params, decodeCursor(cursor), limit);
+    return c.json(toPage(rows, limit, transferView), 200);
+  });
