@@ -5,6 +5,9 @@
  * Each row is replaced by compare-and-set on the value read, so a rotation that lands between
  * our read and our write wins: we never overwrite a newer secret with the seal of an old one.
  */
+import { and, eq, ne, sql } from "drizzle-orm";
+import { database } from "../db/client";
+import { merchants } from "../db/schema";
 import type { Config, Env } from "../env";
 import { limits } from "../limits";
 import { log } from "../log";
@@ -12,24 +15,27 @@ import { isSealed, sealWebhookSecret } from "../webhooks/secret-box";
 
 /** How many rows this run sealed. */
 export async function sealLegacyWebhookSecrets(env: Env, config: Config): Promise<number> {
+  const db = database(env.DB);
   // Exactly the complement of isSealed (`v1.` prefix, case-sensitive: LIKE would not be).
-  const { results } = await env.DB.prepare(
-    "SELECT id, webhook_secret FROM merchants WHERE substr(webhook_secret, 1, 3) <> 'v1.' LIMIT ?",
-  )
-    .bind(limits.legacy_webhook_secrets_per_run)
-    .all<{ id: string; webhook_secret: string }>();
+  const results = await db
+    .select({ id: merchants.id, webhook_secret: merchants.webhook_secret })
+    .from(merchants)
+    .where(ne(sql`substr(${merchants.webhook_secret}, 1, 3)`, "v1."))
+    .limit(limits.legacy_webhook_secrets_per_run);
   const legacy = results.filter((row) => !isSealed(row.webhook_secret));
-  if (legacy.length === 0) return 0;
-  const updates = await Promise.all(
-    legacy.map(async (row) =>
-      env.DB.prepare("UPDATE merchants SET webhook_secret = ? WHERE id = ? AND webhook_secret = ?").bind(
-        await sealWebhookSecret(config.webhookSecretKey, row.id, row.webhook_secret),
-        row.id,
-        row.webhook_secret,
-      ),
-    ),
+  const sealings = await Promise.all(
+    legacy.map(async (row) => ({ row, secret: await sealWebhookSecret(config.webhookSecretKey, row.id, row.webhook_secret) })),
   );
-  const written = await env.DB.batch(updates);
+  // Built here, sent below: a drizzle query awaited (or returned from an async function) runs at once.
+  const [first, ...rest] = sealings.map(({ row, secret }) =>
+    db
+      .update(merchants)
+      .set({ webhook_secret: secret })
+      .where(and(eq(merchants.id, row.id), eq(merchants.webhook_secret, row.webhook_secret))),
+  );
+  if (first === undefined) return 0;
+  // One round trip; each update is its own compare-and-set, so the batch is not needed for atomicity.
+  const written = await db.batch([first, ...rest]);
   const sealed = written.reduce((count, result) => count + result.meta.changes, 0);
   log("info", "sealed legacy webhook secrets", { sealed, read: legacy.length });
   return sealed;

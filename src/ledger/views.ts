@@ -1,37 +1,14 @@
 /** Ledger accounts, entries and transactions as the API shows them (API §8). */
 import type { Caller } from "../context";
-import type { LedgerAccountSpec } from "./accounts";
+import type { ledgerAccounts, ledgerEntries, ledgerTransactions } from "../db/schema";
 import { rfc3339 } from "../schemas/common";
 
 /** A ledger account as stored: what opened it, and its balances cached by the triggers. */
-export interface LedgerAccountRow extends Omit<LedgerAccountSpec, "no_overdraft"> {
-  posted_debits: number;
-  posted_credits: number;
-  pending_debits: number;
-  pending_credits: number;
-  created_at: number;
-  updated_at: number;
-}
+export type LedgerAccountRow = typeof ledgerAccounts.$inferSelect;
 
-export interface LedgerEntryRow {
-  id: string;
-  transaction_id: string;
-  ledger_account_id: string;
-  direction: "debit" | "credit";
-  amount: number;
-  status: "pending" | "posted" | "archived";
-  created_at: number;
-}
+export type LedgerEntryRow = typeof ledgerEntries.$inferSelect;
 
-export interface LedgerTransactionRow {
-  id: string;
-  status: "pending" | "posted" | "archived";
-  description: string;
-  ledgerable_type: string | null;
-  ledgerable_id: string | null;
-  effective_at: number;
-  created_at: number;
-}
+export type LedgerTransactionRow = typeof ledgerTransactions.$inferSelect;
 
 /**
  * Modern Treasury's balances, signed by the account's normal balance: posted counts posted

@@ -10,10 +10,14 @@
  * Each step's writes end with a compare-and-set on (phase, cursor): a step that runs twice
  * (a redelivered queue message) counts nothing twice, and every other write is idempotent.
  */
+import { and, asc, count, eq, gt, inArray, isNull, lte, max, ne, or } from "drizzle-orm";
+import { assert } from "../assert";
 import { bankAdapter, type StatementLine } from "../bank/adapter";
 import { handleBankEvent } from "../bank/handle-event";
 import { paymentIdOf } from "../cashins/receive-transfer";
 import { newId } from "../crypto";
+import { database, type Db } from "../db/client";
+import { payments, payouts, reconciliationDiscrepancies } from "../db/schema";
 import type { Config, Env } from "../env";
 import { reconciliationLimits as bounds, accountLimits } from "../limits";
 import { faultPoint } from "../faults";
@@ -50,14 +54,24 @@ function chunks<T>(items: T[], size: number = accountLimits.d1_parameters_max): 
   return out;
 }
 
-async function recordsByBankId(d1: D1Database, table: "payments" | "payouts", ids: string[]) {
+/**
+ * The ledger's side of each direction: its records, the column that dates them to a business
+ * day, and which of that day's records the bank must show (a payout only once completed).
+ */
+const ledgerSides = {
+  payments: { table: payments, ofDay: payments.booked_date, onStatement: undefined },
+  payouts: { table: payouts, ofDay: payouts.completed_date, onStatement: and(eq(payouts.status, "completed"), inArray(payouts.kind, ["payout", "return"])) },
+};
+
+async function recordsByBankId(db: Db, side: "payments" | "payouts", ids: string[]) {
+  const { table } = ledgerSides[side];
   const found = new Map<string, { id: string; amount: number }>();
   for (const chunk of chunks(ids)) {
-    const { results } = await d1
-      .prepare(`SELECT id, bank_transaction_id, amount FROM ${table} WHERE bank_transaction_id IN (${chunk.map(() => "?").join(",")})`)
-      .bind(...chunk)
-      .all<{ id: string; bank_transaction_id: string; amount: number }>();
-    for (const row of results) found.set(row.bank_transaction_id, row);
+    const rows = await db
+      .select({ id: table.id, bank_transaction_id: table.bank_transaction_id, amount: table.amount })
+      .from(table)
+      .where(inArray(table.bank_transaction_id, chunk));
+    for (const row of rows) if (row.bank_transaction_id !== null) found.set(row.bank_transaction_id, row);
   }
   return found;
 }
@@ -89,26 +103,31 @@ function lostWebhookOf(line: StatementLine) {
 }
 
 /** The lines an earlier attempt of this step already found missing (it crashed before committing). */
-async function alreadyMissing(d1: D1Database, run: RunRow, ids: string[]): Promise<Set<string>> {
+async function alreadyMissing(db: Db, run: RunRow, ids: string[]): Promise<Set<string>> {
   const found = new Set<string>();
   for (const chunk of chunks(ids)) {
-    const { results } = await d1
-      .prepare(
-        `SELECT bank_transaction_id FROM reconciliation_discrepancies
-         WHERE run_id = ? AND kind = 'missing_in_ledger' AND bank_transaction_id IN (${chunk.map(() => "?").join(",")})`,
-      )
-      .bind(run.id, ...chunk)
-      .all<{ bank_transaction_id: string }>();
-    for (const row of results) found.add(row.bank_transaction_id);
+    const rows = await db
+      .select({ bank_transaction_id: reconciliationDiscrepancies.bank_transaction_id })
+      .from(reconciliationDiscrepancies)
+      .where(
+        and(
+          eq(reconciliationDiscrepancies.run_id, run.id),
+          eq(reconciliationDiscrepancies.kind, "missing_in_ledger"),
+          inArray(reconciliationDiscrepancies.bank_transaction_id, chunk),
+        ),
+      );
+    for (const row of rows) found.add(row.bank_transaction_id);
   }
   return found;
 }
 
 async function matchStatementPage(env: Env, config: Config, run: RunRow, now: number): Promise<StepResult> {
   const page = await bankAdapter(env, config).statement(run.date, run.cursor, bounds.statement_page_lines);
-  const credits = await recordsByBankId(env.DB, "payments", page.lines.filter((l) => l.direction === "credit").map((l) => l.bank_transaction_id));
-  const debits = await recordsByBankId(env.DB, "payouts", page.lines.filter((l) => l.direction === "debit").map((l) => l.bank_transaction_id));
-  const missingBefore = await alreadyMissing(env.DB, run, page.lines.map((line) => line.bank_transaction_id));
+  // env.DB is the step's counting binding: these reads count against its budget.
+  const db = database(env.DB);
+  const credits = await recordsByBankId(db, "payments", page.lines.filter((l) => l.direction === "credit").map((l) => l.bank_transaction_id));
+  const debits = await recordsByBankId(db, "payouts", page.lines.filter((l) => l.direction === "debit").map((l) => l.bank_transaction_id));
+  const missingBefore = await alreadyMissing(db, run, page.lines.map((line) => line.bank_transaction_id));
   const result: StepResult = { phase: "statement", cursor: run.cursor, statement_lines: 0, matched: 0, discrepancies: [], marks: [], in_flight: [] };
   const seen = { payments: [] as string[], payouts: [] as string[] };
   const missing: StatementLine[] = [];
@@ -194,24 +213,35 @@ async function matchStatementPage(env: Env, config: Config, run: RunRow, now: nu
  * reads are bounded however large the day, though almost every record is marked.
  */
 async function unmatchedLedgerPage(env: Env, run: RunRow, table: "payments" | "payouts"): Promise<StepResult> {
-  const ofDay = table === "payments" ? "booked_date = ?" : "completed_date = ?";
-  const counted = table === "payments" ? "" : "AND status = 'completed' AND kind IN ('payout', 'return')";
+  const { table: records, ofDay, onStatement } = ledgerSides[table];
+  const db = database(env.DB); // the step's counting binding
   const after = run.cursor ?? "";
-  const window = await env.DB.prepare(
-    `SELECT MAX(id) AS last_id, COUNT(*) AS size FROM (SELECT id FROM ${table} WHERE ${ofDay} AND id > ? ORDER BY id LIMIT ?)`,
-  )
-    .bind(run.date, after, bounds.ledger_window_rows)
-    .first<{ last_id: string | null; size: number }>();
+  const windowRows = db
+    .select({ id: records.id })
+    .from(records)
+    .where(and(eq(ofDay, run.date), gt(records.id, after)))
+    .orderBy(asc(records.id))
+    .limit(bounds.ledger_window_rows)
+    .as("day_window");
+  const window = await db.select({ last_id: max(windowRows.id), size: count() }).from(windowRows).get();
   const windowEnd = window?.last_id ?? null;
-  const { results } =
+  const results =
     windowEnd === null
-      ? { results: [] as { id: string; bank_transaction_id: string; amount: number }[] }
-      : await env.DB.prepare(
-          `SELECT id, bank_transaction_id, amount FROM ${table}
-           WHERE ${ofDay} AND id > ? AND id <= ? ${counted} AND (reconciled_by IS NULL OR reconciled_by <> ?) ORDER BY id LIMIT ?`,
-        )
-          .bind(run.date, after, windowEnd, run.id, bounds.ledger_page_rows)
-          .all<{ id: string; bank_transaction_id: string; amount: number }>();
+      ? []
+      : await db
+          .select({ id: records.id, bank_transaction_id: records.bank_transaction_id, amount: records.amount })
+          .from(records)
+          .where(
+            and(
+              eq(ofDay, run.date),
+              gt(records.id, after),
+              lte(records.id, windowEnd),
+              onStatement,
+              or(isNull(records.reconciled_by), ne(records.reconciled_by, run.id)),
+            ),
+          )
+          .orderBy(asc(records.id))
+          .limit(bounds.ledger_page_rows);
   const last = results[results.length - 1];
   const pageFull = results.length === bounds.ledger_page_rows;
   const more = pageFull || (window?.size ?? 0) === bounds.ledger_window_rows;
@@ -222,19 +252,23 @@ async function unmatchedLedgerPage(env: Env, run: RunRow, table: "payments" | "p
     matched: 0,
     marks: [],
     in_flight: [],
-    discrepancies: results.map((row) => ({
-      kind: "missing_at_bank",
-      direction: table === "payments" ? "credit" : "debit",
-      bank_transaction_id: row.bank_transaction_id,
-      ledger_amount: row.amount,
-      bank_amount: null,
-      record_id: row.id,
-      resolution: "open",
-      detail: "in the ledger, not on the bank's statement: investigate (a bug or a forged event); never fixed automatically",
-    })),
+    discrepancies: results.map((row) => {
+      assert(row.bank_transaction_id !== null, `completed ${row.id} has the bank's transaction id`);
+      return {
+        kind: "missing_at_bank",
+        direction: table === "payments" ? "credit" : "debit",
+        bank_transaction_id: row.bank_transaction_id,
+        ledger_amount: row.amount,
+        bank_amount: null,
+        record_id: row.id,
+        resolution: "open",
+        detail: "in the ledger, not on the bank's statement: investigate (a bug or a forged event); never fixed automatically",
+      };
+    }),
   };
 }
 
+/** Raw SQL: a multi-row conditional upsert (a resolved discrepancy is never reopened) that shares the step's atomic batch. */
 function discrepancyInserts(d1: D1Database, run: RunRow, discrepancies: Discrepancy[], now: number): D1PreparedStatement[] {
   const columns = 11;
   const rowsPerStatement = Math.floor(accountLimits.d1_parameters_max / columns);
@@ -279,6 +313,8 @@ export async function reconciliationStep(env: Env, config: Config, runId: string
   const done = result.phase === "done";
   const d1 = counted.d1;
   faultPoint("reconciliation.before_commit");
+  // Raw SQL: one atomic batch of conditional statements (the compare-and-set on a cursor that may
+  // be NULL, counters added in place, a delete guarded by EXISTS) that drizzle could only spell as sql fragments.
   await d1.batch([
     ...result.marks.flatMap(({ table, bank_transaction_ids }) =>
       chunks(bank_transaction_ids).map((ids) =>

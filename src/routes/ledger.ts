@@ -5,11 +5,13 @@
  * src/merchant-ledger/), so that a detail's ledger_transaction_id can be followed.
  */
 import { createRoute } from "@hono/zod-openapi";
+import { and, asc, desc, eq, getTableColumns } from "drizzle-orm";
 import { newRouter } from "../context";
-import { database } from "../db/client";
+import { database, type Db } from "../db/client";
+import { ledgerAccounts, ledgerEntries, ledgerTransactions } from "../db/schema";
 import { ApiError } from "../errors";
 import { requireOperator } from "../middleware/auth";
-import { decodeCursor, selectPage, toPage } from "../pagination";
+import { afterCursor, decodeCursor, toPage } from "../pagination";
 import { jsonResponse, listSchema, paginationQuery, problemResponses } from "../schemas/common";
 import {
   ledgerAccountIdParams,
@@ -25,8 +27,6 @@ import {
   ledgerTransactionView,
   mayReadAccount,
   type LedgerAccountRow,
-  type LedgerEntryRow,
-  type LedgerTransactionRow,
 } from "../ledger/views";
 import { findMerchantLedgerAccount, listMerchantLedgerEntries } from "../merchant-ledger/accounts";
 import { isMerchantLedgerAccountId, isMerchantLedgerTransactionId } from "../merchant-ledger/ids";
@@ -77,8 +77,8 @@ const listAccounts = createRoute({
   responses: { 200: jsonResponse(listSchema(ledgerAccountSchema, "LedgerAccountList"), "A page of accounts."), ...problemResponses(403) },
 });
 
-async function readableAccount(d1: D1Database, caller: Parameters<typeof mayReadAccount>[0], id: string): Promise<LedgerAccountRow> {
-  const account = await d1.prepare("SELECT * FROM ledger_accounts WHERE id = ?").bind(id).first<LedgerAccountRow>();
+async function readableAccount(db: Db, caller: Parameters<typeof mayReadAccount>[0], id: string): Promise<LedgerAccountRow> {
+  const account = await db.select().from(ledgerAccounts).where(eq(ledgerAccounts.id, id)).get();
   if (!account || !mayReadAccount(caller, account)) throw new ApiError("not_found", "No such ledger account.");
   return account;
 }
@@ -90,42 +90,58 @@ export const ledgerRouter = newRouter()
       if (!own) throw new ApiError("not_found", "No such ledger account.");
       return c.json(merchantLedgerAccountView(own), 200);
     }
-    const account = await readableAccount(c.env.DB, c.get("caller"), c.req.valid("param").id);
+    const account = await readableAccount(database(c.env.DB), c.get("caller"), c.req.valid("param").id);
     return c.json(ledgerAccountView(account), 200);
   })
   .openapi(listEntries, async (c) => {
     const { limit, cursor } = c.req.valid("query");
+    const db = database(c.env.DB);
     if (isMerchantLedgerAccountId(c.req.valid("param").id)) {
-      const db = database(c.env.DB);
       const own = await findMerchantLedgerAccount(db, c.get("caller"), c.req.valid("param").id);
       if (!own) throw new ApiError("not_found", "No such ledger account.");
       return c.json(toPage(await listMerchantLedgerEntries(db, own.id, limit, decodeCursor(cursor)), limit, merchantLedgerEntryView), 200);
     }
-    const account = await readableAccount(c.env.DB, c.get("caller"), c.req.valid("param").id);
-    const rows = await selectPage<LedgerEntryRow>(c.env.DB, "ledger_entries", "ledger_account_id = ?", [account.id], decodeCursor(cursor), limit);
+    const account = await readableAccount(db, c.get("caller"), c.req.valid("param").id);
+    // Newest first, limit + 1 rows (see toPage).
+    const rows = await db
+      .select()
+      .from(ledgerEntries)
+      .where(and(eq(ledgerEntries.ledger_account_id, account.id), afterCursor(ledgerEntries.created_at, ledgerEntries.id, decodeCursor(cursor))))
+      .orderBy(desc(ledgerEntries.created_at), desc(ledgerEntries.id))
+      .limit(limit + 1);
     return c.json(toPage(rows, limit, ledgerEntryView), 200);
   })
   .openapi(getTransaction, async (c) => {
     const id = c.req.valid("param").id;
     const caller = c.get("caller");
+    const db = database(c.env.DB);
     if (isMerchantLedgerTransactionId(id)) {
-      const own = await findMerchantLedgerTransaction(database(c.env.DB), caller, id);
+      const own = await findMerchantLedgerTransaction(db, caller, id);
       if (!own) throw new ApiError("not_found", "No such ledger transaction.");
       return c.json(merchantLedgerTransactionView(own.transaction, own.entries), 200);
     }
-    const [transaction, entries] = await c.env.DB.batch([
-      c.env.DB.prepare("SELECT * FROM ledger_transactions WHERE id = ?").bind(id),
-      c.env.DB.prepare(
-        "SELECT e.*, a.owner_id FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.ledger_account_id WHERE e.transaction_id = ? ORDER BY e.id",
-      ).bind(id),
+    // One round trip: the transaction and its entries, each with its account's owner (who may read it).
+    const [transactions, entryRows] = await db.batch([
+      db.select().from(ledgerTransactions).where(eq(ledgerTransactions.id, id)),
+      db
+        .select({ ...getTableColumns(ledgerEntries), owner_id: ledgerAccounts.owner_id })
+        .from(ledgerEntries)
+        .innerJoin(ledgerAccounts, eq(ledgerAccounts.id, ledgerEntries.ledger_account_id))
+        .where(eq(ledgerEntries.transaction_id, id))
+        .orderBy(asc(ledgerEntries.id)),
     ]);
-    const row = transaction?.results[0] as LedgerTransactionRow | undefined;
-    const entryRows = (entries?.results ?? []) as (LedgerEntryRow & { owner_id: string })[];
+    const row = transactions[0];
     if (!row || !entryRows.some((entry) => mayReadAccount(caller, entry))) throw new ApiError("not_found", "No such ledger transaction.");
     return c.json(ledgerTransactionView(row, entryRows), 200);
   })
   .openapi(listAccounts, async (c) => {
     const { limit, cursor, kind } = c.req.valid("query");
-    const rows = await selectPage<LedgerAccountRow>(c.env.DB, "ledger_accounts", kind ? "kind = ?" : "1", kind ? [kind] : [], decodeCursor(cursor), limit);
+    // Newest first, limit + 1 rows (see toPage).
+    const rows = await database(c.env.DB)
+      .select()
+      .from(ledgerAccounts)
+      .where(and(kind ? eq(ledgerAccounts.kind, kind) : undefined, afterCursor(ledgerAccounts.created_at, ledgerAccounts.id, decodeCursor(cursor))))
+      .orderBy(desc(ledgerAccounts.created_at), desc(ledgerAccounts.id))
+      .limit(limit + 1);
     return c.json(toPage(rows, limit, ledgerAccountView), 200);
   });

@@ -140,6 +140,19 @@ describe("reconciling a day against the sandbox bank's statement", () => {
     await expectInvariants();
   });
 
+  it("flags a completed payout the bank's statement never showed as missing at the bank, never fixing it", async () => {
+    const { merchant, customer } = await fundedCustomer(30_000);
+    const payout = (await (await postPayout(merchant.api_key, { customer_id: customer.id, amount: 10_000 })).json()) as { id: string };
+    await drainPayoutQueue([payout.id]);
+    // A payout.completed the bank never booked (forged or buggy): completed here, absent from the statement.
+    const forged = { id: uniqueId("evt"), type: "payout.completed", created_at: new Date().toISOString(), data: { payout_id: payout.id, bank_transaction_id: uniqueId("bt") } };
+    expect((await sendBankEvent(forged)).status).toBe(200);
+    const { report } = await reconcile(today());
+    expect(discrepancyOf(report, forged.data.bank_transaction_id)).toEqual([
+      expect.objectContaining({ kind: "missing_at_bank", direction: "debit", resolution: "open", ledger_amount: 10_000, bank_amount: null, record_id: payout.id }),
+    ]);
+  });
+
   it("resumes a run that crashed halfway without counting or crediting anything twice", async () => {
     const merchant = await createMerchant();
     const customer = await createCustomer(merchant.api_key);
