@@ -70,7 +70,17 @@ describe("GET /v1/merchants/{id}", () => {
     const response = await api(`/v1/merchants/${merchant.id}`, { headers: operatorHeaders() });
     expect(response.status).toBe(200);
     const body = (await response.json()) as Record<string, unknown>;
-    expect(body).toEqual({ id: merchant.id, name: "Visible", reference: merchant.reference, webhook_url: null, created_at: expect.stringMatching(rfc3339) });
+    // API §12: the merchant object names its balance and reserve accounts (in the primary currency).
+    const suffix = merchant.id.slice(4);
+    expect(body).toEqual({
+      id: merchant.id,
+      name: "Visible",
+      reference: merchant.reference,
+      webhook_url: null,
+      balance_account_id: `ba_m${suffix}_ars`,
+      reserve_account_id: `ba_r${suffix}_ars`,
+      created_at: expect.stringMatching(rfc3339),
+    });
   });
 
   it("answers 404 for an unknown id", async () => {
