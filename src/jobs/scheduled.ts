@@ -9,6 +9,7 @@ import { repair } from "./repair";
 import { sealLegacyWebhookSecrets } from "./seal-webhook-secrets";
 import { emitExpiredEvents } from "../virtual-accounts/expire";
 import { finishRegistrations } from "../virtual-accounts/provision";
+import { releaseDueReserveHolds } from "../reserves/release-holds";
 
 /** The daily trigger (wrangler.toml): 03:15 UTC is 00:15 in Buenos Aires, just after the day closes. */
 export const dailyCron = "15 3 * * *";
@@ -23,6 +24,8 @@ export async function runScheduled(controller: Pick<ScheduledController, "cron" 
     // Virtual accounts (API §11): registrations a request left half-made; expiry announcements.
     ["finish_virtual_account_registrations", () => finishRegistrations(env, loadConfig(env), controller.scheduledTime)],
     ["virtual_account_expired_events", () => emitExpiredEvents(env, controller.scheduledTime)],
+    // Reserve withholdings whose holding period is over go back to their balance accounts (API §12).
+    ["release_reserve_holds", () => releaseDueReserveHolds(env, controller.scheduledTime)],
     // Every trigger: webhooks a writer did not dispatch, messages lost, backlogs over their bound.
     ["webhook_backstop", () => webhookBackstop(env, Date.now())],
   ];

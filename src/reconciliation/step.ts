@@ -50,11 +50,14 @@ function chunks<T>(items: T[], size: number = accountLimits.d1_parameters_max): 
   return out;
 }
 
+/** What the bank moved for a record: a payout's net (a merchant payout's withholding stayed with us). */
+const bankAmountOf = (table: "payments" | "payouts") => (table === "payouts" ? "amount - withheld_amount AS amount" : "amount");
+
 async function recordsByBankId(d1: D1Database, table: "payments" | "payouts", ids: string[]) {
   const found = new Map<string, { id: string; amount: number }>();
   for (const chunk of chunks(ids)) {
     const { results } = await d1
-      .prepare(`SELECT id, bank_transaction_id, amount FROM ${table} WHERE bank_transaction_id IN (${chunk.map(() => "?").join(",")})`)
+      .prepare(`SELECT id, bank_transaction_id, ${bankAmountOf(table)} FROM ${table} WHERE bank_transaction_id IN (${chunk.map(() => "?").join(",")})`)
       .bind(...chunk)
       .all<{ id: string; bank_transaction_id: string; amount: number }>();
     for (const row of results) found.set(row.bank_transaction_id, row);
@@ -195,7 +198,7 @@ async function matchStatementPage(env: Env, config: Config, run: RunRow, now: nu
  */
 async function unmatchedLedgerPage(env: Env, run: RunRow, table: "payments" | "payouts"): Promise<StepResult> {
   const ofDay = table === "payments" ? "booked_date = ?" : "completed_date = ?";
-  const counted = table === "payments" ? "" : "AND status = 'completed' AND kind IN ('payout', 'return')";
+  const counted = table === "payments" ? "" : "AND status = 'completed' AND kind IN ('payout', 'return', 'merchant_payout')";
   const after = run.cursor ?? "";
   const window = await env.DB.prepare(
     `SELECT MAX(id) AS last_id, COUNT(*) AS size FROM (SELECT id FROM ${table} WHERE ${ofDay} AND id > ? ORDER BY id LIMIT ?)`,
@@ -207,7 +210,7 @@ async function unmatchedLedgerPage(env: Env, run: RunRow, table: "payments" | "p
     windowEnd === null
       ? { results: [] as { id: string; bank_transaction_id: string; amount: number }[] }
       : await env.DB.prepare(
-          `SELECT id, bank_transaction_id, amount FROM ${table}
+          `SELECT id, bank_transaction_id, ${bankAmountOf(table)} FROM ${table}
            WHERE ${ofDay} AND id > ? AND id <= ? ${counted} AND (reconciled_by IS NULL OR reconciled_by <> ?) ORDER BY id LIMIT ?`,
         )
           .bind(run.date, after, windowEnd, run.id, bounds.ledger_page_rows)

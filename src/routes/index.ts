@@ -13,6 +13,7 @@ import { paymentsRouter } from "./payments";
 import { payoutsRouter } from "./payouts";
 import { quarantineRouter } from "./quarantine";
 import { reconciliationsRouter } from "./reconciliations";
+import { reservesRouter } from "./reserves";
 import { sandboxRouter } from "./sandbox";
 import { virtualAccountsRouter } from "./virtual-accounts";
 
@@ -33,5 +34,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
     .route("/", quarantineRouter)
     .route("/", sandboxRouter)
     .route("/", eventsRouter)
-    .route("/", virtualAccountsRouter);
+    .route("/", virtualAccountsRouter)
+    .route("/", reservesRouter);
 }

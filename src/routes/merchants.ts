@@ -84,6 +84,7 @@ export function merchantView(row: MerchantRow) {
     name: row.name,
     reference: formatReference(row.reference),
     webhook_url: row.webhook_url,
+    payout_cbu: row.payout_cbu,
     created_at: rfc3339(row.created_at),
   };
 }
