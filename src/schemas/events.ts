@@ -5,6 +5,7 @@ import { idSchema, paginationQuery, timestampSchema } from "./common";
 import { merchantIdSchema } from "./merchants";
 import { paymentSchema } from "./payments";
 import { payoutSchema } from "./payouts";
+import { reserveAccountEventObjectSchema } from "./reserves";
 
 export const eventIdSchema = idSchema("evt", "evt_5f2c9a0e3b7d4e1f8a6c2b90");
 
@@ -13,7 +14,7 @@ export const eventIdParams = z.object({ id: eventIdSchema.openapi({ param: { nam
 export const eventTypeSchema = z.enum(eventTypes).openapi({
   description:
     "What happened. Emitted today: `payment.credited`, `payment.quarantined` (the platform's: the operator sees it, no merchant does), " +
-    "`payment.reversed`, `payment.returned` (quarantined money sent back to its sender: the platform's), `payout.completed`, `payout.failed`. " +
+    "`payment.reversed`, `payment.returned` (quarantined money sent back to its sender: the platform's), `payout.completed`, `payout.failed`, `reserve_account.threshold_reached` (a fixed reserve policy's target reached by a merchant payout's withholding, once per policy version). " +
     "The others are emitted once the features they describe exist.",
   example: "payment.credited",
 });
@@ -37,10 +38,10 @@ export const deliverySchema = z
   })
   .openapi("EventDelivery", { description: "Delivery of the event to the merchant's webhook_url." });
 
-export const eventObjectSchema = z.union([paymentSchema, payoutSchema]).openapi({
+export const eventObjectSchema = z.union([paymentSchema, payoutSchema, reserveAccountEventObjectSchema]).openapi({
   description:
     "The object as `GET` showed it when the event happened: a snapshot, written in the same atomic write as the effect, so an event never announces what `GET` cannot show yet. " +
-    "A later `GET` of the object may show a later state. A `payment.*` event carries a Payment, a `payout.*` event a Payout.",
+    "A later `GET` of the object may show a later state. A `payment.*` event carries a Payment, a `payout.*` event a Payout, `reserve_account.threshold_reached` the reserve balance account.",
 });
 
 export type EventObject = z.infer<typeof eventObjectSchema>;

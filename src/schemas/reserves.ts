@@ -57,6 +57,19 @@ export const reservePolicySchema = z
   })
   .openapi("ReservePolicy");
 
+/** `reserve_account.threshold_reached`'s object: the reserve balance account when the target was reached. */
+export const reserveAccountEventObjectSchema = z
+  .object({
+    id: z.string().openapi({ example: "ba_r0mhx2k3p1a8bcdefghjkmnpq_ars" }),
+    owner_id: merchantIdSchema,
+    kind: z.literal("reserve"),
+    currency: currencySchema,
+    available: z.number().int(),
+    reserved: z.number().int(),
+    updated_at: timestampSchema,
+  })
+  .openapi("ReserveAccountSnapshot", { description: "The merchant's reserve balance account (API §12) as it was when a withholding made it reach its fixed policy's target." });
+
 export const createMerchantPayoutRequest = z
   .object({
     amount: amountSchema.openapi({ description: "What leaves the balance account: the bank is sent amount − withheld_amount." }),
