@@ -23,7 +23,7 @@ const setPolicy = createRoute({
   ...operator,
   method: "post",
   path: "/v1/merchants/{id}/reserve-policy",
-  operationId: "setReservePolicy",
+  operationId: "createReservePolicy",
   summary: "Set a merchant's reserve policy",
   description:
     "Replaces the merchant's reserve policy (a new version with a new id); it applies to merchant payouts created after " +

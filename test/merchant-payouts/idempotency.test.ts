@@ -10,7 +10,7 @@ import { sha256Hex } from "../../src/crypto";
 import { armFault, disarmFaults } from "../../src/faults";
 import { repair } from "../../src/jobs/repair";
 import { api, bearer } from "../helpers";
-import { drainPayoutQueue, expectInvariants, getPayout, merchantBalance, postPayout, fundedCustomer, settle, uniqueId } from "../money";
+import { drainPayoutQueue, expectInvariants, getPayout, merchantBalance, postPayout, fundedCustomer, sendBankEvent, settle, uniqueId } from "../money";
 import { createdPayout, patchMerchant, payingMerchant, postMerchantPayout, reserveBalance, fundMerchant, setPolicy } from "./helpers";
 
 afterEach(() => disarmFaults());
@@ -106,6 +106,27 @@ describe("merchant payout idempotency", () => {
     expect((await settle(payout.id, "completed")).status).toBe(200);
     expect((await getPayout(merchant.api_key, payout.id)).body.status).toBe("completed");
     expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 9_000, reserved: 0 });
+    await expectInvariants();
+  });
+});
+
+describe("merchant payout completion after a crash", () => {
+  it("a payout.completed that died after D1: the bank's redelivery replays it, one event, nothing moves twice", async () => {
+    const merchant = await payingMerchant(10_000, { type: "percentage", percentage: 10, holding_days: 1 });
+    const payout = await createdPayout(await postMerchantPayout(merchant.api_key, { amount: 4_000 }));
+    await drainPayoutQueue([payout.id]);
+    const event = { id: uniqueId("evt"), type: "payout.completed", created_at: new Date().toISOString(), data: { payout_id: payout.id, bank_transaction_id: uniqueId("bt") } };
+    armFault("transition.after_ledger");
+    expect((await sendBankEvent(event)).status).toBe(500);
+    expect((await sendBankEvent(event)).status).toBe(200);
+    expect((await getPayout(merchant.api_key, payout.id)).body.status).toBe("completed");
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 6_000, reserved: 0 });
+    expect(await reserveBalance(merchant.id)).toEqual({ available: 400, reserved: 0 });
+    const events = await env.DB.prepare("SELECT COUNT(*) AS n FROM events WHERE object_id = ? AND type = 'payout.completed'").bind(payout.id).first<{ n: number }>();
+    expect(events!.n).toBe(1);
+    // The customer saga's marker never applies to a merchant payout.
+    const row = await env.DB.prepare("SELECT customer_sync FROM payouts WHERE id = ?").bind(payout.id).first<{ customer_sync: string | null }>();
+    expect(row!.customer_sync).toBeNull();
     await expectInvariants();
   });
 });

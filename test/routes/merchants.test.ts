@@ -70,7 +70,7 @@ describe("GET /v1/merchants/{id}", () => {
     const response = await api(`/v1/merchants/${merchant.id}`, { headers: operatorHeaders() });
     expect(response.status).toBe(200);
     const body = (await response.json()) as Record<string, unknown>;
-    expect(body).toEqual({ id: merchant.id, name: "Visible", reference: merchant.reference, webhook_url: null, created_at: expect.stringMatching(rfc3339) });
+    expect(body).toEqual({ id: merchant.id, name: "Visible", reference: merchant.reference, webhook_url: null, payout_cbu: null, created_at: expect.stringMatching(rfc3339) });
   });
 
   it("answers 404 for an unknown id", async () => {
