@@ -167,11 +167,13 @@ function merchantPayoutStatements(
 /**
  * A fixed policy's target reached by this payout's withholding: its event and its mark, once
  * per policy (events are UNIQUE (type, object_id), the object id being the policy's; the mark
- * is a compare-and-set from NULL). The event carries the reserve balance account as it is now.
+ * is a compare-and-set from NULL), and only by the attempt that inserted the payout (its
+ * created_at is this batch's `now`): a replay's withholding is not a new one. The event carries
+ * the reserve balance account as it is now.
  */
 function thresholdStatements(d1: D1Database, payoutId: string, reserveLaId: string, now: number): D1PreparedStatement[] {
   const reached = `FROM payouts po JOIN reserve_policies rp ON rp.id = po.reserve_policy_id JOIN balance_accounts b ON b.ledger_account_id = ?2
-     WHERE po.id = ?1 AND po.withheld_amount > 0 AND rp.type = 'fixed' AND rp.threshold_reached_at IS NULL AND b.available >= rp.amount`;
+     WHERE po.id = ?1 AND po.created_at = ?3 AND po.withheld_amount > 0 AND rp.type = 'fixed' AND rp.threshold_reached_at IS NULL AND b.available >= rp.amount`;
   return [
     d1
       .prepare(
