@@ -19,7 +19,7 @@ export const errorCatalog = {
   idempotency_key_reused: { status: 422, title: "Idempotency key reused", meaning: "The Idempotency-Key was already used with another request body." },
   insufficient_funds: { status: 422, title: "Insufficient funds", meaning: "The balance cannot cover the amount; nothing moved." },
   invalid_state: { status: 422, title: "Invalid state", meaning: "The resource's state does not allow this action (e.g. cancelling a completed payout)." },
-  invalid_destination: { status: 422, title: "Invalid destination", meaning: "A payout to an account that is not the customer's own." },
+  invalid_destination: { status: 422, title: "Invalid destination", meaning: "A payout to an account that is not the customer's own, or a merchant payout when the merchant has no `payout_cbu` (the operator sets it)." },
   unprocessable_event: { status: 422, title: "Unprocessable event", meaning: "Bank webhook only: a correctly signed event that cannot be applied; it is stored for the operator." },
   rate_limited: { status: 429, title: "Rate limited", meaning: "The caller's request budget is spent; see Retry-After." },
   internal_error: { status: 500, title: "Internal error", meaning: "Something failed on our side; nothing internal is revealed. Request-Id identifies it to support." },

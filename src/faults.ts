@@ -13,6 +13,7 @@ export type FaultPoint =
   | "payout.after_projection" // D1 has the payout, the queue has not been told
   | "payout.after_rejection" // D1 rejected the payout, the customer's reservation not yet released
   | "payout.after_claim" // the queue claimed the payout for the bank, not yet submitted
+  | "merchant_payout.after_batch" // D1 has the merchant payout (and its withholding), the queue has not been told
   | "transition.after_ledger" // D1 settled a payout, the customer's object not yet told
   | "alarm.before_replay" // the object's alarm started, nothing replayed
   | "reconciliation.before_commit" // a step recovered its lines, its marks and counters not yet written

@@ -8,6 +8,10 @@ export const limits = {
   /** A valid amount is an integer in [amount_min, amount_max] minor units (API §1). */
   amount_min: 1,
   amount_max: 100_000_000_000_000,
+  /** Reserve holds the cron releases per tick (one D1 batch each); the rest wait for the next tick. */
+  reserve_releases_per_tick: 200,
+  /** A reserve policy's holding period (API §12). */
+  holding_days_max: 3650,
   /** Page sizes for every list. */
   page_size_default: 20,
   page_size_max: 100,

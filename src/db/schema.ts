@@ -171,7 +171,7 @@ export const payments = sqliteTable("payments", {
 
 export const payouts = sqliteTable("payouts", {
   id: text("id").primaryKey(),
-  kind: text("kind", { enum: ["payout", "return"] }).notNull().default("payout"),
+  kind: text("kind", { enum: ["payout", "return", "merchant_payout"] }).notNull().default("payout"),
   merchant_id: text("merchant_id"),
   customer_id: text("customer_id"),
   payment_id: text("payment_id"),
@@ -189,6 +189,36 @@ export const payouts = sqliteTable("payouts", {
   reconciled_by: text("reconciled_by"),
   ...timestamps,
   fingerprint: text("fingerprint"),
+  /** A merchant payout (API §12): withheld into the reserve at creation; the bank is sent amount − withheld_amount. */
+  withheld_amount: integer("withheld_amount").notNull().default(0),
+  reserve_policy_id: text("reserve_policy_id"),
+});
+
+/** A merchant's reserve policy in force (API §12; migrations/0018). */
+export const reservePolicies = sqliteTable("reserve_policies", {
+  merchant_id: text("merchant_id").primaryKey(),
+  id: text("id").notNull().unique(),
+  type: text("type", { enum: ["percentage", "fixed"] }).notNull(),
+  percentage_bps: integer("percentage_bps"),
+  amount: integer("amount"),
+  currency: text("currency").notNull(),
+  holding_days: integer("holding_days").notNull(),
+  threshold_reached_at: integer("threshold_reached_at"),
+  ...timestamps,
+});
+export type ReservePolicyRow = typeof reservePolicies.$inferSelect;
+
+/** One withholding into a reserve, until the cron releases it (migrations/0018). */
+export const reserveHolds = sqliteTable("reserve_holds", {
+  payout_id: text("payout_id").primaryKey(),
+  merchant_id: text("merchant_id").notNull(),
+  policy_id: text("policy_id").notNull(),
+  amount: integer("amount").notNull(),
+  currency: text("currency").notNull(),
+  status: text("status", { enum: ["held", "released"] }).notNull(),
+  release_at: integer("release_at"),
+  released_at: integer("released_at"),
+  ...timestamps,
 });
 
 export const appliedProjections = sqliteTable("applied_projections", {

@@ -10,6 +10,7 @@ import { sealLegacyWebhookSecrets } from "./seal-webhook-secrets";
 import { emitExpiredEvents } from "../virtual-accounts/expire";
 import { finishRegistrations } from "../virtual-accounts/provision";
 import { runSweeps } from "../sweeps/run-sweeps";
+import { releaseDueReserveHolds } from "../reserves/release-holds";
 
 /** The daily trigger (wrangler.toml): 03:15 UTC is 00:15 in Buenos Aires, just after the day closes. */
 export const dailyCron = "15 3 * * *";
@@ -26,6 +27,8 @@ export async function runScheduled(controller: Pick<ScheduledController, "cron" 
     ["virtual_account_expired_events", () => emitExpiredEvents(env, controller.scheduledTime)],
     // Sweeps (API §12): every trigger, so that each runs within 5 minutes of its Buenos Aires time.
     ["sweeps", () => runSweeps(env, controller.scheduledTime)],
+    // Reserve withholdings whose holding period is over go back to their balance accounts (API §12).
+    ["release_reserve_holds", () => releaseDueReserveHolds(env, controller.scheduledTime)],
     // Every trigger: webhooks a writer did not dispatch, messages lost, backlogs over their bound.
     ["webhook_backstop", () => webhookBackstop(env, Date.now())],
   ];

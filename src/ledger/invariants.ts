@@ -212,6 +212,7 @@ const reportOrder = [
   "payments_match_ledger",
   "payouts_match_ledger",
   "transfers_match_ledger",
+  "reserve_holds_match_ledger",
   "merchant_ledgers_balanced",
   "merchant_ledger_transactions_balanced",
   "merchant_ledger_balances_equal_entries",

@@ -159,6 +159,8 @@ function newPayoutRow(projection: Extract<Projection, { kind: "payout.created" }
     completed_date: null,
     reconciled_by: null,
     fingerprint: fingerprintOf(projection),
+    withheld_amount: 0,
+    reserve_policy_id: null,
     updated_at: payout.created_at,
   };
 }

@@ -92,7 +92,7 @@ export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOu
   // sent once the customer's object has the outcome too, so a merchant reacting to
   // payout.failed finds the funds released (if the sync waits for the repair job, so does the
   // webhook: the cron's backstop dispatches it).
-  if (moved && payout.kind === "payout" && outcome.kind !== "canceled") await dispatchAfterWrite(env, [payout.merchant_id]);
+  if (moved && payout.kind !== "return" && payout.merchant_id !== null && outcome.kind !== "canceled") await dispatchAfterWrite(env, [payout.merchant_id]);
   return { ok: true, payout: synced, replayed: !moved };
 }
 

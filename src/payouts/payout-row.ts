@@ -21,16 +21,21 @@ export async function findMerchantPayout(d1: D1Database, merchantId: string, pay
   return found ?? null;
 }
 
-/** Merchants see payouts of their customers' money; returns are the operator's. */
+/** Merchants see payouts of their customers' money and of their own; returns are the operator's. */
 export function payoutView(row: PayoutRow) {
-  assert(row.kind === "payout" && row.merchant_id !== null && row.customer_id !== null, `payout ${row.id} is not a merchant payout`);
+  assert(
+    (row.kind === "payout" && row.merchant_id !== null && row.customer_id !== null) || (row.kind === "merchant_payout" && row.merchant_id !== null),
+    `payout ${row.id} is not a merchant's payout`,
+  );
   return {
     id: row.id,
     object: "payout" as const,
     status: row.status as Exclude<PayoutStatus, "rejected">,
     amount: row.amount,
+    withheld_amount: row.withheld_amount,
+    net_amount: row.amount - row.withheld_amount,
     currency: row.currency,
-    customer_id: row.customer_id as string,
+    customer_id: row.customer_id,
     merchant_id: row.merchant_id as string,
     destination_cbu: row.destination_cbu,
     description: row.description,

@@ -28,7 +28,8 @@ export async function submitPayout(env: Env, config: Config, payoutId: string): 
   faultPoint("payout.after_claim");
   const result = await bankAdapter(env, config).submitPayout({
     payout_id: payout.id,
-    amount: payout.amount,
+    // A merchant payout's withholding went to its reserve: the bank pays the rest.
+    amount: payout.amount - payout.withheld_amount,
     currency: payout.currency,
     destination_cbu: payout.destination_cbu,
     description: payout.description,

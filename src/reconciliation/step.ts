@@ -10,7 +10,7 @@
  * Each step's writes end with a compare-and-set on (phase, cursor): a step that runs twice
  * (a redelivered queue message) counts nothing twice, and every other write is idempotent.
  */
-import { and, asc, count, eq, gt, inArray, isNull, lte, max, ne, or } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, isNull, lte, max, ne, or, sql } from "drizzle-orm";
 import { assert } from "../assert";
 import { bankAdapter, type StatementLine } from "../bank/adapter";
 import { handleBankEvent } from "../bank/handle-event";
@@ -59,16 +59,22 @@ function chunks<T>(items: T[], size: number = accountLimits.d1_parameters_max): 
  * day, and which of that day's records the bank must show (a payout only once completed).
  */
 const ledgerSides = {
-  payments: { table: payments, ofDay: payments.booked_date, onStatement: undefined },
-  payouts: { table: payouts, ofDay: payouts.completed_date, onStatement: and(eq(payouts.status, "completed"), inArray(payouts.kind, ["payout", "return"])) },
+  payments: { table: payments, ofDay: payments.booked_date, onStatement: undefined, bankAmount: payments.amount },
+  payouts: {
+    table: payouts,
+    ofDay: payouts.completed_date,
+    onStatement: and(eq(payouts.status, "completed"), inArray(payouts.kind, ["payout", "return", "merchant_payout"])),
+    // What the bank moved: a payout's net (a merchant payout's withholding stayed with us, API §12).
+    bankAmount: sql<number>`${payouts.amount} - ${payouts.withheld_amount}`,
+  },
 };
 
 async function recordsByBankId(db: Db, side: "payments" | "payouts", ids: string[]) {
-  const { table } = ledgerSides[side];
+  const { table, bankAmount } = ledgerSides[side];
   const found = new Map<string, { id: string; amount: number }>();
   for (const chunk of chunks(ids)) {
     const rows = await db
-      .select({ id: table.id, bank_transaction_id: table.bank_transaction_id, amount: table.amount })
+      .select({ id: table.id, bank_transaction_id: table.bank_transaction_id, amount: bankAmount })
       .from(table)
       .where(inArray(table.bank_transaction_id, chunk));
     for (const row of rows) if (row.bank_transaction_id !== null) found.set(row.bank_transaction_id, row);
@@ -213,7 +219,7 @@ async function matchStatementPage(env: Env, config: Config, run: RunRow, now: nu
  * reads are bounded however large the day, though almost every record is marked.
  */
 async function unmatchedLedgerPage(env: Env, run: RunRow, table: "payments" | "payouts"): Promise<StepResult> {
-  const { table: records, ofDay, onStatement } = ledgerSides[table];
+  const { table: records, ofDay, onStatement, bankAmount } = ledgerSides[table];
   const db = database(env.DB); // the step's counting binding
   const after = run.cursor ?? "";
   const windowRows = db
@@ -229,7 +235,7 @@ async function unmatchedLedgerPage(env: Env, run: RunRow, table: "payments" | "p
     windowEnd === null
       ? []
       : await db
-          .select({ id: records.id, bank_transaction_id: records.bank_transaction_id, amount: records.amount })
+          .select({ id: records.id, bank_transaction_id: records.bank_transaction_id, amount: bankAmount })
           .from(records)
           .where(
             and(

@@ -14,6 +14,7 @@ import { paymentsRouter } from "./payments";
 import { payoutsRouter } from "./payouts";
 import { quarantineRouter } from "./quarantine";
 import { reconciliationsRouter } from "./reconciliations";
+import { reservesRouter } from "./reserves";
 import { sandboxRouter } from "./sandbox";
 import { transfersRouter } from "./transfers";
 import { sweepsRouter } from "./sweeps";
@@ -39,5 +40,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
     .route("/", virtualAccountsRouter)
     .route("/", balanceAccountsRouter)
     .route("/", transfersRouter)
-    .route("/", sweepsRouter);
+    .route("/", sweepsRouter)
+    .route("/", reservesRouter);
 }

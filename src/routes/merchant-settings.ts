@@ -50,8 +50,9 @@ const updateMerchant = createRoute({
   summary: "Update a merchant",
   description:
     "Changes the fields given (at least one; an empty object is 400). `webhook_url` follows the rules of PATCH " +
-    `/v1/merchant; null removes it. ${endpointChanges} \`payout_cbu\` (API §3) arrives with fund management (issue 12); ` +
-    "until then it is refused as an unknown field.",
+    `/v1/merchant; null removes it. ${endpointChanges} \`payout_cbu\` (API §3, §12): where the merchant's own payouts ` +
+    "go, a CBU/CVU with valid check digits (stored as its 22 digits); null clears it (POST /v1/merchant/payouts then answers " +
+    "422 invalid_destination). A payout already created keeps the destination it was created with. Any other field is refused (400 naming it).",
   request: { params: merchantIdParams, body: jsonBody(updateMerchantRequest) },
   responses: { 200: jsonResponse(merchantSchema, "The merchant, updated."), ...problemResponses(403, 404, ...bodyProblemStatuses) },
 });
@@ -80,7 +81,7 @@ const rotateWebhookSecret = createRoute({
 async function updateMerchantRow(
   d1: D1Database,
   id: string,
-  changes: { name?: string; webhook_url?: string | null },
+  changes: { name?: string; webhook_url?: string | null; payout_cbu?: string | null },
 ): Promise<MerchantRow | null> {
   // drizzle leaves out the keys that are undefined: only the given columns are written.
   const row = await database(d1).update(merchants).set(changes).where(eq(merchants.id, id)).returning().get();
@@ -100,7 +101,7 @@ export const merchantSettingsRouter = newRouter()
     const id = c.req.valid("param").id;
     const body = c.req.valid("json");
     assertWebhookUrlAllowed(body.webhook_url, c.get("config"));
-    const row = await updateMerchantRow(c.env.DB, id, { name: body.name, webhook_url: body.webhook_url });
+    const row = await updateMerchantRow(c.env.DB, id, { name: body.name, webhook_url: body.webhook_url, payout_cbu: body.payout_cbu });
     if (!row) throw new ApiError("not_found", `No such merchant: ${id}.`);
     return c.json(merchantView(row, c.get("config").currencies[0]!), 200);
   })

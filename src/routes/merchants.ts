@@ -87,6 +87,7 @@ export function merchantView(row: MerchantRow, primaryCurrency: string) {
     reference: formatReference(row.reference),
     webhook_url: row.webhook_url,
     ...merchantBalanceAccountIds(row.id, primaryCurrency),
+    payout_cbu: row.payout_cbu,
     created_at: rfc3339(row.created_at),
   };
 }

@@ -90,7 +90,7 @@ const problemDescriptions: Record<number, string> = {
   409: "idempotency_key_in_flight or conflict.",
   413: "payload_too_large: the body exceeds 1 MiB.",
   415: "unsupported_media_type: bodies must be JSON (media type application/json, any parameters; `+json` suffix types are refused). A POST that takes no body may omit Content-Type, but a body it is sent must still be JSON.",
-  422: "idempotency_key_reused, insufficient_funds, invalid_state or invalid_destination (a payout to an account that is not the customer's own).",
+  422: "idempotency_key_reused, insufficient_funds, invalid_state or invalid_destination (a payout to an account that is not the customer's own, or a merchant payout with no payout_cbu).",
   429: "rate_limited: the caller's request budget is spent; see Retry-After.",
   500: "internal_error: nothing internal is revealed.",
   503: "unavailable: the service's configuration is invalid (its log names each bad variable), so it serves nothing until an operator fixes it; nothing changed.",

@@ -20,7 +20,7 @@ export const eventTypeSchema = z.enum(eventTypes).openapi({
     "platform's, seen by the operator only), `balance_account.balance.updated` (every change of a balance account's available or reserved, in the write " +
     "that changes it: a transfer, a cash-in, a payout reserved, settled or returned, a reversal; cash-ins are written in groups, so one event per merchant " +
     "per group rather than one per cash-in; a reserve's events are its merchant's, the platform account's the platform's). " +
-    "`balance_account.sweep.completed` and `balance_account.sweep.failed` (a sweep's daily run: its owner's, or the platform's for a platform sweep). " +
+    "`reserve_account.threshold_reached` (a fixed reserve policy's target reached by a merchant payout's withholding, once per policy version). `balance_account.sweep.completed` and `balance_account.sweep.failed` (a sweep's daily run: its owner's, or the platform's for a platform sweep). " +
     "The others are emitted once the features they describe exist.",
   example: "payment.credited",
 });
@@ -48,7 +48,7 @@ export const eventObjectSchema = z.union([paymentSchema, payoutSchema, transferS
   description:
     "The object as `GET` showed it when the event happened: a snapshot, written in the same atomic write as the effect, so an event never announces what `GET` cannot show yet. " +
     "A later `GET` of the object may show a later state. A `payment.*` event carries a Payment, a `payout.*` event a Payout, `transfer.completed` a " +
-    "Transfer, `balance_account.balance.updated` a BalanceAccount, " +
+    "Transfer, `balance_account.balance.updated` a BalanceAccount, `reserve_account.threshold_reached` the reserve's BalanceAccount, " +
     "a `balance_account.sweep.*` event the Sweep with the run it reports as `last_run` (one event per run and outcome).",
 });
 

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { normalizeCbu } from "../domain/cbu";
 import type { Balance } from "../ledger/balances";
 import { limits } from "../limits";
 import { currencySchema, idSchema, rfc3339, timestampSchema } from "./common";
@@ -49,6 +50,21 @@ export const updateCurrentMerchantRequest = z
   .strict()
   .openapi("UpdateCurrentMerchantRequest");
 
+const payoutCbuMessage = "must be a CBU: 22 digits (dashes allowed) with both check digits valid";
+
+/** A merchant's payout CBU as the operator gives it (src/domain/cbu.ts), stored as its 22 digits. */
+const payoutCbuInput = z
+  .string({ error: payoutCbuMessage })
+  .max(40, payoutCbuMessage)
+  .transform((value, context) => {
+    const normalized = normalizeCbu(value);
+    if (normalized === null) {
+      context.addIssue({ code: "custom", message: payoutCbuMessage });
+      return z.NEVER;
+    }
+    return normalized;
+  });
+
 export const updateMerchantRequest = z
   .object({
     name: nameSchema.optional().openapi({ description: "Display name, trimmed.", example: "Tienda Sur" }),
@@ -56,9 +72,13 @@ export const updateMerchantRequest = z
       .nullable()
       .optional()
       .openapi({ description: `${webhookUrlRules} null removes the endpoint: later events are not delivered.` }),
+    payout_cbu: payoutCbuInput
+      .nullable()
+      .optional()
+      .openapi({ description: "Where the merchant's own payouts go (POST /v1/merchant/payouts, API §12): a CBU/CVU with valid check digits, stored as 22 digits; null clears it." }),
   })
   .strict()
-  .refine((body) => Object.keys(body).length > 0, "must set at least one field (name, webhook_url)")
+  .refine((body) => Object.keys(body).length > 0, "must set at least one field (name, webhook_url, payout_cbu)")
   .openapi("UpdateMerchantRequest");
 
 const merchantFields = {
@@ -79,6 +99,7 @@ const merchantFields = {
     description: "The merchant's reserve account (API §12, kind `reserve`) in the platform's primary currency (the first of CURRENCIES).",
     example: "ba_r0mhx2k3p1a8bcdefghjkmnpq_ars",
   }),
+  payout_cbu: z.string().nullable().openapi({ description: "Where the merchant's own payouts go (API §12); set by the operator.", example: "0110599520000001234569" }),
   created_at: timestampSchema,
 };
 

@@ -27,9 +27,15 @@ export const payoutSchema = z
     status: z.enum(["pending", "processing", "completed", "failed", "canceled"]).openapi({
       description: "pending → processing (submitted to the bank) → completed | failed; canceled by the merchant while pending.",
     }),
-    amount: z.number().int(),
+    amount: z.number().int().openapi({ description: "What leaves the balance (the customer's and the merchant's; a merchant payout: the merchant's balance account)." }),
+    withheld_amount: z.number().int().openapi({
+      description: "A merchant payout (API §12): what its reserve policy withheld into the merchant's reserve, posted at creation. 0 for a customer's payout.",
+    }),
+    net_amount: z.number().int().openapi({
+      description: "What the bank is sent: amount − withheld_amount. A merchant payout withheld whole (net 0) is completed at once and never reaches the bank.",
+    }),
     currency: currencySchema,
-    customer_id: z.string(),
+    customer_id: z.string().nullable().openapi({ description: "The customer whose money is paid out; null for a merchant payout (POST /v1/merchant/payouts)." }),
     merchant_id: z.string(),
     destination_cbu: z.string(),
     description: z.string().nullable(),

@@ -281,7 +281,7 @@ describe("GET /v1/merchants", () => {
     const second = await createMerchant(`List ${uniqueId("b")}`);
     const page = (await (await api("/v1/merchants?limit=2", { headers: operatorHeaders() })).json()) as { data: Record<string, unknown>[]; has_more: boolean; next_cursor: string };
     expect(page.data.map((merchant) => merchant.id)).toEqual([second.id, first.id]);
-    expect(Object.keys(page.data[0]!).sort()).toEqual(["balance_account_id", "created_at", "id", "name", "reference", "reserve_account_id", "webhook_url"]);
+    expect(Object.keys(page.data[0]!).sort()).toEqual(["balance_account_id", "created_at", "id", "name", "payout_cbu", "reference", "reserve_account_id", "webhook_url"]);
     const next = (await (await api(`/v1/merchants?limit=2&cursor=${encodeURIComponent(page.next_cursor)}`, { headers: operatorHeaders() })).json()) as { data: { id: string }[] };
     expect(next.data.map((merchant) => merchant.id)).not.toContain(first.id);
     expect((await api("/v1/merchants", { headers: bearer(first.api_key) })).status).toBe(403);

@@ -3,7 +3,7 @@
  * table of movements) rather than imported from the code that posts it, so that the sweeps
  * check that code instead of repeating it. And how to compare it with what the ledger holds.
  */
-import { customerAccount, merchantAccount, merchantUnassignedAccount, platformAccountId } from "../accounts";
+import { customerAccount, merchantAccount, merchantUnassignedAccount, platformAccountId, reserveAccount } from "../accounts";
 
 export interface Entry {
   account: string;
@@ -100,16 +100,26 @@ export function reversal({ amount, currency, customer_id, merchant_id }: Payment
 }
 
 export interface PayoutFacts {
-  kind: "payout" | "return";
+  kind: "payout" | "return" | "merchant_payout";
   amount: number;
+  withheld_amount: number;
   currency: string;
   customer_id: string | null;
   merchant_id: string | null;
 }
 
-/** A payout: Dr customer / Cr settlement; Dr merchant / Cr attribution. A return: Dr suspense / Cr settlement. */
-export function payoutEntries({ kind, amount, currency, customer_id, merchant_id }: PayoutFacts): Entry[] | null {
+/**
+ * A payout: Dr customer / Cr settlement; Dr merchant / Cr attribution. A return: Dr suspense /
+ * Cr settlement. A merchant payout: Dr merchant / Cr settlement for what the bank is sent
+ * (amount − withheld; no entries when it was withheld whole).
+ */
+export function payoutEntries({ kind, amount, withheld_amount, currency, customer_id, merchant_id }: PayoutFacts): Entry[] | null {
   if (kind === "return") return [dr(platformAccountId.suspense(currency), amount), cr(platformAccountId.settlement(currency), amount)];
+  if (kind === "merchant_payout") {
+    if (merchant_id === null || customer_id !== null) return null;
+    const net = amount - withheld_amount;
+    return net === 0 ? [] : [dr(merchantAccount(merchant_id, currency).id, net), cr(platformAccountId.settlement(currency), net)];
+  }
   if (customer_id === null || merchant_id === null) return null;
   return [
     dr(customerAccount(customer_id, currency).id, amount),
@@ -117,6 +127,16 @@ export function payoutEntries({ kind, amount, currency, customer_id, merchant_id
     dr(merchantAccount(merchant_id, currency).id, amount),
     cr(platformAccountId.attribution(currency), amount),
   ];
+}
+
+/** A merchant payout's withholding into its reserve (posted at creation): Dr merchant / Cr reserve. */
+export function withholding(merchantId: string, currency: string, amount: number): Entry[] {
+  return [dr(merchantAccount(merchantId, currency).id, amount), cr(reserveAccount(merchantId, currency).id, amount)];
+}
+
+/** A reserve hold released by the cron: Dr reserve / Cr merchant. */
+export function release(merchantId: string, currency: string, amount: number): Entry[] {
+  return [dr(reserveAccount(merchantId, currency).id, amount), cr(merchantAccount(merchantId, currency).id, amount)];
 }
 
 const key = (entry: Entry) => `${entry.direction === "debit" ? "Dr" : "Cr"} ${entry.account} ${entry.amount}`;

@@ -24,7 +24,8 @@ interface TransactionTotals {
 function idsFor(ledgerableType: string | null, ledgerableId: string | null): string[] {
   if (ledgerableId === null) return [];
   if (ledgerableType === "payment") return [`lt_${ledgerableId}`, `lt_assign_${ledgerableId}`, `lt_reversal_${ledgerableId}`];
-  if (ledgerableType === "payout") return [`lt_${ledgerableId}`];
+  // A merchant payout's withholding into its reserve and that hold's release (API §12).
+  if (ledgerableType === "payout") return [`lt_${ledgerableId}`, `lt_withhold_${ledgerableId}`, `lt_release_${ledgerableId}`];
   if (ledgerableType === "transfer") return [`lt_${ledgerableId}`]; // an internal transfer (API §12)
   return [];
 }

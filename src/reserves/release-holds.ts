@@ -1,0 +1,73 @@
+/**
+ * Releasing reserve holds (API §12, percentage policies): each withholding goes back from the
+ * reserve to the merchant's balance account once its release date has passed, by the cron.
+ * Exactly once per hold whatever the cron does: one batch per hold holds its ledger transaction
+ * lt_release_<payout id> (a deterministic id, written only while the hold is 'held') and the
+ * compare-and-set held → released. A repeated or concurrent tick finds it released and moves
+ * nothing; a late tick releases what is due then. A reserve that cannot cover the release (the
+ * operator moved money out of it) refuses the batch whole: the hold stays held, retried next tick.
+ */
+import type { Env } from "../env";
+import { merchantAccount, reserveAccount } from "../ledger/accounts";
+import { postTransaction } from "../ledger/posting";
+import { limits } from "../limits";
+import { log } from "../log";
+import { merchantPayoutLedgerIds } from "../payouts/create-merchant-payout";
+
+interface DueHold {
+  payout_id: string;
+  merchant_id: string;
+  amount: number;
+  currency: string;
+}
+
+export interface ReleaseReport {
+  released: number;
+  refused: number;
+}
+
+export async function releaseDueReserveHolds(env: Env, now = Date.now()): Promise<ReleaseReport> {
+  const { results } = await env.DB.prepare(
+    "SELECT payout_id, merchant_id, amount, currency FROM reserve_holds WHERE status = 'held' AND release_at IS NOT NULL AND release_at <= ? ORDER BY release_at LIMIT ?",
+  )
+    .bind(now, limits.reserve_releases_per_tick)
+    .all<DueHold>();
+  const report: ReleaseReport = { released: 0, refused: 0 };
+  for (const hold of results) {
+    try {
+      if (await releaseHold(env.DB, hold, now)) report.released++;
+    } catch (error) {
+      report.refused++;
+      log("warn", "reserve hold not released; retried next tick", { payout_id: hold.payout_id, error: String(error) });
+    }
+  }
+  return report;
+}
+
+/** True if this call released the hold (false: another tick did). */
+export async function releaseHold(d1: D1Database, hold: DueHold, now: number): Promise<boolean> {
+  const stillHeld = { sql: "EXISTS (SELECT 1 FROM reserve_holds WHERE payout_id = ? AND status = 'held')", params: [hold.payout_id] };
+  const results = await d1.batch([
+    ...postTransaction(
+      d1,
+      {
+        id: merchantPayoutLedgerIds.release(hold.payout_id),
+        status: "posted",
+        description: "Reserve release",
+        ledgerable_type: "payout",
+        ledgerable_id: hold.payout_id,
+        effective_at: now,
+        entries: [
+          { account_id: reserveAccount(hold.merchant_id, hold.currency).id, direction: "debit", amount: hold.amount },
+          { account_id: merchantAccount(hold.merchant_id, hold.currency).id, direction: "credit", amount: hold.amount },
+        ],
+      },
+      now,
+      stillHeld,
+    ),
+    d1
+      .prepare("UPDATE reserve_holds SET status = 'released', released_at = ?, updated_at = ? WHERE payout_id = ? AND status = 'held'")
+      .bind(now, now, hold.payout_id),
+  ]);
+  return (results[results.length - 1]?.meta.changes ?? 0) > 0;
+}
