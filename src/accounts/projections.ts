@@ -33,6 +33,14 @@ export interface PaymentRecord {
    */
   virtual_account_id?: string | null;
   quarantine_reason?: string | null;
+  /**
+   * Commission (API §12): the fee this cash-in moves from its merchant to the platform,
+   * decided once from the merchant's pricing when the cash-in is first applied and stored
+   * here, so that every replay (a redelivery, the alarm, the group commit's retry) moves the
+   * same fee whatever the pricing is by then. Not bank data: not in the fingerprint. Absent
+   * (projections stored before commission) or 0: no fee entries. Always 0 when quarantined.
+   */
+  fee_amount?: number;
   booked_at: number;
   created_at: number;
 }
@@ -68,6 +76,8 @@ export type Projection =
       merchant_id: string;
       amount: number;
       currency: string;
+      /** Commission charged at assignment, at the pricing then in effect (see PaymentRecord.fee_amount). */
+      fee_amount?: number;
     }
   | {
       /** The bank clawed a credit back (transfer.reversed). */

@@ -10,6 +10,7 @@ import { merchantSettingsRouter } from "./merchant-settings";
 import { merchantListRouter } from "./merchant-list";
 import { merchantsRouter } from "./merchants";
 import { paymentsRouter } from "./payments";
+import { pricingRouter } from "./pricing";
 import { payoutsRouter } from "./payouts";
 import { quarantineRouter } from "./quarantine";
 import { reconciliationsRouter } from "./reconciliations";
@@ -33,5 +34,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
     .route("/", quarantineRouter)
     .route("/", sandboxRouter)
     .route("/", eventsRouter)
-    .route("/", virtualAccountsRouter);
+    .route("/", virtualAccountsRouter)
+    .route("/", pricingRouter);
 }

@@ -1,0 +1,55 @@
+/**
+ * Merchants' cash-in pricing as this isolate last read it, so that a cash-in does not pay a
+ * D1 read to learn its fee: D1 stays off the critical path (docs/MONEY.md "Cash-in", step 4).
+ *
+ * What it may cost, stated once (limits.pricing_cache_ms): a price is used for at most that
+ * long after the D1 read that found it began, so a pricing change applies to cash-ins received
+ * from at most pricing_cache_ms later (at once in the isolate that served the change, which
+ * forgets its entry). Unlike an API key, "no price" is cached too: it is the common case, and
+ * serving it a few seconds after a price was set only charges nothing for those seconds.
+ *
+ * The fee a cash-in pays is decided once, when it is first credited, and stored with it (the
+ * object's projection, the D1 payment): what this cache says later never changes it.
+ */
+import { BoundedCache } from "../cache";
+import { limits } from "../limits";
+import type { Pricing } from "./fee";
+import { readPricing } from "./pricing";
+
+interface Entry {
+  pricing: Pricing | null;
+  /** When the D1 read that found it began (ms). */
+  read_at: number;
+}
+
+export class PricingCache {
+  private readonly entries: BoundedCache<Entry>;
+
+  constructor(
+    readonly ttl_ms: number,
+    capacity: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.entries = new BoundedCache(capacity);
+  }
+
+  /** The merchant's price (null: none), from memory while fresh, else from D1. */
+  async pricingOf(d1: D1Database, merchantId: string): Promise<Pricing | null> {
+    const now = this.now();
+    const hit = this.entries.get(merchantId);
+    // A clock that went back proves nothing about the entry's age: read again.
+    if (hit !== undefined && now >= hit.read_at && now - hit.read_at < this.ttl_ms) return hit.pricing;
+    const row = await readPricing(d1, merchantId);
+    const pricing = row ? { cash_in_fee_bps: row.cash_in_fee_bps, cash_in_fee_fixed: row.cash_in_fee_fixed } : null;
+    this.entries.set(merchantId, { pricing, read_at: now });
+    return pricing;
+  }
+
+  /** Forgets a merchant's price at once (this isolate just changed it). */
+  forget(merchantId: string): void {
+    this.entries.delete(merchantId);
+  }
+}
+
+/** This isolate's cache: the cash-in path reads it, the pricing route forgets what it changes. */
+export const pricingCache = new PricingCache(limits.pricing_cache_ms, limits.pricing_cache_entries);
