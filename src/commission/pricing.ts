@@ -7,9 +7,16 @@ import type { Pricing } from "./fee";
 
 export type PricingRow = typeof merchantPricing.$inferSelect;
 
-/** The merchant's price, or null (no fee). */
+/**
+ * The merchant's price, or null (no fee). Raw SQL, not drizzle: the cash-in path reads it (on a
+ * cache miss), and the metrics count a raw statement's D1 busy time (src/metrics.ts), not a
+ * drizzle read's.
+ */
 export async function readPricing(d1: D1Database, merchantId: string): Promise<PricingRow | null> {
-  return (await database(d1).select().from(merchantPricing).where(eq(merchantPricing.merchant_id, merchantId)).get()) ?? null;
+  return d1
+    .prepare("SELECT merchant_id, cash_in_fee_bps, cash_in_fee_fixed, created_at, updated_at FROM merchant_pricing WHERE merchant_id = ?")
+    .bind(merchantId)
+    .first<PricingRow>();
 }
 
 /** Sets the merchant's price (last write wins: it is configuration, not money). */
