@@ -25,19 +25,25 @@ export function paymentEntries(payment: PaymentRecord): EntrySpec[] {
   return [
     settlement,
     { account_id: owedTo, direction: "credit", amount },
+    // Before the merchant's credit: see commissionEntries.
+    ...commissionEntries(payment.merchant_id, currency, payment.fee_amount ?? 0),
     // The merchant's balance is a memo view of the same money: a balanced pair of its own.
     { account_id: platformAccountId.attribution(currency), direction: "debit", amount },
     { account_id: merchantAccount(payment.merchant_id, currency).id, direction: "credit", amount },
-    ...commissionEntries(payment.merchant_id, currency, payment.fee_amount ?? 0),
   ];
 }
 
 /**
  * Commission (API §12): Dr merchant / Cr platform, inside the credit's own ledger transaction
- * and after the merchant's credit. None for a fee of 0. The debit may take the merchant's
- * balance below zero only if it already was (a reversal may overdraw): the transaction as a
- * whole raises the merchant by amount − fee ≥ 0, so the overdraft guard, which judges each
- * entry alone, must not refuse a cash-in to a merchant in the red.
+ * and BEFORE the merchant's credit. None for a fee of 0. The entry trigger (migrations/0015)
+ * judges each entry alone, in order, while the group commit judges each account's net: with the
+ * fee first, the trigger's 2^53 − 1 check on the merchant's credit sees balance − fee + amount,
+ * the same net the group's overflow guard sees, so both paths accept and refuse the same cash-ins
+ * (after the credit, a merchant near the ceiling was refused one by one and accepted by the
+ * group, and an alarm replaying a failed group took the customer's credit back; found by review).
+ * The debit may therefore take the merchant below zero for a moment (may_overdraw): the
+ * transaction as a whole raises the merchant by amount − fee ≥ 0, so the overdraft guard must
+ * not refuse it, whatever the merchant's balance.
  */
 export function commissionEntries(merchantId: string, currency: string, fee: number): EntrySpec[] {
   if (fee === 0) return [];
@@ -191,9 +197,10 @@ export function assignmentStatements(d1: D1Database, projection: Extract<Project
         entries: [
           { account_id: platformAccountId.suspense(currency), direction: "debit", amount },
           { account_id: customerAccount(customer_id, currency).id, direction: "credit", amount },
+          // Before the merchant's credit: see commissionEntries.
+          ...commissionEntries(merchant_id, currency, fee),
           { account_id: platformAccountId.attribution(currency), direction: "debit", amount },
           { account_id: merchantAccount(merchant_id, currency).id, direction: "credit", amount },
-          ...commissionEntries(merchant_id, currency, fee),
         ],
       },
       now,
