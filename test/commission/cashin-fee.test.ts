@@ -202,13 +202,16 @@ describe("quarantine and reversals", () => {
     expect((await sendBankEvent(first)).status).toBe(200);
     expect((await sendBankEvent(reversalOf(first.data.bank_transaction_id))).status).toBe(200);
     expect(await merchantLedgerBalance(merchant.id)).toBe(-90);
-    // Credited one entry at a time (D1's trigger judges each): after the credit −90 + 100 = 10,
-    // then the fee of 90 alone would take it to −80.
+    // Credited one entry at a time (D1's trigger judges each, in order): the fee comes first
+    // (see commissionEntries), −90 − 90 = −180, which the overdraft guard would refuse but for
+    // the fee entry's may_overdraw; then the credit, −180 + 100 = −80.
     const second = unassigned(100);
     expect((await sendBankEvent(second)).status).toBe(200);
     expect(await paymentOf(merchant.api_key, second.data.bank_transaction_id)).toMatchObject({ status: "credited", fee_amount: 90 });
     expect(await merchantLedgerBalance(merchant.id)).toBe(-80);
-    // And through the customer route (the group commit), likewise.
+    // And through the customer route, likewise. The group commit's entries skip the trigger
+    // (aggregated) and it moves each account by its net, so this leg checks the net arithmetic
+    // only; it could not fail for want of may_overdraw.
     const customer = await createCustomer(merchant.api_key);
     const third = transferEvent({ amount: 100, concepto: await depositReference(merchant.api_key, customer.id) });
     expect((await sendBankEvent(third)).status).toBe(200);

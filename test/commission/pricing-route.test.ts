@@ -1,4 +1,5 @@
 /** POST and GET /v1/merchants/{id}/pricing (API §12): the operator's, validated, 404 for an unknown merchant. */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, bearer, createMerchant, expectFieldError, operatorHeaders } from "../helpers";
 import { postPricing } from "./commission-helpers";
@@ -50,6 +51,8 @@ describe("POST /v1/merchants/{id}/pricing", () => {
     expect(post.status).toBe(404);
     expect(((await post.json()) as { code: string }).code).toBe("not_found");
     expect((await api(`/v1/merchants/${missing}/pricing`, { headers: operatorHeaders() })).status).toBe(404);
+    const stored = await env.DB.prepare("SELECT COUNT(*) AS n FROM merchant_pricing WHERE merchant_id = ?").bind(missing).first<{ n: number }>();
+    expect(stored!.n).toBe(0);
   });
 
   it("is the operator's: a merchant key is 403 (even for itself), no key 401", async () => {
