@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { paymentIdOf } from "../../src/cashins/receive-transfer";
 import { createCustomer, createMerchant, api, bearer, json, operatorHeaders, randomCbu, randomCuit } from "../helpers";
-import { balanceOf, depositReference, expectInvariants, merchantBalance, objectBalance, sendBankEvent, transferEvent, uniqueId } from "../money";
+import { balanceOf, depositReference, expectInvariants, fund, merchantBalance, objectBalance, postPayout, sendBankEvent, transferEvent, uniqueId } from "../money";
 import { insertVirtualAccount } from "../virtual-accounts/fixtures";
 import { feeEntries, merchantLedgerBalance, paymentFee, platformBalance, setPricing } from "./commission-helpers";
 
@@ -216,6 +216,54 @@ describe("quarantine and reversals", () => {
     const third = transferEvent({ amount: 100, concepto: await depositReference(merchant.api_key, customer.id) });
     expect((await sendBankEvent(third)).status).toBe(200);
     expect(await merchantLedgerBalance(merchant.id)).toBe(-70);
+    await expectInvariants();
+  });
+});
+
+describe("the customer is credited in full, the merchant holds amount − fee", () => {
+  // By design (docs/MONEY.md "Commission"): the customer's balance is the memo, the merchant's
+  // balance account is the real money, and a payout needs both. So a customer cannot withdraw
+  // all of a priced cash-in until its merchant holds the fee from elsewhere.
+  it("a payout of the full amount is 422 insufficient_funds and moves nothing, until the merchant has the money; then it passes", async () => {
+    const merchant = await createMerchant();
+    await setPricing(merchant.id, 150);
+    const customer = await createCustomer(merchant.api_key, { cbu: randomCbu() });
+    await fund(merchant, customer.id, 10_000);
+    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 10_000, reserved: 0 });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 9_850, reserved: 0 });
+
+    const refused = await postPayout(merchant.api_key, { customer_id: customer.id, amount: 10_000 });
+    expect(refused.status).toBe(422);
+    expect(await refused.json()).toMatchObject({ code: "insufficient_funds" });
+    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 10_000, reserved: 0 });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 9_850, reserved: 0 });
+    // What the merchant does hold can be paid out.
+    const partial = await postPayout(merchant.api_key, { customer_id: customer.id, amount: 9_850 });
+    expect(partial.status).toBe(201);
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 0, reserved: 9_850 });
+
+    // Another customer's cash-in brings the merchant money (4,000 − 60): the rest now passes.
+    const other = await createCustomer(merchant.api_key, { cbu: randomCbu() });
+    await fund(merchant, other.id, 4_000);
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 3_940, reserved: 9_850 });
+    const rest = await postPayout(merchant.api_key, { customer_id: customer.id, amount: 150 });
+    expect(rest.status).toBe(201);
+    expect(await balanceOf(merchant.api_key, customer.id)).toMatchObject({ available: 0, reserved: 10_000 });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 3_790, reserved: 10_000 });
+    await expectInvariants();
+  });
+
+  it("a single payout of the full amount passes once the merchant holds it", async () => {
+    const merchant = await createMerchant();
+    await setPricing(merchant.id, 150);
+    const customer = await createCustomer(merchant.api_key, { cbu: randomCbu() });
+    await fund(merchant, customer.id, 10_000);
+    expect((await postPayout(merchant.api_key, { customer_id: customer.id, amount: 10_000 })).status).toBe(422);
+    const other = await createCustomer(merchant.api_key, { cbu: randomCbu() });
+    await fund(merchant, other.id, 200); // 200 − 3 = 197 ≥ the 150 missing
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 10_047 });
+    expect((await postPayout(merchant.api_key, { customer_id: customer.id, amount: 10_000 })).status).toBe(201);
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 47, reserved: 10_000 });
     await expectInvariants();
   });
 });
