@@ -5,7 +5,7 @@
  * What it may cost, stated once (limits.pricing_cache_ms): a price is used for at most that
  * long after the D1 read that found it began, so a pricing change applies to cash-ins received
  * from at most pricing_cache_ms later (at once in the isolate that served the change, which
- * forgets its entry). Unlike an API key, "no price" is cached too: it is the common case, and
+ * forgets its entry and any read of it in flight). Unlike an API key, "no price" is cached too: it is the common case, and
  * serving it a few seconds after a price was set only charges nothing for those seconds.
  *
  * The fee a cash-in pays is decided once, when it is first credited, and stored with it (the
@@ -24,6 +24,15 @@ interface Entry {
 
 export class PricingCache {
   private readonly entries: BoundedCache<Entry>;
+  /**
+   * Per merchant, how many times this isolate forgot its price. A read that began before a
+   * forget may have seen the old price (D1's upsert had not landed), so it must not store what
+   * it found: it stores only if the generation is the one it began with. Found by review: a
+   * cash-in's read racing the pricing POST in the same isolate cached the old price for a whole
+   * TTL after forget(). Grows only with the merchants whose price this isolate changed (an
+   * operator's call each), so a plain Map: an evicted generation could let such a read store.
+   */
+  private readonly generations = new Map<string, number>();
 
   constructor(
     readonly ttl_ms: number,
@@ -39,15 +48,21 @@ export class PricingCache {
     const hit = this.entries.get(merchantId);
     // A clock that went back proves nothing about the entry's age: read again.
     if (hit !== undefined && now >= hit.read_at && now - hit.read_at < this.ttl_ms) return hit.pricing;
+    const generation = this.generationOf(merchantId);
     const row = await readPricing(d1, merchantId);
     const pricing = row ? { cash_in_fee_bps: row.cash_in_fee_bps, cash_in_fee_fixed: row.cash_in_fee_fixed } : null;
-    this.entries.set(merchantId, { pricing, read_at: now });
+    if (this.generationOf(merchantId) === generation) this.entries.set(merchantId, { pricing, read_at: now });
     return pricing;
   }
 
-  /** Forgets a merchant's price at once (this isolate just changed it). */
+  /** Forgets a merchant's price at once (this isolate just changed it), and what reads in flight may have found. */
   forget(merchantId: string): void {
+    this.generations.set(merchantId, this.generationOf(merchantId) + 1);
     this.entries.delete(merchantId);
+  }
+
+  private generationOf(merchantId: string): number {
+    return this.generations.get(merchantId) ?? 0;
   }
 }
 

@@ -73,4 +73,28 @@ describe("PricingCache", () => {
     await writePricing(env.DB, merchant.id, price(400), Date.now());
     expect(await cache.pricingOf(env.DB, merchant.id)).toEqual(price(400));
   });
+
+  it("a read in flight when the price is forgotten returns what it found but does not cache it (found by review)", async () => {
+    // A D1 whose reads this test answers: the cash-in's read began before the pricing POST's
+    // upsert landed, and answers the old price after the POST has forgotten the entry.
+    const answers: ((row: unknown) => void)[] = [];
+    let reads = 0;
+    const d1 = {
+      prepare: () => ({ bind: () => ({ first: () => (reads++, new Promise((resolve) => answers.push(resolve))) }) }),
+    } as unknown as D1Database;
+    const row = (bps: number) => ({ merchant_id: "mer_x", cash_in_fee_bps: bps, cash_in_fee_fixed: 0, created_at: 0, updated_at: 0 });
+    const cache = new PricingCache(5_000, 100, () => 1_000_000);
+
+    const racing = cache.pricingOf(d1, "mer_x");
+    cache.forget("mer_x"); // the POST wrote 300 bps and forgot
+    answers.shift()!(row(100)); // the read began before the write: it saw 100
+    expect(await racing).toEqual(price(100));
+
+    const next = cache.pricingOf(d1, "mer_x"); // must not be served the stale 100 from memory
+    expect(reads).toBe(2);
+    answers.shift()!(row(300));
+    expect(await next).toEqual(price(300));
+    expect(await cache.pricingOf(d1, "mer_x")).toEqual(price(300)); // a read begun after the forget is cached
+    expect(reads).toBe(2);
+  });
 });
