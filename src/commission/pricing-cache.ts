@@ -5,7 +5,9 @@
  * What it may cost, stated once (limits.pricing_cache_ms): a price is used for at most that
  * long after the D1 read that found it began, so a pricing change applies to cash-ins received
  * from at most pricing_cache_ms later (at once in the isolate that served the change, which
- * forgets its entry and any read of it in flight). Unlike an API key, "no price" is cached too: it is the common case, and
+ * forgets its entry and any read of it in flight). One exception: while D1 fails to answer,
+ * an expired entry is served (and left expired), so a price may then be used for longer than
+ * pricing_cache_ms; a cash-in never depends on D1 for a price this isolate already knows. Unlike an API key, "no price" is cached too: it is the common case, and
  * serving it a few seconds after a price was set only charges nothing for those seconds.
  *
  * The fee a cash-in pays is decided once, when it is first credited, and stored with it (the
@@ -13,6 +15,7 @@
  */
 import { BoundedCache } from "../cache";
 import { limits } from "../limits";
+import { log } from "../log";
 import type { Pricing } from "./fee";
 import { readPricing } from "./pricing";
 
@@ -49,7 +52,21 @@ export class PricingCache {
     // A clock that went back proves nothing about the entry's age: read again.
     if (hit !== undefined && now >= hit.read_at && now - hit.read_at < this.ttl_ms) return hit.pricing;
     const generation = this.generationOf(merchantId);
-    const row = await readPricing(d1, merchantId);
+    let row: Awaited<ReturnType<typeof readPricing>>;
+    try {
+      row = await readPricing(d1, merchantId);
+    } catch (error) {
+      // D1 unreachable: a cash-in must not fail for want of a price this isolate read before
+      // (found by review: it made every cache miss depend on D1). Serve the expired entry,
+      // left expired so that the next cash-in tries D1 again; with none (never read, or
+      // forgotten after a change here), there is no price to trust: the cash-in fails and
+      // the bank redelivers it.
+      if (hit !== undefined) {
+        log("warn", "pricing read failed; serving the expired price", { merchant_id: merchantId, age_ms: now - hit.read_at, error: String(error) });
+        return hit.pricing;
+      }
+      throw error;
+    }
     const pricing = row ? { cash_in_fee_bps: row.cash_in_fee_bps, cash_in_fee_fixed: row.cash_in_fee_fixed } : null;
     if (this.generationOf(merchantId) === generation) this.entries.set(merchantId, { pricing, read_at: now });
     return pricing;

@@ -97,4 +97,35 @@ describe("PricingCache", () => {
     expect(await cache.pricingOf(d1, "mer_x")).toEqual(price(300)); // a read begun after the forget is cached
     expect(reads).toBe(2);
   });
+
+  it("serves the expired entry while D1 fails to answer, reads D1 again once it does; with no entry the error stands (found by review)", async () => {
+    let failing = false;
+    let bps = 100;
+    const d1 = {
+      prepare: () => ({
+        bind: () => ({
+          first: async () => {
+            if (failing) throw new Error("D1_ERROR: Network connection lost.");
+            return { merchant_id: "mer_x", cash_in_fee_bps: bps, cash_in_fee_fixed: 0, created_at: 0, updated_at: 0 };
+          },
+        }),
+      }),
+    } as unknown as D1Database;
+    let now = 1_000_000;
+    const cache = new PricingCache(5_000, 100, () => now);
+    expect(await cache.pricingOf(d1, "mer_x")).toEqual(price(100));
+
+    failing = true;
+    now += 60_000; // long expired
+    expect(await cache.pricingOf(d1, "mer_x")).toEqual(price(100));
+    await expect(cache.pricingOf(d1, "mer_never_read")).rejects.toThrow(/Network connection lost/);
+
+    failing = false;
+    bps = 200;
+    expect(await cache.pricingOf(d1, "mer_x")).toEqual(price(200)); // served stale, not refreshed: D1 is asked again
+
+    failing = true;
+    cache.forget("mer_x"); // changed here: the old price is not to be trusted any more
+    await expect(cache.pricingOf(d1, "mer_x")).rejects.toThrow(/Network connection lost/);
+  });
 });
