@@ -8,7 +8,8 @@
  */
 import type { ReceivedEvent } from "../bank/event-log";
 import { countMerchantRowWrites } from "../metrics";
-import { assignedTo, assignmentStatements, paymentStatements, payoutStatements, reversalStatements } from "./projection-statements";
+import { merchantAccount } from "../ledger/accounts";
+import { assignedTo, assignmentStatements, paymentEntries, paymentStatements, payoutStatements, reversalStatements } from "./projection-statements";
 
 export type MatchedBy = "virtual_account" | "customer_reference" | "merchant_reference" | "manual";
 
@@ -234,8 +235,10 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
         confirm(sameRoute.sql, ...sameRoute.params),
         d1.prepare(`SELECT ${sameRoute.sql} AS recorded`).bind(...sameRoute.params),
       ]);
-      // Bench counter: a payment this batch inserted (not a replay) moved its merchant's balance row (ledger trigger).
-      if (payment.status !== "quarantined" && (results[projection.event ? 1 : 0]?.meta.changes ?? 0) > 0) countMerchantRowWrites(1);
+      // Bench counter: a payment this batch inserted (not a replay) moved its merchant's balance
+      // row once per entry on it (the ledger trigger fires per entry): its credit, and its fee's
+      // debit if it paid one (found by review: counting 1 undercounted priced cash-ins).
+      if (payment.status !== "quarantined" && (results[projection.event ? 1 : 0]?.meta.changes ?? 0) > 0) countMerchantRowWrites(merchantEntriesOf(payment));
       return (results[results.length - 1]?.results[0] as { recorded?: number } | undefined)?.recorded === 1 ? "applied" : "superseded";
     } catch (error) {
       if (isDifferentData(error)) return "conflict";
@@ -328,4 +331,10 @@ function statusIn(result: D1Result | undefined): string | undefined {
 
 async function isConfirmed(d1: D1Database, opId: string): Promise<boolean> {
   return (await d1.prepare("SELECT 1 AS confirmed FROM applied_projections WHERE id = ?").bind(opId).first()) !== null;
+}
+
+/** How many entries of a credited payment's ledger transaction land on its merchant's balance account. */
+function merchantEntriesOf(payment: PaymentRecord): number {
+  const merchant = merchantAccount(payment.merchant_id!, payment.currency).id;
+  return paymentEntries(payment).filter((entry) => entry.account_id === merchant).length;
 }

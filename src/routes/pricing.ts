@@ -22,7 +22,9 @@ const setPricing = createRoute({
   summary: "Set a merchant's commission",
   description:
     "Sets the merchant's cash-in commission, replacing any before (`cash_in_fee_fixed` defaults to 0; `cash_in_fee_bps: 0` " +
-    "with no fixed fee charges nothing). Answers 200 with the pricing, as Stripe does for a POST that creates no object " +
+    "with no fixed fee charges nothing). The fee a cash-in pays is decided when it is processed (first credited or " +
+    "assigned), not by its bank booking date: a change applies to cash-ins processed from at most 5 s later. " +
+    "Answers 200 with the pricing, as Stripe does for a POST that creates no object " +
     "with its own id. 404 for an unknown merchant.",
   request: { params: merchantIdParams, body: jsonBody(setPricingRequest) },
   responses: { 200: jsonResponse(pricingSchema, "The merchant's pricing, as set."), ...problemResponses(403, 404, 409, 422, ...bodyProblemStatuses) },

@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { paymentIdOf } from "../../src/cashins/receive-transfer";
+import { counters } from "../../src/metrics";
 import { createCustomer, createMerchant, api, bearer, json, operatorHeaders, randomCbu, randomCuit } from "../helpers";
 import { balanceOf, depositReference, expectInvariants, fund, merchantBalance, objectBalance, postPayout, sendBankEvent, transferEvent, uniqueId } from "../money";
 import { insertVirtualAccount } from "../virtual-accounts/fixtures";
@@ -265,6 +266,24 @@ describe("the customer is credited in full, the merchant holds amount − fee", 
     expect((await postPayout(merchant.api_key, { customer_id: customer.id, amount: 10_000 })).status).toBe(201);
     expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 47, reserved: 10_000 });
     await expectInvariants();
+  });
+});
+
+describe("the merchant_row_writes metric on the per-cash-in path", () => {
+  it("counts each entry on the merchant's row: two for a cash-in that paid a fee, one without, none for a replay (found by review)", async () => {
+    const priced = await createMerchant();
+    await setPricing(priced.id, 100);
+    const unpriced = await createMerchant();
+    const merchantOnly = (merchant: { reference: string }) => transferEvent({ amount: 5_000, concepto: merchant.reference, sender: { cuit: null, name: "X", cbu: null } });
+    const writesOf = async (event: ReturnType<typeof merchantOnly>) => {
+      const before = counters.merchant_row_writes;
+      expect((await sendBankEvent(event)).status).toBe(200);
+      return counters.merchant_row_writes - before;
+    };
+    const paid = merchantOnly(priced);
+    expect(await writesOf(paid)).toBe(2);
+    expect(await writesOf(merchantOnly(unpriced))).toBe(1);
+    expect(await writesOf(paid)).toBe(0); // the redelivery inserts nothing
   });
 });
 
