@@ -51,9 +51,31 @@ const knobs = {
   d1_quiet_ms: intEnv("BENCH_D1_QUIET_MS", 600, 0),
   lag_samples: intEnv("BENCH_LAG_SAMPLES", 200, 0),
   keep_state: process.env.BENCH_KEEP_STATE === "1",
+  /**
+   * Commission (API §12) on the spread and hot pools' merchants: "bps,fixed" (default 150 bps +
+   * 10 centavos, so every cash-in posts its fee entries and moves the platform account);
+   * "0" or "off": no pricing.
+   */
+  commission: commissionKnob(process.env.BENCH_COMMISSION ?? "150,10"),
   verbose: process.env.BENCH_VERBOSE === "1",
   out: path.resolve(ROOT, process.env.BENCH_OUT || "bench/results.json"),
 };
+
+function commissionKnob(value) {
+  if (value === "0" || value === "off") return null;
+  const [bps, fixed = "0"] = value.split(",").map((part) => part.trim());
+  const pricing = { cash_in_fee_bps: Number(bps), cash_in_fee_fixed: Number(fixed) };
+  if (!Number.isInteger(pricing.cash_in_fee_bps) || pricing.cash_in_fee_bps < 0 || pricing.cash_in_fee_bps > 10_000 || !Number.isInteger(pricing.cash_in_fee_fixed) || pricing.cash_in_fee_fixed < 0) {
+    throw new Error(`BENCH_COMMISSION must be "bps,fixed" (integers, bps 0..10000) or "off", got ${JSON.stringify(value)}`);
+  }
+  return pricing;
+}
+
+/** The fee the Worker charges (src/commission/fee.ts): min(amount, floor(amount × bps / 10000) + fixed). */
+function feeOf(merchant, amount) {
+  if (!merchant.pricing) return 0;
+  return Math.min(amount, Math.floor((amount * merchant.pricing.cash_in_fee_bps) / 10_000) + merchant.pricing.cash_in_fee_fixed);
+}
 
 /** Money: a payout pool customer starts with this much (minor units); payouts are far smaller. */
 const PAYOUT_POOL_FUNDING = 1_000_000_000_000;
@@ -451,7 +473,7 @@ async function confirmCashins(stream, problems, settlement) {
 
   for (const op of acked) {
     bump(expected.customers, op.customer.id, op.amount, 0);
-    bump(expected.merchants, op.customer.merchant.id, op.amount, 0);
+    bump(expected.merchants, op.customer.merchant.id, op.amount - feeOf(op.customer.merchant, op.amount), 0);
   }
 }
 
@@ -707,6 +729,15 @@ async function main() {
   if (needs.has("spread")) pools.spread = await seedPool("spread", n, 1);
   if (needs.has("hot")) pools.hot = await seedPool("hot", 1, n);
   if (needs.has("payout")) pools.payout = await seedPool("payout", n, 1);
+  if (knobs.commission) {
+    // Priced before any cash-in, so every one of theirs pays the fee (the payout pool's merchants stay unpriced).
+    for (const pool of [pools.spread, pools.hot].filter(Boolean)) {
+      await mapLimit(pool.merchants, 8, async (merchant) => {
+        await expectStatus("pricing", api("POST", `/v1/merchants/${merchant.id}/pricing`, { key: VARS.ADMIN_API_KEY, body: knobs.commission }), 200);
+        merchant.pricing = knobs.commission;
+      });
+    }
+  }
   if (knobs.scenarios.some((name) => SCENARIOS[name].via === "virtual_account")) {
     // A per_customer virtual account for each spread customer, written by the bench-only route
     // (bench/floor-worker.ts) until the provisioning API can be driven here.
@@ -721,7 +752,7 @@ async function main() {
     await mapLimit(pool.customers, 8, async (customer) => {
       await expectStatus("opening cash-in", deliverCashin(cashinBody(customer, amount)), 200);
       bump(expected.customers, customer.id, amount, 0);
-      bump(expected.merchants, customer.merchant.id, amount, 0);
+      bump(expected.merchants, customer.merchant.id, amount - feeOf(customer.merchant, amount), 0);
     });
   }
   for (const pool of Object.values(pools)) {

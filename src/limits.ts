@@ -40,6 +40,16 @@ export const limits = {
   api_key_cache_ms: 5_000,
   api_key_cache_entries: 10_000,
   /**
+   * Commission pricing cached per isolate (src/commission/pricing-cache.ts): a cash-in reads
+   * its merchant's price from memory for at most this long after the D1 read, so a pricing
+   * change applies to cash-ins received from at most this long later (at once in the isolate
+   * that served the change). "No price" is cached too: most merchants have none.
+   */
+  pricing_cache_ms: 5_000,
+  pricing_cache_entries: 10_000,
+  /** The largest fixed fee per cash-in (minor units): 10^12, ten billion pesos. */
+  cash_in_fee_fixed_max: 1_000_000_000_000,
+  /**
    * Customer↔merchant links cached per isolate (src/db/customers.ts): a link is never removed
    * and its reference, and its customer's CUIT, name and CBU, never change; only "has
    * transacted" is cached, and only once true (it never goes back). Entries.

@@ -76,7 +76,7 @@ export function groupCommitStatements(d1: D1Database, fresh: PaymentProjection[]
           `INSERT INTO payments (${paymentColumns}, updated_at)
            SELECT p.value->>0, p.value->>1, p.value->>2, p.value->>3, p.value->>4, p.value->>5, p.value->>6, p.value->>7, p.value->>8,
              p.value->>9, p.value->>10, p.value->>11, p.value->>12, p.value->>13, p.value->>14, p.value->>15, p.value->>16,
-             p.value->>17, p.value->>18, ?2
+             p.value->>17, p.value->>18, p.value->>19, ?2
            FROM json_each(?1) AS p`,
         )
         .bind(JSON.stringify(payments), now),
@@ -92,13 +92,13 @@ export function groupCommitStatements(d1: D1Database, fresh: PaymentProjection[]
     );
     const entries = fresh.flatMap((projection) => {
       const transactionId = ledgerTransactionIdOf(projection.payment.id);
-      return entriesOf(projection).map((entry, index) => [`${transactionId}:${index}`, transactionId, entry.account_id, entry.direction, entry.amount]);
+      return entriesOf(projection).map((entry, index) => [`${transactionId}:${index}`, transactionId, entry.account_id, entry.direction, entry.amount, entry.may_overdraw ? 1 : 0]);
     });
     statements.push(
       d1
         .prepare(
           `INSERT INTO ledger_entries (id, transaction_id, ledger_account_id, direction, amount, status, may_overdraw, created_at, aggregated)
-           SELECT e.value->>0, e.value->>1, e.value->>2, e.value->>3, e.value->>4, 'posted', 0, ?2, 1 FROM json_each(?1) AS e`,
+           SELECT e.value->>0, e.value->>1, e.value->>2, e.value->>3, e.value->>4, 'posted', e.value->>5, ?2, 1 FROM json_each(?1) AS e`,
         )
         .bind(JSON.stringify(entries), now),
     );

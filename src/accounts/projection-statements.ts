@@ -4,7 +4,7 @@
  */
 import { assert } from "../assert";
 import { businessDateOf } from "../domain/business-day";
-import { customerAccount, merchantAccount, merchantUnassignedAccount, platformAccountId } from "../ledger/accounts";
+import { customerAccount, merchantAccount, merchantUnassignedAccount, platformAccountId, platformBalanceAccount } from "../ledger/accounts";
 import { postTransaction, type EntrySpec } from "../ledger/posting";
 import { eventProcessedStatement } from "../bank/event-log";
 import { fingerprintOf, ledgerTransactionIdOf, type PaymentRecord, type Projection } from "./projections";
@@ -25,15 +25,38 @@ export function paymentEntries(payment: PaymentRecord): EntrySpec[] {
   return [
     settlement,
     { account_id: owedTo, direction: "credit", amount },
+    // Before the merchant's credit: see commissionEntries.
+    ...commissionEntries(payment.merchant_id, currency, payment.fee_amount ?? 0),
     // The merchant's balance is a memo view of the same money: a balanced pair of its own.
     { account_id: platformAccountId.attribution(currency), direction: "debit", amount },
     { account_id: merchantAccount(payment.merchant_id, currency).id, direction: "credit", amount },
   ];
 }
 
+/**
+ * Commission (API §12): Dr merchant / Cr platform, inside the credit's own ledger transaction
+ * and BEFORE the merchant's credit. None for a fee of 0. The entry trigger (migrations/0015)
+ * judges each entry alone, in order, while the group commit judges each account's net: with the
+ * fee first, the trigger's 2^53 − 1 check on the merchant's credit sees balance − fee + amount,
+ * the same net the group's overflow guard sees, so both paths accept and refuse the same cash-ins
+ * (after the credit, a merchant near the ceiling was refused one by one and accepted by the
+ * group, and an alarm replaying a failed group took the customer's credit back; found by review).
+ * The debit may therefore take the merchant below zero for a moment (may_overdraw): the
+ * transaction as a whole raises the merchant by amount − fee ≥ 0, so the overdraft guard must
+ * not refuse it, whatever the merchant's balance.
+ */
+export function commissionEntries(merchantId: string, currency: string, fee: number): EntrySpec[] {
+  if (fee === 0) return [];
+  return [
+    { account_id: merchantAccount(merchantId, currency).id, direction: "debit", amount: fee, may_overdraw: true },
+    { account_id: platformBalanceAccount(currency).id, direction: "credit", amount: fee },
+  ];
+}
+
 /** The columns of a payment row that `paymentValues` gives, in its order. */
 export const paymentColumns = `id, bank_transaction_id, status, amount, currency, customer_id, merchant_id, sender_cuit, sender_name,
-  sender_cbu, concepto, destination_account_number, matched_by, booked_at, booked_date, fingerprint, created_at, virtual_account_id, quarantine_reason`;
+  sender_cbu, concepto, destination_account_number, matched_by, booked_at, booked_date, fingerprint, created_at, virtual_account_id, quarantine_reason,
+  fee_amount`;
 
 /**
  * A payment row's values in the order of `paymentColumns` (every column but `updated_at`):
@@ -61,6 +84,7 @@ export function paymentValues(projection: Extract<Projection, { kind: "payment.r
     payment.created_at,
     payment.virtual_account_id ?? null,
     payment.quarantine_reason ?? null,
+    payment.fee_amount ?? 0,
   ];
 }
 
@@ -77,7 +101,7 @@ export function paymentStatements(d1: D1Database, projection: Extract<Projection
     d1
       .prepare(
         `INSERT INTO payments (${paymentColumns}, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
       .bind(...paymentValues(projection), now),
     ...postTransaction(
@@ -152,14 +176,15 @@ export function payoutStatements(d1: D1Database, projection: Extract<Projection,
 /** Suspense → the customer (and the merchant's memo), once: only if this assignment won. */
 export function assignmentStatements(d1: D1Database, projection: Extract<Projection, { kind: "payment.assigned" }>, now: number): D1PreparedStatement[] {
   const { payment_id, customer_id, merchant_id, amount, currency } = projection;
+  const fee = projection.fee_amount ?? 0;
   return [
     d1
       .prepare(
-        `UPDATE payments SET status = 'credited', customer_id = ?, merchant_id = ?, matched_by = 'manual', updated_at = ?
+        `UPDATE payments SET status = 'credited', customer_id = ?, merchant_id = ?, matched_by = 'manual', fee_amount = ?, updated_at = ?
          WHERE id = ? AND status = 'quarantined'
            AND NOT EXISTS (SELECT 1 FROM payouts WHERE payment_id = ? AND kind = 'return' AND status NOT IN ('failed', 'canceled', 'rejected'))`,
       )
-      .bind(customer_id, merchant_id, now, payment_id, payment_id),
+      .bind(customer_id, merchant_id, fee, now, payment_id, payment_id),
     ...postTransaction(
       d1,
       {
@@ -172,6 +197,8 @@ export function assignmentStatements(d1: D1Database, projection: Extract<Project
         entries: [
           { account_id: platformAccountId.suspense(currency), direction: "debit", amount },
           { account_id: customerAccount(customer_id, currency).id, direction: "credit", amount },
+          // Before the merchant's credit: see commissionEntries.
+          ...commissionEntries(merchant_id, currency, fee),
           { account_id: platformAccountId.attribution(currency), direction: "debit", amount },
           { account_id: merchantAccount(merchant_id, currency).id, direction: "credit", amount },
         ],

@@ -8,7 +8,8 @@
  */
 import type { ReceivedEvent } from "../bank/event-log";
 import { countMerchantRowWrites } from "../metrics";
-import { assignedTo, assignmentStatements, paymentStatements, payoutStatements, reversalStatements } from "./projection-statements";
+import { merchantAccount } from "../ledger/accounts";
+import { assignedTo, assignmentStatements, paymentEntries, paymentStatements, payoutStatements, reversalStatements } from "./projection-statements";
 
 export type MatchedBy = "virtual_account" | "customer_reference" | "merchant_reference" | "manual";
 
@@ -33,6 +34,14 @@ export interface PaymentRecord {
    */
   virtual_account_id?: string | null;
   quarantine_reason?: string | null;
+  /**
+   * Commission (API §12): the fee this cash-in moves from its merchant to the platform,
+   * decided once from the merchant's pricing when the cash-in is first applied and stored
+   * here, so that every replay (a redelivery, the alarm, the group commit's retry) moves the
+   * same fee whatever the pricing is by then. Not bank data: not in the fingerprint. Absent
+   * (projections stored before commission) or 0: no fee entries. Always 0 when quarantined.
+   */
+  fee_amount?: number;
   booked_at: number;
   created_at: number;
 }
@@ -68,6 +77,8 @@ export type Projection =
       merchant_id: string;
       amount: number;
       currency: string;
+      /** Commission charged at assignment, at the pricing then in effect (see PaymentRecord.fee_amount). */
+      fee_amount?: number;
     }
   | {
       /** The bank clawed a credit back (transfer.reversed). */
@@ -224,8 +235,10 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
         confirm(sameRoute.sql, ...sameRoute.params),
         d1.prepare(`SELECT ${sameRoute.sql} AS recorded`).bind(...sameRoute.params),
       ]);
-      // Bench counter: a payment this batch inserted (not a replay) moved its merchant's balance row (ledger trigger).
-      if (payment.status !== "quarantined" && (results[projection.event ? 1 : 0]?.meta.changes ?? 0) > 0) countMerchantRowWrites(1);
+      // Bench counter: a payment this batch inserted (not a replay) moved its merchant's balance
+      // row once per entry on it (the ledger trigger fires per entry): its credit, and its fee's
+      // debit if it paid one (found by review: counting 1 undercounted priced cash-ins).
+      if (payment.status !== "quarantined" && (results[projection.event ? 1 : 0]?.meta.changes ?? 0) > 0) countMerchantRowWrites(merchantEntriesOf(payment));
       return (results[results.length - 1]?.results[0] as { recorded?: number } | undefined)?.recorded === 1 ? "applied" : "superseded";
     } catch (error) {
       if (isDifferentData(error)) return "conflict";
@@ -318,4 +331,10 @@ function statusIn(result: D1Result | undefined): string | undefined {
 
 async function isConfirmed(d1: D1Database, opId: string): Promise<boolean> {
   return (await d1.prepare("SELECT 1 AS confirmed FROM applied_projections WHERE id = ?").bind(opId).first()) !== null;
+}
+
+/** How many entries of a credited payment's ledger transaction land on its merchant's balance account. */
+function merchantEntriesOf(payment: PaymentRecord): number {
+  const merchant = merchantAccount(payment.merchant_id!, payment.currency).id;
+  return paymentEntries(payment).filter((entry) => entry.account_id === merchant).length;
 }

@@ -22,6 +22,7 @@ export function paymentView(row: PaymentRow): PaymentView {
     matched_by: row.matched_by,
     virtual_account_id: row.virtual_account_id,
     quarantine_reason: row.quarantine_reason as PaymentView["quarantine_reason"],
+    fee_amount: row.fee_amount,
     created_at: rfc3339(row.created_at),
   };
 }

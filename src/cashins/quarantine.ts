@@ -6,6 +6,8 @@
 import { customerAccountStub } from "../accounts/customer-account";
 import { project } from "../accounts/project";
 import { ledgerTransactionIdOf, type Projection } from "../accounts/projections";
+import { cashInFee } from "../commission/fee";
+import { readPricing } from "../commission/pricing";
 import { derivedId, newId } from "../crypto";
 import { linkCustomer } from "../db/customers";
 import { normalizeCbu } from "../domain/cbu";
@@ -85,6 +87,10 @@ export async function assignQuarantined(env: Env, paymentId: string, customerId:
   if (!merchant?.results.length) throw new ApiError("not_found", "No such merchant.", [{ path: "merchant_id", message: "no such merchant" }]);
 
   await linkCustomer(env.DB, customerId, merchantId);
+  // Quarantined money paid no fee; it pays one now, at the merchant's pricing in effect at the
+  // assignment (read from D1: the operator's path, not the hot one). A retry replays the
+  // projection the object stored, with its fee.
+  const fee_amount = cashInFee(payment.amount, await readPricing(env.DB, merchantId));
   const projection: Projection = {
     kind: "payment.assigned",
     op_id: `${paymentId}:assign`,
@@ -93,6 +99,7 @@ export async function assignQuarantined(env: Env, paymentId: string, customerId:
     merchant_id: merchantId,
     amount: payment.amount,
     currency: payment.currency,
+    fee_amount,
   };
   const account = customerAccountStub(env, customerId);
   const credit = await account.credit({ op_id: projection.op_id, amount: payment.amount, currency: payment.currency, merchant_id: merchantId, projection });

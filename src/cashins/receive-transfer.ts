@@ -28,6 +28,8 @@ import { project } from "../accounts/project";
 import { sameData, type PaymentProjection, type RecordedPayment } from "../accounts/group-commit-statements";
 import type { TransferReceived } from "../bank/events";
 import { type ReceivedEvent, recordEventProcessed, UnprocessableEvent } from "../bank/event-log";
+import { cashInFee } from "../commission/fee";
+import { pricingCache } from "../commission/pricing-cache";
 import { derivedId } from "../crypto";
 import { linkCustomer } from "../db/customers";
 import type { Config, Env } from "../env";
@@ -78,7 +80,11 @@ export async function receiveTransfer(env: Env, config: Config, event: ReceivedE
   // This bank transfer paid a virtual account with another amount: the first version stands.
   if (decision.kind === "conflict") throw new UnprocessableEvent(`bank_transaction_id ${transfer.bank_transaction_id}: ${decision.reason}`);
   const now = Date.now();
-  const payment = paymentRecord(payment_id, transfer, decision, now);
+  // Commission (API §12): decided here, once, from the merchant's price as this isolate knows
+  // it (a cache: no D1 read per cash-in), and stored in the projection. A repeat replays the
+  // stored projection (the object's, or D1's payment), never this freshly computed fee.
+  const fee = decision.kind === "quarantine" ? 0 : cashInFee(transfer.amount, await pricingCache.pricingOf(env.DB, decision.merchant_id));
+  const payment = paymentRecord(payment_id, transfer, decision, now, fee);
   const projection: PaymentProjection = {
     kind: "payment.recorded",
     op_id: payment_id,
@@ -224,7 +230,7 @@ function refuseConflicting(transfer: TransferReceived): never {
   throw new UnprocessableEvent(`bank_transaction_id ${transfer.bank_transaction_id} is already recorded with different data (exists_with_different_data)`);
 }
 
-function paymentRecord(id: string, transfer: TransferReceived, decision: Exclude<RoutingDecision, { kind: "conflict" }>, now: number): PaymentRecord {
+function paymentRecord(id: string, transfer: TransferReceived, decision: Exclude<RoutingDecision, { kind: "conflict" }>, now: number, fee: number): PaymentRecord {
   return {
     id,
     bank_transaction_id: transfer.bank_transaction_id,
@@ -241,6 +247,7 @@ function paymentRecord(id: string, transfer: TransferReceived, decision: Exclude
     matched_by: decision.kind === "quarantine" ? null : decision.matched_by,
     virtual_account_id: (decision.kind === "customer" ? decision.virtual_account?.id : decision.kind === "quarantine" ? decision.virtual_account_id : null) ?? null,
     quarantine_reason: decision.kind === "quarantine" ? decision.quarantine_reason : null,
+    fee_amount: fee,
     booked_at: Date.parse(transfer.booked_at),
     created_at: now,
   };

@@ -167,6 +167,8 @@ export const payments = sqliteTable("payments", {
   /** Routing rule 1 (API §11): the virtual account the transfer was sent to. */
   virtual_account_id: text("virtual_account_id"),
   quarantine_reason: text("quarantine_reason"),
+  /** Commission (API §12): the fee this payment moved from its merchant to the platform, decided once. */
+  fee_amount: integer("fee_amount").notNull().default(0),
 });
 
 export const payouts = sqliteTable("payouts", {
@@ -428,6 +430,15 @@ export const incomingPaymentDetails = sqliteTable(
   },
   (table) => [unique().on(table.payment_id, table.direction)],
 );
+
+/** Commission (API §12): a merchant's cash-in price (migrations/0017). No row: no fee. */
+export const merchantPricing = sqliteTable("merchant_pricing", {
+  merchant_id: text("merchant_id").primaryKey(),
+  cash_in_fee_bps: integer("cash_in_fee_bps").notNull(),
+  cash_in_fee_fixed: integer("cash_in_fee_fixed").notNull().default(0),
+  created_at: integer("created_at").notNull(),
+  updated_at: integer("updated_at").notNull(),
+});
 
 export type VirtualAccountRow = typeof virtualAccounts.$inferSelect;
 export type MerchantLedgerAccountRow = typeof merchantLedgerAccounts.$inferSelect;

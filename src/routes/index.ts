@@ -11,6 +11,7 @@ import { merchantSettingsRouter } from "./merchant-settings";
 import { merchantListRouter } from "./merchant-list";
 import { merchantsRouter } from "./merchants";
 import { paymentsRouter } from "./payments";
+import { pricingRouter } from "./pricing";
 import { payoutsRouter } from "./payouts";
 import { quarantineRouter } from "./quarantine";
 import { reconciliationsRouter } from "./reconciliations";
@@ -41,5 +42,6 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>) {
     .route("/", balanceAccountsRouter)
     .route("/", transfersRouter)
     .route("/", sweepsRouter)
-    .route("/", reservesRouter);
+    .route("/", reservesRouter)
+    .route("/", pricingRouter);
 }

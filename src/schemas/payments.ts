@@ -51,6 +51,18 @@ export const paymentSchema = z
           "(references of more than one), `no_match` (nothing matched).",
         example: null,
       }),
+    fee_amount: z
+      .number()
+      .int()
+      .openapi({
+        description:
+          "Commission (API §12): what this cash-in moved from the merchant's balance account to the platform's, in the same ledger " +
+          "transaction as the credit (the customer is credited the full `amount`). min(amount, floor(amount × cash_in_fee_bps / 10000) + " +
+          "cash_in_fee_fixed), at the merchant's pricing when the cash-in was first credited (a pricing change applies to cash-ins received " +
+          "from at most 5 s later), or, for a quarantined payment the operator assigned, at the assignment. Decided once: a redelivery " +
+          "replays it. 0 while quarantined and when the merchant has no pricing. A bank reversal does not give it back.",
+        example: 0,
+      }),
     created_at: timestampSchema,
   })
   .openapi("Payment");

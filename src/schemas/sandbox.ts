@@ -118,7 +118,7 @@ export const metricsSchema = z
   .object({
     isolate_id: z.string().openapi({ description: "The isolate that answered: counters are per isolate and start at 0 with it, so compare two readings only when this is the same." }),
     counters: z.object({
-      merchant_row_writes: count("Merchant balance rows updated (one per merchant per group commit; one per credited payment on the per-cash-in path)."),
+      merchant_row_writes: count("Merchant balance row updates (one per merchant per group commit; on the per-cash-in path, one per entry on the merchant's account: two for a cash-in that paid a fee)."),
       group_commits: count("Group commits written, one D1 batch each."),
       group_commit_operations: count("Operations those group commits carried."),
       d1_write_transactions: count("D1 round trips that wrote anything: a batch (one transaction) or a single statement whose meta reports a change."),

@@ -6,10 +6,11 @@
  * Bound, honestly: one query per account, and each is a range scan of ledger_entries_by_account
  * over that account's entries (with a table read per entry for its amount, direction and
  * status). A customer or merchant account has few; the platform's settlement and attribution
- * accounts have one per movement, so their query grows with the whole ledger: it is the one
- * query here not bounded by a window (not measured at scale yet). When it nears D1's 30 s per
- * query, those two need a checkpointed sum (a stored partial sum up to an entry, extended a
- * window per call).
+ * accounts have one per movement, and the platform's balance account (`la_platform_<cur>`) one
+ * per priced cash-in (commission), so their queries grow with the whole ledger: they are the
+ * queries here not bounded by a window (not measured at scale yet). When they near D1's 30 s
+ * per query, those three need a checkpointed sum (a stored partial sum up to an entry, extended
+ * a window per call).
  * Each account's row and its sums come from one statement, so a concurrent posting cannot
  * make them disagree.
  */

@@ -3,7 +3,7 @@
  * table of movements) rather than imported from the code that posts it, so that the sweeps
  * check that code instead of repeating it. And how to compare it with what the ledger holds.
  */
-import { customerAccount, merchantAccount, merchantUnassignedAccount, platformAccountId, reserveAccount } from "../accounts";
+import { customerAccount, merchantAccount, merchantUnassignedAccount, platformAccountId, platformBalanceAccount, reserveAccount } from "../accounts";
 
 export interface Entry {
   account: string;
@@ -59,6 +59,13 @@ export interface PaymentFacts {
   currency: string;
   customer_id: string | null;
   merchant_id: string | null;
+  /** Commission (API §12) the payment's crediting transaction moved: payments.fee_amount. */
+  fee_amount: number;
+}
+
+/** Commission, inside the crediting transaction: Dr merchant / Cr platform; nothing for 0. */
+function commission(merchant_id: string, currency: string, fee: number): Entry[] {
+  return fee === 0 ? [] : [dr(merchantAccount(merchant_id, currency).id, fee), cr(platformBalanceAccount(currency).id, fee)];
 }
 
 /** A cash-in held in suspense: Dr settlement / Cr suspense. */
@@ -66,28 +73,33 @@ export function quarantinedCashIn({ amount, currency }: PaymentFacts): Entry[] {
   return [dr(platformAccountId.settlement(currency), amount), cr(platformAccountId.suspense(currency), amount)];
 }
 
-/** A routed cash-in: Dr settlement / Cr customer (or the merchant's unassigned funds); Dr attribution / Cr merchant. */
-export function routedCashIn({ amount, currency, customer_id, merchant_id }: PaymentFacts & { merchant_id: string }): Entry[] {
+/**
+ * A routed cash-in: Dr settlement / Cr customer (or the merchant's unassigned funds); Dr
+ * attribution / Cr merchant; and its commission, Dr merchant / Cr platform.
+ */
+export function routedCashIn({ amount, currency, customer_id, merchant_id, fee_amount }: PaymentFacts & { merchant_id: string }): Entry[] {
   const owedTo = customer_id ? customerAccount(customer_id, currency).id : merchantUnassignedAccount(merchant_id, currency).id;
   return [
     dr(platformAccountId.settlement(currency), amount),
     cr(owedTo, amount),
     dr(platformAccountId.attribution(currency), amount),
     cr(merchantAccount(merchant_id, currency).id, amount),
+    ...commission(merchant_id, currency, fee_amount),
   ];
 }
 
-/** The operator assigns a quarantined cash-in: Dr suspense / Cr customer; Dr attribution / Cr merchant. */
-export function assignment({ amount, currency, customer_id, merchant_id }: PaymentFacts & { customer_id: string; merchant_id: string }): Entry[] {
+/** The operator assigns a quarantined cash-in: Dr suspense / Cr customer; Dr attribution / Cr merchant; its commission. */
+export function assignment({ amount, currency, customer_id, merchant_id, fee_amount }: PaymentFacts & { customer_id: string; merchant_id: string }): Entry[] {
   return [
     dr(platformAccountId.suspense(currency), amount),
     cr(customerAccount(customer_id, currency).id, amount),
     dr(platformAccountId.attribution(currency), amount),
     cr(merchantAccount(merchant_id, currency).id, amount),
+    ...commission(merchant_id, currency, fee_amount),
   ];
 }
 
-/** The bank takes a cash-in back, from where it is owed now. */
+/** The bank takes a cash-in back, from where it is owed now: the whole amount, the commission is kept (docs/MONEY.md "Commission"). */
 export function reversal({ amount, currency, customer_id, merchant_id }: PaymentFacts): Entry[] {
   if (merchant_id === null) return [dr(platformAccountId.suspense(currency), amount), cr(platformAccountId.settlement(currency), amount)];
   const owedBy = customer_id ? customerAccount(customer_id, currency).id : merchantUnassignedAccount(merchant_id, currency).id;

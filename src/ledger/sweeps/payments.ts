@@ -3,11 +3,14 @@
  * transactions.
  *   lt_<id>          always, posted: the cash-in as it was routed when it arrived (quarantined →
  *                    suspense; otherwise the customer or the merchant's unassigned funds, and the
- *                    merchant's memo pair). A manual match arrived quarantined.
- *   lt_assign_<id>   exactly when the operator assigned it (matched_by 'manual').
+ *                    merchant's memo pair, and the commission pair of payments.fee_amount). A
+ *                    manual match arrived quarantined (no fee then).
+ *   lt_assign_<id>   exactly when the operator assigned it (matched_by 'manual'), with the
+ *                    commission pair of payments.fee_amount.
  *   lt_reversal_<id> exactly when it is reversed, from where it was owed.
  *   returned         exactly when a return payout of it completed, for its amount.
- * Every entry is of the payment's amount. Bound: five range queries per window, in one batch so
+ * Every entry is of the payment's amount, but the commission's (fee_amount, at most the amount;
+ * never on money that was only quarantined). Bound: five range queries per window, in one batch so
  * that they read one state of the books (ledger ids follow payment ids' order: lt_<first> to
  * lt_<last> holds exactly the window's transactions).
  */
@@ -35,6 +38,7 @@ interface PaymentRow {
   customer_id: string | null;
   merchant_id: string | null;
   matched_by: string | null;
+  fee_amount: number;
 }
 
 interface ReturnRow {
@@ -66,8 +70,11 @@ function check(payment: PaymentRow, transactions: Map<string, PostedTransaction>
   };
 
   if (match === "routed" && payment.merchant_id === null) problems.push("routed to no merchant");
+  if (!Number.isSafeInteger(payment.fee_amount) || payment.fee_amount < 0 || payment.fee_amount > payment.amount) problems.push(`fee_amount ${payment.fee_amount} is not within 0..amount`);
+  if (match === "none" && payment.fee_amount !== 0) problems.push(`fee_amount ${payment.fee_amount} on money never credited to a merchant`);
   const merchant_id = payment.merchant_id;
   expect(`lt_${payment.id}`, match === "routed" ? (merchant_id === null ? null : routedCashIn({ ...payment, merchant_id })) : quarantinedCashIn(payment));
+  // A manual match's fee was charged by the assignment, not by its (quarantined) arrival.
 
   const assignId = `lt_assign_${payment.id}`;
   if (match === "manual") {
@@ -93,7 +100,7 @@ async function inspectPayments(_env: Env, d1: D1Database, ids: string[]): Promis
   const last = ids[ids.length - 1]!;
   const [payments, created, assigned, reversed, returns] = await d1.batch([
     d1
-      .prepare("SELECT id, status, amount, currency, customer_id, merchant_id, matched_by FROM payments WHERE id BETWEEN ? AND ?")
+      .prepare("SELECT id, status, amount, currency, customer_id, merchant_id, matched_by, fee_amount FROM payments WHERE id BETWEEN ? AND ?")
       .bind(first, last),
     transactionsInRange(d1, `lt_${first}`, `lt_${last}`),
     transactionsInRange(d1, `lt_assign_${first}`, `lt_assign_${last}`),
