@@ -34,7 +34,8 @@ const sameData =
   "Idempotency-Key is required: a retry with the same key and body answers the first response (`Idempotent-Replayed: true`) and never moves twice; " +
   "another body under the key is 422 idempotency_key_reused. The transfer also keeps its own data: should a repeat of its id ever carry other data, " +
   "it is 409 conflict and nothing moves. The balance check and the movement are one atomic write: concurrent transfers and payouts on one account " +
-  "can never take its available below zero (422 insufficient_funds, nothing moved).";
+  "can never take its available below zero (422 insufficient_funds, nothing moved). A movement that would take the destination's balance past " +
+  "2^53 − 1 (9007199254740991) is 422 invalid_state, nothing moved (as a quarantined cash-in's release).";
 
 const create = createRoute({
   ...either,
@@ -122,6 +123,9 @@ async function answer(c: Context<AppEnv>, order: TransferOrder, fields: { from: 
       throw new ApiError("conflict", "This transfer was already created with different data; nothing moved.");
     case "insufficient_funds":
       throw new ApiError("insufficient_funds", `The available balance of ${fields.from} does not cover this transfer; nothing moved.`);
+    case "balance_overflow":
+      // The code a quarantined cash-in's release answers when it would overflow a balance.
+      throw new ApiError("invalid_state", `This transfer would take the balance of ${fields.to} past ${Number.MAX_SAFE_INTEGER}; nothing moved.`);
     case "not_found":
       throw notFound(outcome.field === "from_balance_account" ? fields.from : fields.to);
   }

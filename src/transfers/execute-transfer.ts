@@ -46,6 +46,8 @@ export type TransferOutcome =
   | { result: "created" | "replayed"; transfer: TransferRow }
   | { result: "conflict"; existing: TransferRow }
   | { result: "insufficient_funds" }
+  /** The destination's balance would pass 2^53 − 1 (its entry trigger refused it): nothing moved. */
+  | { result: "balance_overflow" }
   | { result: "not_found"; field: "from_balance_account" | "to_balance_account" };
 
 /** A balance account as a transfer needs it: its ledger account, owner, kind and currency. */
@@ -90,6 +92,11 @@ export function transferTransactionId(transferId: string): string {
 
 function isInsufficientFunds(error: unknown): boolean {
   return String(error instanceof Error ? error.message : error).includes("insufficient_funds");
+}
+
+/** migrations/0015's entry trigger: a credit taking a balance past 2^53 − 1 aborts the batch. */
+function isBalanceOverflow(error: unknown): boolean {
+  return String(error instanceof Error ? error.message : error).includes("balance_overflow");
 }
 
 export async function executeTransfer(env: Env, order: TransferOrder, now: number): Promise<TransferOutcome> {
@@ -154,6 +161,7 @@ export async function executeTransfer(env: Env, order: TransferOrder, now: numbe
     created = (inserted?.meta.changes ?? 0) > 0;
   } catch (error) {
     if (isInsufficientFunds(error)) return { result: "insufficient_funds" };
+    if (isBalanceOverflow(error)) return { result: "balance_overflow" };
     throw error;
   }
 

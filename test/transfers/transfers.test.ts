@@ -141,6 +141,42 @@ describe("insufficient funds", () => {
   });
 });
 
+describe("balance overflow", () => {
+  it("a transfer taking the destination past 2^53 − 1 is 422 invalid_state naming no internals, nothing moves, the key replays it; what still fits moves", async () => {
+    const { merchant } = await fundedCustomer(1_000);
+    const other = await createMerchant();
+    const to = merchantAccount(other.id, "ARS").id;
+    // Only D1 can hold such a balance here: raise the destination's cached credits directly,
+    // and take them back at the end so the invariants hold again.
+    const injected = Number.MAX_SAFE_INTEGER - 100;
+    const shift = (delta: number) => env.DB.prepare("UPDATE ledger_accounts SET posted_credits = posted_credits + ? WHERE id = ?").bind(delta, to).run();
+    await shift(injected);
+    try {
+      const key = uniqueId("idem");
+      const body = { from_balance_account: merchantBa(merchant.id), to_balance_account: merchantBa(other.id), amount: 101 };
+      const refused = await postTransfer(merchant.api_key, body, key);
+      expect(refused.status).toBe(422);
+      const problem = await problemOf(refused);
+      expect(problem.code).toBe("invalid_state");
+      expect(problem.detail).toContain(String(Number.MAX_SAFE_INTEGER));
+      const again = await postTransfer(merchant.api_key, body, key);
+      expect(again.status).toBe(422);
+      expect(again.headers.get("idempotent-replayed")).toBe("true");
+      expect(await availableOf(merchantBa(merchant.id))).toBe(1_000);
+      expect(await availableOf(merchantBa(other.id))).toBe(injected);
+      expect((await listAll<TransferBody>("/v1/transfers", merchant.api_key)).data).toEqual([]);
+      expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM ledger_entries WHERE ledger_account_id = ?").bind(to).first("n")).toBe(0);
+
+      expect((await postTransfer(merchant.api_key, { ...body, amount: 100 })).status).toBe(201);
+      expect(await availableOf(merchantBa(other.id))).toBe(Number.MAX_SAFE_INTEGER);
+    } finally {
+      await shift(-injected);
+    }
+    expect(await availableOf(merchantBa(other.id))).toBe(100);
+    await expectInvariants();
+  });
+});
+
 describe("idempotency", () => {
   it("the same key and body replays the first answer (Idempotent-Replayed) and moves once; any field changed is 422 idempotency_key_reused", async () => {
     const { merchant } = await fundedCustomer(10_000);
