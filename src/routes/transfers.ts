@@ -19,6 +19,7 @@ import { ApiError } from "../errors";
 import { balanceAccountId, merchantAccount, platformBalanceAccount } from "../ledger/accounts";
 import { enabledCurrency } from "../ledger/balances";
 import { requireOperator } from "../middleware/auth";
+import { storedResponseStatement } from "../middleware/idempotency";
 import { decodeCursor, selectPage, toPage } from "../pagination";
 import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, problemResponses } from "../schemas/common";
 import { merchantIdParams } from "../schemas/merchants";
@@ -114,9 +115,14 @@ function requireCurrency(currency: string, from: TransferAccount, to: TransferAc
 
 /** Runs the order and answers as the API does: 201 with the transfer, or the refusal. */
 async function answer(c: Context<AppEnv>, order: TransferOrder, fields: { from: string; to: string }) {
-  const outcome = await executeTransfer(c.env, order, Date.now());
+  const claim = claimOf(c);
+  const outcome = await executeTransfer(c.env, order, Date.now(), (row) => storedAnswer(c.env.DB, claim, row));
   switch (outcome.result) {
     case "created":
+      // The key's record was written in the transfer's batch, holding exactly this answer
+      // (201 and transferView of this same row: c.json is JSON.stringify of it).
+      if (outcome.answered) c.set("idempotencyStored", 201);
+      return c.json(transferView(outcome.transfer), 201);
     case "replayed":
       return c.json(transferView(outcome.transfer), 201);
     case "conflict":
@@ -129,6 +135,20 @@ async function answer(c: Context<AppEnv>, order: TransferOrder, fields: { from: 
     case "not_found":
       throw notFound(outcome.field === "from_balance_account" ? fields.from : fields.to);
   }
+}
+
+/**
+ * The statement that completes the request's Idempotency-Key with its 201, in the transfer's own
+ * batch, as a payout's (src/payouts/create-payout.ts): a request that outlived the key's lock can
+ * then no longer store a stale refusal (a 422 of an earlier attempt) over a transfer that exists,
+ * since the key completes with the transfer. It writes only if the batch's row is this attempt's
+ * (same fingerprint, same created_at), i.e. the row the answer describes.
+ */
+function storedAnswer(d1: D1Database, claim: IdempotencyClaim, row: TransferRow): D1PreparedStatement {
+  return storedResponseStatement(d1, claim, { status: 201, body: JSON.stringify(transferView(row)) }, {
+    sql: "EXISTS (SELECT 1 FROM transfers WHERE id = ? AND fingerprint = ? AND created_at = ?)",
+    params: [row.id, row.fingerprint, row.created_at],
+  });
 }
 
 function initiator(caller: Caller): string {

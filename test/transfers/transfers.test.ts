@@ -218,6 +218,41 @@ describe("idempotency", () => {
     await expectInvariants();
   });
 
+  it("a request that outlived its key's lock cannot store a stale 422 over the transfer a retry made: the key completes in the transfer's batch", async () => {
+    const { merchant } = await fundedCustomer(10_000);
+    const other = await createMerchant();
+    const key = uniqueId("idem");
+    const body = { from_balance_account: merchantBa(merchant.id), to_balance_account: merchantBa(other.id), amount: 1_000 };
+    // Attempt A holds the claim, still running, its lock expired (it will answer 422 later).
+    const fingerprint = await sha256Hex(`POST /v1/transfers\n${JSON.stringify(body)}`);
+    const claimId = uniqueId("claim");
+    await env.DB.prepare("INSERT INTO idempotency_keys (caller, key, claim_id, fingerprint, state, locked_until, created_at) VALUES (?, ?, ?, ?, 'in_flight', 0, ?)")
+      .bind(merchant.id, key, claimId, fingerprint, Date.now())
+      .run();
+    // Retry B takes the claim over and moves; it dies right after its batch (before any write
+    // after the handler), as a slow isolate would be overtaken.
+    armFault("transfer.after_batch");
+    expect((await postTransfer(merchant.api_key, body, key)).status).toBe(500);
+    expect(await availableOf(merchantBa(other.id))).toBe(1_000);
+    // A now stores its refusal exactly as the middleware does: only over an in-flight claim.
+    const stale = JSON.stringify({ code: "insufficient_funds" });
+    await env.DB.prepare(
+      "UPDATE idempotency_keys SET state = 'completed', response_status = 422, response_body = ? WHERE caller = ? AND key = ? AND claim_id = ? AND state = 'in_flight'",
+    )
+      .bind(stale, merchant.id, key, claimId)
+      .run();
+    // The key answers the transfer that exists, never A's 422.
+    const replay = await postTransfer(merchant.api_key, body, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    const transfer = (await replay.json()) as TransferBody;
+    const got = await api(`/v1/transfers/${transfer.id}`, { headers: headersOf(merchant.api_key) });
+    expect(await got.json()).toEqual(transfer);
+    expect((await listAll<TransferBody>("/v1/transfers", merchant.api_key)).data.map((row) => row.id)).toEqual([transfer.id]);
+    expect(await availableOf(merchantBa(merchant.id))).toBe(9_000);
+    await expectInvariants();
+  });
+
   it("a crash after the write: the retry with the same body finds the same transfer; another body is 422 by the log and 409 by the transfer's own data if the log is bypassed", async () => {
     const { merchant } = await fundedCustomer(10_000);
     const other = await createMerchant();
@@ -232,7 +267,10 @@ describe("idempotency", () => {
     // Defence in depth: the log's record made to carry the bigger request's fingerprint, as if
     // the log had failed to tell them apart. The transfer id (same claim) still refuses other data.
     const fingerprint = await sha256Hex(`POST /v1/transfers\n${JSON.stringify(bigger)}`);
-    await env.DB.prepare("UPDATE idempotency_keys SET fingerprint = ? WHERE key = ?").bind(fingerprint, key).run();
+    // (The crashed attempt completed the key with its 201 in the transfer's batch: reopen it too.)
+    await env.DB.prepare("UPDATE idempotency_keys SET fingerprint = ?, state = 'in_flight', locked_until = 0, response_status = NULL, response_body = NULL WHERE key = ?")
+      .bind(fingerprint, key)
+      .run();
     const forged = await postTransfer(merchant.api_key, bigger, key);
     expect(forged.status).toBe(409);
     expect((await problemOf(forged)).code).toBe("conflict");
