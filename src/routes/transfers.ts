@@ -49,7 +49,8 @@ const create = createRoute({
     "(`201`, status `completed`). The operator may move between any two balance accounts except from a reserve (reserve money leaves only by the release " +
     "cron). A merchant may move only from its own `merchant` account (another account of its own, or anyone else's, as `from` is 404 / 400), to any " +
     "merchant or platform balance account of the platform — another merchant's included: the recipient sees the transfer and gets its event — but never " +
-    "to a reserve. Both accounts must be in `currency` (400 naming the field); the same account on both sides is 400.\n\n" +
+    "to a reserve. To a merchant, an account it does not own that it may not send to (another's reserve, an account in another currency) is 404 " +
+    "naming `to_balance_account`, exactly as an id that does not exist. Both accounts must be in `currency` (400 naming the field); the same account on both sides is 400.\n\n" +
     sameData,
   request: { headers: idempotencyHeader, body: jsonBody(createTransferRequest) },
   responses: { 201: jsonResponse(transferSchema, "The transfer, completed."), ...problemResponses(404, 409, 422, ...bodyProblemStatuses) },
@@ -169,6 +170,11 @@ export const transfersRouter = newRouter()
     // Another merchant's account is answered as one that does not exist.
     if (!from || (caller.kind === "merchant" && from.owner_id !== caller.merchantId)) throw notFound("from_balance_account");
     if (!to) throw notFound("to_balance_account");
+    // A merchant learns nothing about an account it does not own beyond "you may send to it":
+    // another's reserve, or an account in another currency, is answered as a missing id.
+    if (caller.kind === "merchant" && to.owner_id !== caller.merchantId && (to.kind === "reserve" || to.currency !== currency)) {
+      throw notFound("to_balance_account");
+    }
     if (caller.kind === "merchant" && from.kind !== "merchant") {
       throw refused("from_balance_account", "a merchant moves money only from its own merchant balance account");
     }

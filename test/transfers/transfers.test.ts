@@ -61,7 +61,7 @@ describe("who may move what", () => {
     await expectInvariants();
   });
 
-  it("a merchant may not move from another merchant's account (404 exactly as a missing one), nor from the platform's or its own reserve, nor into a reserve", async () => {
+  it("a merchant may not move from another merchant's account (404 exactly as a missing one), nor from the platform's or its own reserve, nor into a reserve (its own: 400; another's: 404 byte for byte as a missing id)", async () => {
     const { merchant: a } = await fundedCustomer(10_000);
     const { merchant: b } = await fundedCustomer(10_000);
     const others = await postTransfer(a.api_key, { from_balance_account: merchantBa(b.id), to_balance_account: merchantBa(a.id), amount: 100 });
@@ -76,7 +76,13 @@ describe("who may move what", () => {
 
     await expectFieldError(await postTransfer(a.api_key, { from_balance_account: reserveBa(a.id), to_balance_account: merchantBa(a.id), amount: 100 }), "from_balance_account");
     await expectFieldError(await postTransfer(a.api_key, { from_balance_account: merchantBa(a.id), to_balance_account: reserveBa(a.id), amount: 100 }), "to_balance_account");
-    await expectFieldError(await postTransfer(a.api_key, { from_balance_account: merchantBa(a.id), to_balance_account: reserveBa(b.id), amount: 100 }), "to_balance_account");
+    // Another's reserve says nothing more than a missing id: the same 404, byte for byte.
+    const othersReserve = await postTransfer(a.api_key, { from_balance_account: merchantBa(a.id), to_balance_account: reserveBa(b.id), amount: 100 });
+    const missingTo = await postTransfer(a.api_key, { from_balance_account: merchantBa(a.id), to_balance_account: "ba_rnobody_ars", amount: 100 });
+    expect([othersReserve.status, missingTo.status]).toEqual([404, 404]);
+    const othersReserveText = await othersReserve.text();
+    expect(othersReserveText).toBe(await missingTo.text());
+    expect((JSON.parse(othersReserveText) as { errors: { path: string }[] }).errors.map((error) => error.path)).toEqual(["to_balance_account"]);
     // Neither a customer's nor the settlement's ledger account is a balance account.
     const settlement = await postTransfer(a.api_key, { from_balance_account: merchantBa(a.id), to_balance_account: "ba_settlement_ars", amount: 100 });
     expect(settlement.status).toBe(404);
@@ -116,7 +122,18 @@ describe("validation", () => {
     await expectFieldError(await postTransfer(merchant.api_key, base, null), "header.Idempotency-Key");
     // An account in another currency (opened directly: only ARS is enabled here).
     await openAccountStatement(env.DB, merchantAccount(other.id, "USD"), Date.now()).run();
-    await expectFieldError(await postTransfer(merchant.api_key, { ...base, to_balance_account: merchantBa(other.id, "USD") }), "currency");
+    // To the operator, and to the merchant about its own account, the precise 400; to a
+    // merchant about another's, the 404 of a missing id, byte for byte (its currency unsaid).
+    const foreignUsd = { ...base, to_balance_account: merchantBa(other.id, "USD") };
+    await expectFieldError(await postTransfer(null, foreignUsd), "currency");
+    await openAccountStatement(env.DB, merchantAccount(merchant.id, "USD"), Date.now()).run();
+    await expectFieldError(await postTransfer(merchant.api_key, { ...base, to_balance_account: merchantBa(merchant.id, "USD") }), "currency");
+    const foreign = await postTransfer(merchant.api_key, foreignUsd);
+    const missing = await postTransfer(merchant.api_key, { ...base, to_balance_account: "ba_mnobody_usd" });
+    expect([foreign.status, missing.status]).toEqual([404, 404]);
+    const foreignText = await foreign.text();
+    expect(foreignText).toBe(await missing.text());
+    expect(foreignText).not.toContain("USD");
     expect(await availableOf(merchantBa(merchant.id))).toBe(10_000);
   });
 });
