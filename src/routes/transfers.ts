@@ -19,6 +19,7 @@ import { ApiError } from "../errors";
 import { balanceAccountId, merchantAccount, platformBalanceAccount } from "../ledger/accounts";
 import { enabledCurrency } from "../ledger/balances";
 import { requireOperator } from "../middleware/auth";
+import { storedResponseStatement } from "../middleware/idempotency";
 import { decodeCursor, selectPage, toPage } from "../pagination";
 import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, problemResponses } from "../schemas/common";
 import { merchantIdParams } from "../schemas/merchants";
@@ -34,7 +35,8 @@ const sameData =
   "Idempotency-Key is required: a retry with the same key and body answers the first response (`Idempotent-Replayed: true`) and never moves twice; " +
   "another body under the key is 422 idempotency_key_reused. The transfer also keeps its own data: should a repeat of its id ever carry other data, " +
   "it is 409 conflict and nothing moves. The balance check and the movement are one atomic write: concurrent transfers and payouts on one account " +
-  "can never take its available below zero (422 insufficient_funds, nothing moved).";
+  "can never take its available below zero (422 insufficient_funds, nothing moved). A movement that would take the destination's balance past " +
+  "2^53 − 1 (9007199254740991) is 422 invalid_state, nothing moved (as a quarantined cash-in's release).";
 
 const create = createRoute({
   ...either,
@@ -47,7 +49,8 @@ const create = createRoute({
     "(`201`, status `completed`). The operator may move between any two balance accounts except from a reserve (reserve money leaves only by the release " +
     "cron). A merchant may move only from its own `merchant` account (another account of its own, or anyone else's, as `from` is 404 / 400), to any " +
     "merchant or platform balance account of the platform — another merchant's included: the recipient sees the transfer and gets its event — but never " +
-    "to a reserve. Both accounts must be in `currency` (400 naming the field); the same account on both sides is 400.\n\n" +
+    "to a reserve. To a merchant, an account it does not own that it may not send to (another's reserve, an account in another currency) is 404 " +
+    "naming `to_balance_account`, exactly as an id that does not exist. Both accounts must be in `currency` (400 naming the field); the same account on both sides is 400.\n\n" +
     sameData,
   request: { headers: idempotencyHeader, body: jsonBody(createTransferRequest) },
   responses: { 201: jsonResponse(transferSchema, "The transfer, completed."), ...problemResponses(404, 409, 422, ...bodyProblemStatuses) },
@@ -113,18 +116,40 @@ function requireCurrency(currency: string, from: TransferAccount, to: TransferAc
 
 /** Runs the order and answers as the API does: 201 with the transfer, or the refusal. */
 async function answer(c: Context<AppEnv>, order: TransferOrder, fields: { from: string; to: string }) {
-  const outcome = await executeTransfer(c.env, order, Date.now());
+  const claim = claimOf(c);
+  const outcome = await executeTransfer(c.env, order, Date.now(), (row) => storedAnswer(c.env.DB, claim, row));
   switch (outcome.result) {
     case "created":
+      // The key's record was written in the transfer's batch, holding exactly this answer
+      // (201 and transferView of this same row: c.json is JSON.stringify of it).
+      if (outcome.answered) c.set("idempotencyStored", 201);
+      return c.json(transferView(outcome.transfer), 201);
     case "replayed":
       return c.json(transferView(outcome.transfer), 201);
     case "conflict":
       throw new ApiError("conflict", "This transfer was already created with different data; nothing moved.");
     case "insufficient_funds":
       throw new ApiError("insufficient_funds", `The available balance of ${fields.from} does not cover this transfer; nothing moved.`);
+    case "balance_overflow":
+      // The code a quarantined cash-in's release answers when it would overflow a balance.
+      throw new ApiError("invalid_state", `This transfer would take the balance of ${fields.to} past ${Number.MAX_SAFE_INTEGER}; nothing moved.`);
     case "not_found":
       throw notFound(outcome.field === "from_balance_account" ? fields.from : fields.to);
   }
+}
+
+/**
+ * The statement that completes the request's Idempotency-Key with its 201, in the transfer's own
+ * batch, as a payout's (src/payouts/create-payout.ts): a request that outlived the key's lock can
+ * then no longer store a stale refusal (a 422 of an earlier attempt) over a transfer that exists,
+ * since the key completes with the transfer. It writes only if the batch's row is this attempt's
+ * (same fingerprint, same created_at), i.e. the row the answer describes.
+ */
+function storedAnswer(d1: D1Database, claim: IdempotencyClaim, row: TransferRow): D1PreparedStatement {
+  return storedResponseStatement(d1, claim, { status: 201, body: JSON.stringify(transferView(row)) }, {
+    sql: "EXISTS (SELECT 1 FROM transfers WHERE id = ? AND fingerprint = ? AND created_at = ?)",
+    params: [row.id, row.fingerprint, row.created_at],
+  });
 }
 
 function initiator(caller: Caller): string {
@@ -145,6 +170,11 @@ export const transfersRouter = newRouter()
     // Another merchant's account is answered as one that does not exist.
     if (!from || (caller.kind === "merchant" && from.owner_id !== caller.merchantId)) throw notFound("from_balance_account");
     if (!to) throw notFound("to_balance_account");
+    // A merchant learns nothing about an account it does not own beyond "you may send to it":
+    // another's reserve, or an account in another currency, is answered as a missing id.
+    if (caller.kind === "merchant" && to.owner_id !== caller.merchantId && (to.kind === "reserve" || to.currency !== currency)) {
+      throw notFound("to_balance_account");
+    }
     if (caller.kind === "merchant" && from.kind !== "merchant") {
       throw refused("from_balance_account", "a merchant moves money only from its own merchant balance account");
     }

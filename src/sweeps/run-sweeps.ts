@@ -158,6 +158,9 @@ async function transferAndRecord(env: Env, sweep: SweepRow, run: SweepRunRow, no
       return recordOutcome(env, sweep, run, { status: "completed", failure_reason: null, transfer: outcome.transfer }, now);
     case "insufficient_funds":
       return recordOutcome(env, sweep, run, { status: "failed", failure_reason: "insufficient_funds", transfer: null }, now);
+    case "balance_overflow":
+      // The target would pass 2^53 − 1: nothing moved, and the run says why.
+      return recordOutcome(env, sweep, run, { status: "failed", failure_reason: "balance_overflow", transfer: null }, now);
     case "not_found":
       // Balance accounts are never deleted, and both were checked when the sweep was made.
       log("error", "a sweep's balance account is gone", { sweep_id: sweep.id, field: outcome.field });

@@ -43,9 +43,13 @@ export interface TransferOrder {
 }
 
 export type TransferOutcome =
-  | { result: "created" | "replayed"; transfer: TransferRow }
+  /** answered: the batch also wrote `answerWith`'s statement (the caller's stored answer). */
+  | { result: "created"; transfer: TransferRow; answered: boolean }
+  | { result: "replayed"; transfer: TransferRow }
   | { result: "conflict"; existing: TransferRow }
   | { result: "insufficient_funds" }
+  /** The destination's balance would pass 2^53 − 1 (its entry trigger refused it): nothing moved. */
+  | { result: "balance_overflow" }
   | { result: "not_found"; field: "from_balance_account" | "to_balance_account" };
 
 /** A balance account as a transfer needs it: its ledger account, owner, kind and currency. */
@@ -92,7 +96,23 @@ function isInsufficientFunds(error: unknown): boolean {
   return String(error instanceof Error ? error.message : error).includes("insufficient_funds");
 }
 
-export async function executeTransfer(env: Env, order: TransferOrder, now: number): Promise<TransferOutcome> {
+/** migrations/0015's entry trigger: a credit taking a balance past 2^53 − 1 aborts the batch. */
+function isBalanceOverflow(error: unknown): boolean {
+  return String(error instanceof Error ? error.message : error).includes("balance_overflow");
+}
+
+/**
+ * `answerWith`, if given, is called with the row this batch would create and returns a statement
+ * run at the end of the same batch (a route's stored Idempotency-Key answer: the key completes
+ * with the transfer or not at all). Its guard must hold only if the row is this batch's own; the
+ * outcome's `answered` says whether it wrote.
+ */
+export async function executeTransfer(
+  env: Env,
+  order: TransferOrder,
+  now: number,
+  answerWith?: (row: TransferRow) => D1PreparedStatement,
+): Promise<TransferOutcome> {
   assert(/^tr_[A-Za-z0-9_]{1,100}$/.test(order.id), `transfer id ${order.id} is not a tr_ id`);
   assert(Number.isSafeInteger(order.amount) && order.amount > 0, `transfer ${order.id}: amount ${order.amount} is not a positive safe integer`);
   assert(order.from_balance_account !== order.to_balance_account, `transfer ${order.id}: from and to are the same account`);
@@ -147,13 +167,34 @@ export async function executeTransfer(env: Env, order: TransferOrder, now: numbe
     { sql: "EXISTS (SELECT 1 FROM transfers WHERE id = ? AND fingerprint = ?)", params: [order.id, fingerprint] },
   );
 
+  const row: TransferRow = {
+    id: order.id,
+    kind: order.kind,
+    status: "completed",
+    from_balance_account: order.from_balance_account,
+    to_balance_account: order.to_balance_account,
+    from_owner_id: from.owner_id,
+    to_owner_id: to.owner_id,
+    amount: order.amount,
+    currency: order.currency,
+    description: order.description,
+    initiated_by: order.initiated_by,
+    metadata,
+    fingerprint,
+    created_at: now,
+  };
+  const rider = answerWith?.(row);
+
   let created: boolean;
+  let answered = false;
   try {
-    const [inserted] = await d1.batch([insertRow, ...ledger]);
+    const results = await d1.batch(rider ? [insertRow, ...ledger, rider] : [insertRow, ...ledger]);
     // changes counts the rows its triggers wrote (events) too: 0 only when the id existed.
-    created = (inserted?.meta.changes ?? 0) > 0;
+    created = (results[0]?.meta.changes ?? 0) > 0;
+    answered = rider !== undefined && (results[results.length - 1]?.meta.changes ?? 0) > 0;
   } catch (error) {
     if (isInsufficientFunds(error)) return { result: "insufficient_funds" };
+    if (isBalanceOverflow(error)) return { result: "balance_overflow" };
     throw error;
   }
 
@@ -161,25 +202,7 @@ export async function executeTransfer(env: Env, order: TransferOrder, now: numbe
   if (created) {
     // Its events' webhooks leave now rather than at the cron's backstop.
     await dispatchAfterWrite(env, [from.owner_id, to.owner_id].filter((owner) => owner !== "platform"));
-    return {
-      result: "created",
-      transfer: {
-        id: order.id,
-        kind: order.kind,
-        status: "completed",
-        from_balance_account: order.from_balance_account,
-        to_balance_account: order.to_balance_account,
-        from_owner_id: from.owner_id,
-        to_owner_id: to.owner_id,
-        amount: order.amount,
-        currency: order.currency,
-        description: order.description,
-        initiated_by: order.initiated_by,
-        metadata,
-        fingerprint,
-        created_at: now,
-      },
-    };
+    return { result: "created", transfer: row, answered };
   }
   const existing = await findTransfer(d1, order.id);
   assert(existing !== null, `transfer ${order.id}: not inserted, yet absent`);

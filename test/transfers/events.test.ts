@@ -6,8 +6,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { EventRow } from "../../src/events/event-row";
 import { executeTransfer } from "../../src/transfers/execute-transfer";
-import { api, createMerchant } from "../helpers";
-import { fundedCustomer, postPayout } from "../money";
+import { api, createCustomer, createMerchant } from "../helpers";
+import { depositReference, drainGroupCommit, drainPayoutQueue, fundedCustomer, ownSender, postPayout, sendBankEvent, settle, transferEvent } from "../money";
 import { setWebhookUrl } from "../events/events-helpers";
 import { getBalanceAccount, headersOf, merchantBa, platformBa, postTopUp, postTransfer, type TransferBody } from "./transfer-helpers";
 
@@ -103,5 +103,55 @@ describe("balance_account.balance.updated beyond transfers", () => {
     expect(afterPayout).toHaveLength(2);
     expect(objectOf(afterPayout[1]!)).toMatchObject({ available: 2_000, reserved: 1_000 });
     expect(objectOf(afterPayout[1]!)).toEqual((await getBalanceAccount(merchant.api_key, merchantBa(merchant.id))).body);
+  });
+});
+
+describe("balance_account.balance.updated: settlement and group commit", () => {
+  it("the trigger that writes it is in the schema, on ledger_accounts (a rebuild of that table would drop it silently)", async () => {
+    const { results } = await env.DB.prepare("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND name IN ('balance_account_event_on_change', 'transfer_event_on_insert') ORDER BY name")
+      .all<{ name: string; tbl_name: string }>();
+    expect(results).toEqual([
+      { name: "balance_account_event_on_change", tbl_name: "ledger_accounts" },
+      { name: "transfer_event_on_insert", tbl_name: "transfers" },
+    ]);
+  });
+
+  it("a payout's settlement and a failed payout's archive each give exactly one event, equal to GET", async () => {
+    const { merchant, customer } = await fundedCustomer(5_000);
+    const ba = merchantBa(merchant.id);
+    const paid = (await (await postPayout(merchant.api_key, { customer_id: customer.id, amount: 1_000 })).json()) as { id: string };
+    const failed = (await (await postPayout(merchant.api_key, { customer_id: customer.id, amount: 2_000 })).json()) as { id: string };
+    await drainPayoutQueue([paid.id, failed.id]);
+    const before = (await balanceEvents(ba)).length;
+
+    expect((await settle(paid.id, "completed")).status).toBe(200);
+    const afterSettle = await balanceEvents(ba);
+    expect(afterSettle).toHaveLength(before + 1);
+    expect(objectOf(afterSettle.at(-1)!)).toMatchObject({ available: 2_000, reserved: 2_000 });
+    expect(objectOf(afterSettle.at(-1)!)).toEqual((await getBalanceAccount(merchant.api_key, ba)).body);
+
+    expect((await settle(failed.id, "failed", true)).status).toBe(200);
+    const afterArchive = await balanceEvents(ba);
+    expect(afterArchive).toHaveLength(before + 2);
+    expect(objectOf(afterArchive.at(-1)!)).toMatchObject({ available: 4_000, reserved: 0 });
+    expect(objectOf(afterArchive.at(-1)!)).toEqual((await getBalanceAccount(merchant.api_key, ba)).body);
+  });
+
+  it("several cash-ins written by one group commit give one event for the merchant's account, equal to GET", async () => {
+    const merchant = await createMerchant();
+    const customers = [await createCustomer(merchant.api_key), await createCustomer(merchant.api_key), await createCustomer(merchant.api_key)];
+    const events = await Promise.all(
+      customers.map(async (customer, index) =>
+        transferEvent({ amount: 1_000 * (index + 1), concepto: `pago ${await depositReference(merchant.api_key, customer.id)}`, sender: await ownSender(customer.id) }),
+      ),
+    );
+    // Answered at once, written together by the drain (one group: one update per account).
+    const answers = await Promise.all(events.map((event) => sendBankEvent(event, { drain: false })));
+    expect(answers.map((response) => response.status)).toEqual([200, 200, 200]);
+    await drainGroupCommit();
+    const written = await balanceEvents(merchantBa(merchant.id));
+    expect(written).toHaveLength(1);
+    expect(objectOf(written[0]!)).toMatchObject({ available: 6_000, reserved: 0 });
+    expect(objectOf(written[0]!)).toEqual((await getBalanceAccount(merchant.api_key, merchantBa(merchant.id))).body);
   });
 });

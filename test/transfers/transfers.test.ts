@@ -61,7 +61,7 @@ describe("who may move what", () => {
     await expectInvariants();
   });
 
-  it("a merchant may not move from another merchant's account (404 exactly as a missing one), nor from the platform's or its own reserve, nor into a reserve", async () => {
+  it("a merchant may not move from another merchant's account (404 exactly as a missing one), nor from the platform's or its own reserve, nor into a reserve (its own: 400; another's: 404 byte for byte as a missing id)", async () => {
     const { merchant: a } = await fundedCustomer(10_000);
     const { merchant: b } = await fundedCustomer(10_000);
     const others = await postTransfer(a.api_key, { from_balance_account: merchantBa(b.id), to_balance_account: merchantBa(a.id), amount: 100 });
@@ -76,7 +76,13 @@ describe("who may move what", () => {
 
     await expectFieldError(await postTransfer(a.api_key, { from_balance_account: reserveBa(a.id), to_balance_account: merchantBa(a.id), amount: 100 }), "from_balance_account");
     await expectFieldError(await postTransfer(a.api_key, { from_balance_account: merchantBa(a.id), to_balance_account: reserveBa(a.id), amount: 100 }), "to_balance_account");
-    await expectFieldError(await postTransfer(a.api_key, { from_balance_account: merchantBa(a.id), to_balance_account: reserveBa(b.id), amount: 100 }), "to_balance_account");
+    // Another's reserve says nothing more than a missing id: the same 404, byte for byte.
+    const othersReserve = await postTransfer(a.api_key, { from_balance_account: merchantBa(a.id), to_balance_account: reserveBa(b.id), amount: 100 });
+    const missingTo = await postTransfer(a.api_key, { from_balance_account: merchantBa(a.id), to_balance_account: "ba_rnobody_ars", amount: 100 });
+    expect([othersReserve.status, missingTo.status]).toEqual([404, 404]);
+    const othersReserveText = await othersReserve.text();
+    expect(othersReserveText).toBe(await missingTo.text());
+    expect((JSON.parse(othersReserveText) as { errors: { path: string }[] }).errors.map((error) => error.path)).toEqual(["to_balance_account"]);
     // Neither a customer's nor the settlement's ledger account is a balance account.
     const settlement = await postTransfer(a.api_key, { from_balance_account: merchantBa(a.id), to_balance_account: "ba_settlement_ars", amount: 100 });
     expect(settlement.status).toBe(404);
@@ -116,7 +122,18 @@ describe("validation", () => {
     await expectFieldError(await postTransfer(merchant.api_key, base, null), "header.Idempotency-Key");
     // An account in another currency (opened directly: only ARS is enabled here).
     await openAccountStatement(env.DB, merchantAccount(other.id, "USD"), Date.now()).run();
-    await expectFieldError(await postTransfer(merchant.api_key, { ...base, to_balance_account: merchantBa(other.id, "USD") }), "currency");
+    // To the operator, and to the merchant about its own account, the precise 400; to a
+    // merchant about another's, the 404 of a missing id, byte for byte (its currency unsaid).
+    const foreignUsd = { ...base, to_balance_account: merchantBa(other.id, "USD") };
+    await expectFieldError(await postTransfer(null, foreignUsd), "currency");
+    await openAccountStatement(env.DB, merchantAccount(merchant.id, "USD"), Date.now()).run();
+    await expectFieldError(await postTransfer(merchant.api_key, { ...base, to_balance_account: merchantBa(merchant.id, "USD") }), "currency");
+    const foreign = await postTransfer(merchant.api_key, foreignUsd);
+    const missing = await postTransfer(merchant.api_key, { ...base, to_balance_account: "ba_mnobody_usd" });
+    expect([foreign.status, missing.status]).toEqual([404, 404]);
+    const foreignText = await foreign.text();
+    expect(foreignText).toBe(await missing.text());
+    expect(foreignText).not.toContain("USD");
     expect(await availableOf(merchantBa(merchant.id))).toBe(10_000);
   });
 });
@@ -137,6 +154,42 @@ describe("insufficient funds", () => {
     expect((await listAll<TransferBody>("/v1/transfers", merchant.api_key)).data).toEqual([]);
     expect((await postTransfer(merchant.api_key, { ...body, amount: 500 })).status).toBe(201);
     expect(await availableOf(merchantBa(merchant.id))).toBe(0);
+    await expectInvariants();
+  });
+});
+
+describe("balance overflow", () => {
+  it("a transfer taking the destination past 2^53 − 1 is 422 invalid_state naming no internals, nothing moves, the key replays it; what still fits moves", async () => {
+    const { merchant } = await fundedCustomer(1_000);
+    const other = await createMerchant();
+    const to = merchantAccount(other.id, "ARS").id;
+    // Only D1 can hold such a balance here: raise the destination's cached credits directly,
+    // and take them back at the end so the invariants hold again.
+    const injected = Number.MAX_SAFE_INTEGER - 100;
+    const shift = (delta: number) => env.DB.prepare("UPDATE ledger_accounts SET posted_credits = posted_credits + ? WHERE id = ?").bind(delta, to).run();
+    await shift(injected);
+    try {
+      const key = uniqueId("idem");
+      const body = { from_balance_account: merchantBa(merchant.id), to_balance_account: merchantBa(other.id), amount: 101 };
+      const refused = await postTransfer(merchant.api_key, body, key);
+      expect(refused.status).toBe(422);
+      const problem = await problemOf(refused);
+      expect(problem.code).toBe("invalid_state");
+      expect(problem.detail).toContain(String(Number.MAX_SAFE_INTEGER));
+      const again = await postTransfer(merchant.api_key, body, key);
+      expect(again.status).toBe(422);
+      expect(again.headers.get("idempotent-replayed")).toBe("true");
+      expect(await availableOf(merchantBa(merchant.id))).toBe(1_000);
+      expect(await availableOf(merchantBa(other.id))).toBe(injected);
+      expect((await listAll<TransferBody>("/v1/transfers", merchant.api_key)).data).toEqual([]);
+      expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM ledger_entries WHERE ledger_account_id = ?").bind(to).first("n")).toBe(0);
+
+      expect((await postTransfer(merchant.api_key, { ...body, amount: 100 })).status).toBe(201);
+      expect(await availableOf(merchantBa(other.id))).toBe(Number.MAX_SAFE_INTEGER);
+    } finally {
+      await shift(-injected);
+    }
+    expect(await availableOf(merchantBa(other.id))).toBe(100);
     await expectInvariants();
   });
 });
@@ -182,6 +235,41 @@ describe("idempotency", () => {
     await expectInvariants();
   });
 
+  it("a request that outlived its key's lock cannot store a stale 422 over the transfer a retry made: the key completes in the transfer's batch", async () => {
+    const { merchant } = await fundedCustomer(10_000);
+    const other = await createMerchant();
+    const key = uniqueId("idem");
+    const body = { from_balance_account: merchantBa(merchant.id), to_balance_account: merchantBa(other.id), amount: 1_000 };
+    // Attempt A holds the claim, still running, its lock expired (it will answer 422 later).
+    const fingerprint = await sha256Hex(`POST /v1/transfers\n${JSON.stringify(body)}`);
+    const claimId = uniqueId("claim");
+    await env.DB.prepare("INSERT INTO idempotency_keys (caller, key, claim_id, fingerprint, state, locked_until, created_at) VALUES (?, ?, ?, ?, 'in_flight', 0, ?)")
+      .bind(merchant.id, key, claimId, fingerprint, Date.now())
+      .run();
+    // Retry B takes the claim over and moves; it dies right after its batch (before any write
+    // after the handler), as a slow isolate would be overtaken.
+    armFault("transfer.after_batch");
+    expect((await postTransfer(merchant.api_key, body, key)).status).toBe(500);
+    expect(await availableOf(merchantBa(other.id))).toBe(1_000);
+    // A now stores its refusal exactly as the middleware does: only over an in-flight claim.
+    const stale = JSON.stringify({ code: "insufficient_funds" });
+    await env.DB.prepare(
+      "UPDATE idempotency_keys SET state = 'completed', response_status = 422, response_body = ? WHERE caller = ? AND key = ? AND claim_id = ? AND state = 'in_flight'",
+    )
+      .bind(stale, merchant.id, key, claimId)
+      .run();
+    // The key answers the transfer that exists, never A's 422.
+    const replay = await postTransfer(merchant.api_key, body, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    const transfer = (await replay.json()) as TransferBody;
+    const got = await api(`/v1/transfers/${transfer.id}`, { headers: headersOf(merchant.api_key) });
+    expect(await got.json()).toEqual(transfer);
+    expect((await listAll<TransferBody>("/v1/transfers", merchant.api_key)).data.map((row) => row.id)).toEqual([transfer.id]);
+    expect(await availableOf(merchantBa(merchant.id))).toBe(9_000);
+    await expectInvariants();
+  });
+
   it("a crash after the write: the retry with the same body finds the same transfer; another body is 422 by the log and 409 by the transfer's own data if the log is bypassed", async () => {
     const { merchant } = await fundedCustomer(10_000);
     const other = await createMerchant();
@@ -196,7 +284,10 @@ describe("idempotency", () => {
     // Defence in depth: the log's record made to carry the bigger request's fingerprint, as if
     // the log had failed to tell them apart. The transfer id (same claim) still refuses other data.
     const fingerprint = await sha256Hex(`POST /v1/transfers\n${JSON.stringify(bigger)}`);
-    await env.DB.prepare("UPDATE idempotency_keys SET fingerprint = ? WHERE key = ?").bind(fingerprint, key).run();
+    // (The crashed attempt completed the key with its 201 in the transfer's batch: reopen it too.)
+    await env.DB.prepare("UPDATE idempotency_keys SET fingerprint = ?, state = 'in_flight', locked_until = 0, response_status = NULL, response_body = NULL WHERE key = ?")
+      .bind(fingerprint, key)
+      .run();
     const forged = await postTransfer(merchant.api_key, bigger, key);
     expect(forged.status).toBe(409);
     expect((await problemOf(forged)).code).toBe("conflict");
