@@ -219,6 +219,8 @@ export const reserveHolds = sqliteTable("reserve_holds", {
   release_at: integer("release_at"),
   released_at: integer("released_at"),
   voided_at: integer("voided_at"),
+  attempts: integer("attempts").notNull().default(0),
+  next_attempt_at: integer("next_attempt_at"),
   ...timestamps,
 });
 
