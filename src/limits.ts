@@ -10,6 +10,9 @@ export const limits = {
   amount_max: 100_000_000_000_000,
   /** Reserve holds the cron releases per tick (one D1 batch each); the rest wait for the next tick. */
   reserve_releases_per_tick: 200,
+  /** A release the reserve refused is retried after base × 2^(attempts − 1), at most the cap. */
+  reserve_release_backoff_base_ms: 60_000,
+  reserve_release_backoff_max_ms: 24 * 60 * 60 * 1000,
   /** A reserve policy's holding period (API §12). */
   holding_days_max: 3650,
   /** Page sizes for every list. */

@@ -210,16 +210,19 @@ export const reservePolicies = sqliteTable("reserve_policies", {
 });
 export type ReservePolicyRow = typeof reservePolicies.$inferSelect;
 
-/** One withholding into a reserve, until the cron releases it (migrations/0018). */
+/** One withholding into a reserve, until the cron releases it or its payout fails or is canceled (migrations/0018, 0020). */
 export const reserveHolds = sqliteTable("reserve_holds", {
   payout_id: text("payout_id").primaryKey(),
   merchant_id: text("merchant_id").notNull(),
   policy_id: text("policy_id").notNull(),
   amount: integer("amount").notNull(),
   currency: text("currency").notNull(),
-  status: text("status", { enum: ["held", "released"] }).notNull(),
+  status: text("status", { enum: ["held", "released", "voided"] }).notNull(),
   release_at: integer("release_at"),
   released_at: integer("released_at"),
+  voided_at: integer("voided_at"),
+  attempts: integer("attempts").notNull().default(0),
+  next_attempt_at: integer("next_attempt_at"),
   ...timestamps,
 });
 

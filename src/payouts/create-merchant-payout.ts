@@ -46,6 +46,8 @@ export const merchantPayoutLedgerIds = {
   net: (payoutId: string) => `lt_${payoutId}`,
   withholding: (payoutId: string) => `lt_withhold_${payoutId}`,
   release: (payoutId: string) => `lt_release_${payoutId}`,
+  /** The withholding given back when the payout fails or is canceled (src/reserves/unwithhold.ts). */
+  unwithholding: (payoutId: string) => `lt_unwithhold_${payoutId}`,
 };
 
 const noPayoutCbu = () =>

@@ -2,7 +2,8 @@
  * Finishing a payout: completed by the bank, failed permanently, or canceled while pending.
  *
  *   1. D1, in one batch: the status moves (compare-and-set from the states it may leave),
- *      the ledger transaction is posted (completed) or archived (funds returned), and the
+ *      the ledger transaction is posted (completed) or archived (funds returned; a merchant
+ *      payout's withholding returns too, src/reserves/unwithhold.ts), and the
  *      saga marker `customer_sync` records that the customer's object must follow
  *   2. the customer's Durable Object settles or releases the reservation (idempotent)
  *   3. the marker is cleared
@@ -18,6 +19,7 @@ import type { Env } from "../env";
 import { faultPoint } from "../faults";
 import { settleTransaction } from "../ledger/posting";
 import { log } from "../log";
+import { findHold, unwithholdStatements } from "../reserves/unwithhold";
 import { dispatchAfterWrite } from "../webhooks/dispatch-after-write";
 import { findPayout, type PayoutRow, type PayoutStatus } from "./payout-row";
 
@@ -44,6 +46,8 @@ export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOu
   const from = rule.from.map(() => "?").join(", ");
   const failureReason = outcome.kind === "failed" ? outcome.reason.slice(0, 500) : null;
   const bankTransactionId = outcome.kind === "completed" ? outcome.bank_transaction_id : null;
+  // Only merchant payouts that withheld anything have a hold; it never changes but its status.
+  const hold = outcome.kind === "completed" ? null : await findHold(env.DB, payoutId);
   const results = await env.DB.batch([
     env.DB.prepare(
       // A bank_transaction_id names one movement at the bank: one that already completed
@@ -72,6 +76,7 @@ export async function finishPayout(env: Env, payoutId: string, outcome: PayoutOu
       `UPDATE payments SET status = 'returned', updated_at = ?
        WHERE id = (SELECT payment_id FROM payouts WHERE id = ? AND kind = 'return' AND status = 'completed') AND status = 'quarantined'`,
     ).bind(now, payoutId),
+    ...(hold && outcome.kind !== "completed" ? unwithholdStatements(env.DB, hold, outcome.kind, now) : []),
   ]);
   const moved = (results[0]?.meta.changes ?? 0) > 0;
   const payout = await findPayout(env.DB, payoutId);

@@ -5,7 +5,9 @@
  * lt_release_<payout id> (a deterministic id, written only while the hold is 'held') and the
  * compare-and-set held → released. A repeated or concurrent tick finds it released and moves
  * nothing; a late tick releases what is due then. A reserve that cannot cover the release (the
- * operator moved money out of it) refuses the batch whole: the hold stays held, retried next tick.
+ * operator moved money out of it) refuses the batch whole: the hold stays held, and is retried
+ * with backoff (next_attempt_at). The cron picks holds by their next attempt, oldest first, so
+ * refused holds wait behind due ones instead of filling every tick's LIMIT forever.
  */
 import type { Env } from "../env";
 import { merchantAccount, reserveAccount } from "../ledger/accounts";
@@ -28,7 +30,10 @@ export interface ReleaseReport {
 
 export async function releaseDueReserveHolds(env: Env, now = Date.now()): Promise<ReleaseReport> {
   const { results } = await env.DB.prepare(
-    "SELECT payout_id, merchant_id, amount, currency FROM reserve_holds WHERE status = 'held' AND release_at IS NOT NULL AND release_at <= ? ORDER BY release_at LIMIT ?",
+    // COALESCE(next_attempt_at, release_at): the expression of the index reserve_holds_due.
+    `SELECT payout_id, merchant_id, amount, currency FROM reserve_holds
+     WHERE status = 'held' AND release_at IS NOT NULL AND COALESCE(next_attempt_at, release_at) <= ?
+     ORDER BY COALESCE(next_attempt_at, release_at) LIMIT ?`,
   )
     .bind(now, limits.reserve_releases_per_tick)
     .all<DueHold>();
@@ -38,7 +43,8 @@ export async function releaseDueReserveHolds(env: Env, now = Date.now()): Promis
       if (await releaseHold(env.DB, hold, now)) report.released++;
     } catch (error) {
       report.refused++;
-      log("warn", "reserve hold not released; retried next tick", { payout_id: hold.payout_id, error: String(error) });
+      await postponeRelease(env.DB, hold.payout_id, now);
+      log("warn", "reserve hold not released; retried later", { payout_id: hold.payout_id, error: String(error) });
     }
   }
   return report;
@@ -70,4 +76,16 @@ export async function releaseHold(d1: D1Database, hold: DueHold, now: number): P
       .bind(now, now, hold.payout_id),
   ]);
   return (results[results.length - 1]?.meta.changes ?? 0) > 0;
+}
+
+/** A refused release waits base × 2^(attempts − 1), capped, before the cron tries it again. */
+async function postponeRelease(d1: D1Database, payoutId: string, now: number): Promise<void> {
+  await d1
+    .prepare(
+      `UPDATE reserve_holds SET attempts = attempts + 1, updated_at = ?1,
+         next_attempt_at = ?1 + MIN(?2 * (1 << MIN(attempts, 30)), ?3)
+       WHERE payout_id = ?4 AND status = 'held'`,
+    )
+    .bind(now, limits.reserve_release_backoff_base_ms, limits.reserve_release_backoff_max_ms, payoutId)
+    .run();
 }

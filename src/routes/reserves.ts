@@ -60,7 +60,8 @@ const createOwnPayout = createRoute({
     "the reserve policy's `withheld_amount` goes to the merchant's reserve at once, and the bank is sent `net_amount` = " +
     "amount − withheld_amount. 422 insufficient_funds when the balance account's available lacks `amount`; nothing moves. " +
     "The same lifecycle as any payout (pending → processing → completed | failed; cancel while pending); a failure or a " +
-    "cancel returns the net amount to the balance account, and the withheld amount stays in the reserve until its release. " +
+    "cancel returns the whole amount to the balance account: the net, and the withheld amount out of the reserve (once " +
+    "the reserve can cover it; a completed payout's withholding stays in the reserve until its release). " +
     "A payout withheld whole (net 0) is completed at once without the bank. Listed by GET /v1/payouts (customer_id null). " +
     "Idempotency-Key required: a retry with the same key and body replays; another body is 422 idempotency_key_reused; " +
     "a repeat of the payout's id with other data is 409 conflict and moves nothing.",

@@ -22,7 +22,7 @@ describe("invariants over merchant payouts and reserves", () => {
     await drainPayoutQueue([completed.id, failed.id]);
     expect((await settle(completed.id, "completed")).status).toBe(200);
     expect((await settle(failed.id, "failed")).status).toBe(200);
-    await releaseDueReserveHolds(env, Date.now() + 1); // holding_days 0: every hold released
+    await releaseDueReserveHolds(env, Date.now() + 1); // holding_days 0: every hold released but the failed payout's, voided by its failure
     const fixed = await payingMerchant(10_000, { type: "fixed", amount: 500, holding_days: 0 });
     const whole = await createdPayout(await postMerchantPayout(fixed.api_key, { amount: 400 }));
     expect(whole.status).toBe("completed");
@@ -36,6 +36,21 @@ describe("invariants over merchant payouts and reserves", () => {
     await env.DB.prepare("UPDATE reserve_holds SET status = 'released', released_at = updated_at WHERE payout_id = ?").bind(completed.id).run();
     expect(await redChecks()).toEqual([]);
 
+    // A voided hold said held (its return lt_unwithhold_ stays posted), and a held one said voided (no return posted).
+    await env.DB.prepare("UPDATE reserve_holds SET status = 'held', voided_at = NULL WHERE payout_id = ? AND status = 'voided'").bind(failed.id).run();
+    red = await redChecks();
+    expect(red.map((check) => check.name)).toEqual(["reserve_holds_match_ledger"]);
+    expect(red[0]!.detail).toContain(`held, but lt_unwithhold_${failed.id} exists`);
+    await env.DB.prepare("UPDATE reserve_holds SET status = 'voided', voided_at = updated_at WHERE payout_id = ?").bind(failed.id).run();
+    expect(await redChecks()).toEqual([]);
+    await env.DB.prepare("UPDATE reserve_holds SET status = 'voided', released_at = NULL, voided_at = updated_at WHERE payout_id = ?").bind(pending.id).run();
+    red = await redChecks();
+    expect(red.map((check) => check.name)).toEqual(["reserve_holds_match_ledger"]);
+    expect(red[0]!.detail).toContain(`voided, but the payout is pending`);
+    expect(red[0]!.detail).toContain(`lt_unwithhold_${pending.id} is missing`);
+    await env.DB.prepare("UPDATE reserve_holds SET status = 'released', released_at = updated_at, voided_at = NULL WHERE payout_id = ?").bind(pending.id).run();
+    expect(await redChecks()).toEqual([]);
+
     // A hold of another amount than its withholding.
     await env.DB.prepare("UPDATE reserve_holds SET amount = amount + 1 WHERE payout_id = ?").bind(whole.id).run();
     red = await redChecks();
@@ -43,12 +58,13 @@ describe("invariants over merchant payouts and reserves", () => {
     await env.DB.prepare("UPDATE reserve_holds SET amount = amount - 1 WHERE payout_id = ?").bind(whole.id).run();
     expect(await redChecks()).toEqual([]);
 
-    // A merchant payout whose status no longer matches its ledger transaction: only payouts_match_ledger.
-    await env.DB.prepare("UPDATE payouts SET status = 'processing' WHERE id = ?").bind(failed.id).run();
+    // A merchant payout whose status no longer matches its ledger transaction: only payouts_match_ledger
+    // (the completed one: a failed one's voided hold would also be red, a voided hold's payout being failed or canceled).
+    await env.DB.prepare("UPDATE payouts SET status = 'processing' WHERE id = ?").bind(completed.id).run();
     red = await redChecks();
     expect(red.map((check) => check.name)).toEqual(["payouts_match_ledger"]);
-    expect(red[0]!.detail).toContain(failed.id);
-    await env.DB.prepare("UPDATE payouts SET status = 'failed' WHERE id = ?").bind(failed.id).run();
+    expect(red[0]!.detail).toContain(completed.id);
+    await env.DB.prepare("UPDATE payouts SET status = 'completed' WHERE id = ?").bind(completed.id).run();
     expect(await redChecks()).toEqual([]);
 
     // A pending merchant payout's net amount off by one (amount changed, withholding kept).

@@ -1,8 +1,8 @@
 /**
  * A merchant payout's life through the sandbox bank (API §12): the merchant's own balance
  * account pays `amount`; the reserve policy's share goes to the reserve at once; the bank is
- * sent the rest; completion posts it, a permanent failure or a cancel returns the net to the
- * balance account while the withholding stays in the reserve.
+ * sent the rest; completion posts it, a permanent failure or a cancel returns the whole amount
+ * to the balance account: the net, and the withholding out of the reserve (returns.test.ts).
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
@@ -63,28 +63,30 @@ describe("POST /v1/merchant/payouts", () => {
     await expectInvariants();
   });
 
-  it("a permanent failure returns the net to the balance account; the withholding stays in the reserve", async () => {
+  it("a permanent failure returns the net and the withholding to the balance account (API §12: the same lifecycle as §7)", async () => {
     const merchant = await payingMerchant(10_000, { type: "percentage", percentage: 10, holding_days: 5 });
     const payout = await createdPayout(await postMerchantPayout(merchant.api_key, { amount: 5_000 }));
     expect(payout.withheld_amount).toBe(500);
     await drainPayoutQueue([payout.id]);
     expect((await settle(payout.id, "failed", true)).status).toBe(200);
     expect((await getPayout(merchant.api_key, payout.id)).body.status).toBe("failed");
-    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 9_500, reserved: 0 });
-    expect(await reserveBalance(merchant.id)).toEqual({ available: 500, reserved: 0 });
-    expect(await holdOf(payout.id)).toMatchObject({ status: "held", amount: 500 });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 10_000, reserved: 0 });
+    expect(await reserveBalance(merchant.id)).toEqual({ available: 0, reserved: 0 });
+    expect(await holdOf(payout.id)).toMatchObject({ status: "voided", amount: 500 });
     expect(await eventsOfType(merchant.id, "payout.failed")).toHaveLength(1);
     await expectInvariants();
   });
 
-  it("cancel while pending returns the net; afterwards it is invalid_state", async () => {
+  it("cancel while pending returns the net and the withholding; canceling again is a replay", async () => {
     const merchant = await payingMerchant(10_000, { type: "percentage", percentage: 1, holding_days: 0 });
     const payout = await createdPayout(await postMerchantPayout(merchant.api_key, { amount: 1_000 }));
     expect(payout.withheld_amount).toBe(10);
     const canceled = await api(`/v1/payouts/${payout.id}/cancel`, { method: "POST", headers: bearer(merchant.api_key) });
     expect(canceled.status).toBe(200);
     expect(await canceled.json()).toMatchObject({ status: "canceled", withheld_amount: 10, net_amount: 990 });
-    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 9_990, reserved: 0 });
+    expect(await merchantBalance(merchant.api_key)).toMatchObject({ available: 10_000, reserved: 0 });
+    expect(await reserveBalance(merchant.id)).toEqual({ available: 0, reserved: 0 });
+    expect(await holdOf(payout.id)).toMatchObject({ status: "voided", amount: 10 });
     const again = await api(`/v1/payouts/${payout.id}/cancel`, { method: "POST", headers: bearer(merchant.api_key) });
     expect(again.status).toBe(200); // canceling twice is a replay (finishPayout)
     // The queue finds it canceled and sends nothing to the bank.

@@ -8,7 +8,10 @@
  * Reserves (API §12): a merchant payout's withholding lt_withhold_<id> is posted Dr merchant /
  * Cr reserve for exactly withheld_amount (none when 0), its hold row says the same, and the
  * hold's release lt_release_<id> exists, posted Dr reserve / Cr merchant, iff the hold is
- * released. Bound: four range queries per window, in one batch (one state of the books).
+ * released; its return lt_unwithhold_<id> (the payout failed or was canceled while the hold was
+ * held) exists, posted Dr reserve / Cr merchant, iff the hold is voided, and only a failed or
+ * canceled payout's hold is voided. Bound: five range queries per window, in one batch (one
+ * state of the books).
  */
 import type { Env } from "../../env";
 import { invariantLimits } from "../../limits";
@@ -31,7 +34,7 @@ interface HoldRow {
   merchant_id: string;
   amount: number;
   currency: string;
-  status: "held" | "released";
+  status: "held" | "released" | "voided";
 }
 
 const ledgerStatusOf = {
@@ -59,12 +62,21 @@ function payoutProblem(payout: PayoutRow, transactions: Map<string, PostedTransa
   return problem ? `${payout.status}: ${problem}` : null;
 }
 
-function holdProblem(payout: PayoutRow, hold: HoldRow | undefined, withholdings: Map<string, PostedTransaction>, releases: Map<string, PostedTransaction>): string | null {
+interface ReserveTransactions {
+  withholdings: Map<string, PostedTransaction>;
+  releases: Map<string, PostedTransaction>;
+  unwithholdings: Map<string, PostedTransaction>;
+}
+
+function holdProblem(payout: PayoutRow, hold: HoldRow | undefined, { withholdings, releases, unwithholdings }: ReserveTransactions): string | null {
   const withholdingId = `lt_withhold_${payout.id}`;
   const releaseId = `lt_release_${payout.id}`;
+  const unwithholdingId = `lt_unwithhold_${payout.id}`;
   if (payout.kind !== "merchant_payout" || payout.withheld_amount === 0) {
     if (hold) return `withheld nothing, but has a hold of ${hold.amount}`;
-    if (withholdings.has(withholdingId) || releases.has(releaseId)) return `withheld nothing, but ${withholdingId} or ${releaseId} exists`;
+    if (withholdings.has(withholdingId) || releases.has(releaseId) || unwithholdings.has(unwithholdingId)) {
+      return `withheld nothing, but ${withholdingId}, ${releaseId} or ${unwithholdingId} exists`;
+    }
     return null;
   }
   const problems: string[] = [];
@@ -78,7 +90,14 @@ function holdProblem(payout: PayoutRow, hold: HoldRow | undefined, withholdings:
     const released = transactionMismatch(releaseId, releases.get(releaseId), "posted", release(hold.merchant_id, hold.currency, hold.amount));
     if (released) problems.push(`released: ${released}`);
   } else if (releases.has(releaseId)) {
-    problems.push(`held, but ${releaseId} exists`);
+    problems.push(`${hold.status}, but ${releaseId} exists`);
+  }
+  if (hold.status === "voided") {
+    if (payout.status !== "failed" && payout.status !== "canceled") problems.push(`voided, but the payout is ${payout.status}`);
+    const returned = transactionMismatch(unwithholdingId, unwithholdings.get(unwithholdingId), "posted", release(hold.merchant_id, hold.currency, hold.amount));
+    if (returned) problems.push(`voided: ${returned}`);
+  } else if (unwithholdings.has(unwithholdingId)) {
+    problems.push(`${hold.status}, but ${unwithholdingId} exists`);
   }
   return problems.length === 0 ? null : problems.join("; ");
 }
@@ -86,16 +105,18 @@ function holdProblem(payout: PayoutRow, hold: HoldRow | undefined, withholdings:
 async function inspectPayouts(_env: Env, d1: D1Database, ids: string[]): Promise<Finding[]> {
   const first = ids[0]!;
   const last = ids[ids.length - 1]!;
-  const [payouts, ledger, withheld, released, holds] = await d1.batch([
+  const [payouts, ledger, withheld, released, unwithheld, holds] = await d1.batch([
     d1.prepare("SELECT id, kind, status, amount, withheld_amount, currency, customer_id, merchant_id FROM payouts WHERE id BETWEEN ? AND ?").bind(first, last),
     transactionsInRange(d1, `lt_${first}`, `lt_${last}`),
     transactionsInRange(d1, `lt_withhold_${first}`, `lt_withhold_${last}`),
     transactionsInRange(d1, `lt_release_${first}`, `lt_release_${last}`),
+    transactionsInRange(d1, `lt_unwithhold_${first}`, `lt_unwithhold_${last}`),
     d1.prepare("SELECT payout_id, merchant_id, amount, currency, status FROM reserve_holds WHERE payout_id BETWEEN ? AND ?").bind(first, last),
   ]);
   const transactions = groupTransactions((ledger?.results ?? []) as TransactionEntryRow[]);
   const withholdings = groupTransactions((withheld?.results ?? []) as TransactionEntryRow[]);
   const releases = groupTransactions((released?.results ?? []) as TransactionEntryRow[]);
+  const unwithholdings = groupTransactions((unwithheld?.results ?? []) as TransactionEntryRow[]);
   const holdsByPayout = new Map(((holds?.results ?? []) as HoldRow[]).map((hold) => [hold.payout_id, hold]));
   const findings: Finding[] = [];
   const seen = new Set<string>();
@@ -103,7 +124,7 @@ async function inspectPayouts(_env: Env, d1: D1Database, ids: string[]): Promise
     seen.add(payout.id);
     const problem = payoutProblem(payout, transactions);
     if (problem) findings.push({ check: "payouts_match_ledger", item: `${payout.id}: ${problem}` });
-    const hold = holdProblem(payout, holdsByPayout.get(payout.id), withholdings, releases);
+    const hold = holdProblem(payout, holdsByPayout.get(payout.id), { withholdings, releases, unwithholdings });
     if (hold) findings.push({ check: "reserve_holds_match_ledger", item: `${payout.id}: ${hold}` });
   }
   // A hold always belongs to a payout of this window's range (its id is the payout's).
@@ -122,7 +143,7 @@ export const payoutsSweep: SweepSpec = {
     { name: "payouts_match_ledger", holds: "every payout's ledger transaction holds its amount on the right accounts and follows its status" },
     {
       name: "reserve_holds_match_ledger",
-      holds: "every merchant payout's withholding is posted to its reserve and has one hold of that amount, released exactly when its release is posted",
+      holds: "every merchant payout's withholding is posted to its reserve and has one hold of that amount, released exactly when its release is posted, voided (its payout failed or canceled) exactly when its return is posted",
     },
   ],
   inspect: inspectPayouts,

@@ -24,8 +24,9 @@ interface TransactionTotals {
 function idsFor(ledgerableType: string | null, ledgerableId: string | null): string[] {
   if (ledgerableId === null) return [];
   if (ledgerableType === "payment") return [`lt_${ledgerableId}`, `lt_assign_${ledgerableId}`, `lt_reversal_${ledgerableId}`];
-  // A merchant payout's withholding into its reserve and that hold's release (API §12).
-  if (ledgerableType === "payout") return [`lt_${ledgerableId}`, `lt_withhold_${ledgerableId}`, `lt_release_${ledgerableId}`];
+  // A merchant payout's withholding into its reserve, that hold's release, and its return when
+  // the payout fails or is canceled (API §12).
+  if (ledgerableType === "payout") return [`lt_${ledgerableId}`, `lt_withhold_${ledgerableId}`, `lt_release_${ledgerableId}`, `lt_unwithhold_${ledgerableId}`];
   if (ledgerableType === "transfer") return [`lt_${ledgerableId}`]; // an internal transfer (API §12)
   return [];
 }
