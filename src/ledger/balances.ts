@@ -77,7 +77,9 @@ export async function readCustomerBalance(env: Env, customerId: string, currency
  * (a customer's ledger account has no `ba_` face: the view excludes it).
  */
 export async function readBalanceAccount(d1: D1Database, balanceAccountId: string): Promise<BalanceAccountRow | null> {
-  if (ledgerAccountIdOfBalanceAccount(balanceAccountId) === null) return null;
-  const rows = await database(d1).select().from(balanceAccounts).where(eq(balanceAccounts.id, balanceAccountId)).limit(1);
+  const ledgerAccountId = ledgerAccountIdOfBalanceAccount(balanceAccountId);
+  if (ledgerAccountId === null) return null;
+  // By the ledger account's primary key: the view's `id` is computed, so no index serves it.
+  const rows = await database(d1).select().from(balanceAccounts).where(eq(balanceAccounts.ledger_account_id, ledgerAccountId)).limit(1);
   return rows[0] ?? null;
 }
