@@ -8,7 +8,7 @@ import { handleBankEvent } from "../bank/handle-event";
 import { ApiError } from "../errors";
 import { checkInvariants } from "../ledger/invariants";
 import { requireOperator } from "../middleware/auth";
-import { decodeCursor, selectPage, toPage } from "../pagination";
+import { decodeCursor, pageQuery, toPage } from "../pagination";
 import { bodyProblemStatuses, jsonResponse, listSchema, paginationQuery, problemResponses, rfc3339 } from "../schemas/common";
 import { invariantsSchema } from "../schemas/ledger";
 
@@ -102,16 +102,13 @@ export const adminRouter = newRouter()
   })
   .openapi(listBankEvents, async (c) => {
     const { limit, cursor, status } = c.req.valid("query");
-    // bank_events orders by received_at: alias it as the page key.
-    const rows = await selectPage<BankEventRow & { created_at: number }>(
-      c.env.DB,
-      "(SELECT *, received_at AS created_at FROM bank_events)",
-      status ? "status = ?" : "1",
-      status ? [status] : [],
-      decodeCursor(cursor),
-      limit,
-    );
-    return c.json(toPage(rows, limit, bankEventView), 200);
+    // bank_events has no created_at: it pages by received_at, which the cursor carries in its place.
+    const rows = await pageQuery(database(c.env.DB), bankEvents, status ? eq(bankEvents.status, status) : undefined, decodeCursor(cursor), limit, {
+      createdAt: bankEvents.received_at,
+      id: bankEvents.id,
+    });
+    const keyed = rows.map((row) => ({ ...row, created_at: row.received_at }));
+    return c.json(toPage(keyed, limit, bankEventView), 200);
   })
   .openapi(retryBankEvent, async (c) => {
     const id = c.req.valid("param").id;

@@ -3,12 +3,14 @@
  * absent); the operator sees all, the platform's (merchant_id NULL) included.
  */
 import { createRoute } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
 import { newRouter } from "../context";
+import { database } from "../db/client";
+import { events } from "../db/schema";
 import { ApiError } from "../errors";
 import { documentedEventView, eventWithDelivery, findDelivery, findVisibleEvent } from "../events/event-reads";
-import type { EventRow } from "../events/event-row";
 import { redeliverEvent } from "../events/redeliver";
-import { decodeCursor, selectPage, toPage } from "../pagination";
+import { decodeCursor, pageQuery, toPage } from "../pagination";
 import { bodyProblemStatuses, jsonResponse, listSchema, problemResponse, problemResponses } from "../schemas/common";
 import { eventIdParams, eventListQuery, eventSchema, eventWithDeliverySchema } from "../schemas/events";
 
@@ -70,22 +72,13 @@ export const eventsRouter = newRouter()
   .openapi(list, async (c) => {
     const { limit, cursor, type, merchant_id } = c.req.valid("query");
     const caller = c.get("caller");
-    const conditions: string[] = [];
-    const params: unknown[] = [];
-    if (caller.kind === "merchant") {
-      conditions.push("merchant_id = ?");
-      params.push(caller.merchantId);
-    }
-    if (merchant_id !== undefined) {
-      conditions.push("merchant_id = ?");
-      params.push(merchant_id);
-    }
-    if (type !== undefined) {
-      conditions.push("type = ?");
-      params.push(type);
-    }
-    const where = conditions.length > 0 ? conditions.join(" AND ") : "1";
-    const rows = await selectPage<EventRow>(c.env.DB, "events", where, params, decodeCursor(cursor), limit);
+    // A merchant's own events only; its merchant_id filter (another merchant's id) then finds none.
+    const filter = and(
+      caller.kind === "merchant" ? eq(events.merchant_id, caller.merchantId) : undefined,
+      merchant_id !== undefined ? eq(events.merchant_id, merchant_id) : undefined,
+      type !== undefined ? eq(events.type, type) : undefined,
+    );
+    const rows = await pageQuery(database(c.env.DB), events, filter, decodeCursor(cursor), limit);
     return c.json(toPage(rows, limit, documentedEventView), 200);
   })
   .openapi(get, async (c) => {

@@ -4,9 +4,10 @@
  */
 import { createRoute } from "@hono/zod-openapi";
 import { newRouter } from "../context";
-import type { MerchantRow } from "../db/schema";
+import { database } from "../db/client";
+import { merchants } from "../db/schema";
 import { requireOperator } from "../middleware/auth";
-import { decodeCursor, selectPage, toPage } from "../pagination";
+import { decodeCursor, pageQuery, toPage } from "../pagination";
 import { jsonResponse, listSchema, paginationQuery, problemResponses } from "../schemas/common";
 import { merchantSchema } from "../schemas/merchants";
 import { merchantView } from "./merchants";
@@ -26,6 +27,6 @@ const listMerchants = createRoute({
 
 export const merchantListRouter = newRouter().openapi(listMerchants, async (c) => {
   const { limit, cursor } = c.req.valid("query");
-  const rows = await selectPage<MerchantRow>(c.env.DB, "merchants", "1", [], decodeCursor(cursor), limit);
+  const rows = await pageQuery(database(c.env.DB), merchants, undefined, decodeCursor(cursor), limit);
   return c.json(toPage(rows, limit, (row) => merchantView(row, c.get("config").currencies[0]!)), 200);
 });

@@ -1,11 +1,14 @@
 /** Cash-ins as the merchant sees them (API §5): only payments whose merchant_id is the caller. */
 import { createRoute } from "@hono/zod-openapi";
-import { findMerchantPayment, paymentView, type PaymentRow } from "../cashins/payment-row";
+import { and, eq } from "drizzle-orm";
+import { findMerchantPayment, paymentView } from "../cashins/payment-row";
 import { newRouter } from "../context";
+import { database } from "../db/client";
 import { findLinkFacts } from "../db/customers";
+import { payments } from "../db/schema";
 import { ApiError } from "../errors";
 import { merchantIdOf, requireMerchant } from "../middleware/auth";
-import { decodeCursor, selectPage, toPage } from "../pagination";
+import { decodeCursor, pageQuery, toPage } from "../pagination";
 import { jsonResponse, listSchema, problemResponses } from "../schemas/common";
 import { customerIdParams } from "../schemas/customers";
 import { paymentIdParams, paymentListQuery, paymentSchema } from "../schemas/payments";
@@ -60,8 +63,8 @@ export const paymentsRouter = newRouter()
   .openapi(listPayments, async (c) => {
     const { limit, cursor, status } = c.req.valid("query");
     const merchantId = merchantIdOf(c.get("caller"));
-    const where = status ? "merchant_id = ? AND status = ?" : "merchant_id = ?";
-    const rows = await selectPage<PaymentRow>(c.env.DB, "payments", where, status ? [merchantId, status] : [merchantId], decodeCursor(cursor), limit);
+    const filter = and(eq(payments.merchant_id, merchantId), status ? eq(payments.status, status) : undefined);
+    const rows = await pageQuery(database(c.env.DB), payments, filter, decodeCursor(cursor), limit);
     return c.json(toPage(rows, limit, paymentView), 200);
   })
   .openapi(listCustomerPayments, async (c) => {
@@ -69,8 +72,7 @@ export const paymentsRouter = newRouter()
     const merchantId = merchantIdOf(c.get("caller"));
     const customerId = c.req.valid("param").id;
     if (!(await findLinkFacts(c.env.DB, customerId, merchantId, "link"))) throw new ApiError("not_found", "No such customer.");
-    const where = `customer_id = ? AND merchant_id = ?${status ? " AND status = ?" : ""}`;
-    const params = status ? [customerId, merchantId, status] : [customerId, merchantId];
-    const rows = await selectPage<PaymentRow>(c.env.DB, "payments", where, params, decodeCursor(cursor), limit);
+    const filter = and(eq(payments.customer_id, customerId), eq(payments.merchant_id, merchantId), status ? eq(payments.status, status) : undefined);
+    const rows = await pageQuery(database(c.env.DB), payments, filter, decodeCursor(cursor), limit);
     return c.json(toPage(rows, limit, paymentView), 200);
   });

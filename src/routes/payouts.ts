@@ -1,15 +1,18 @@
 /** Payouts (API §7): the merchant sends a customer's money out to a bank account. */
 import { createRoute } from "@hono/zod-openapi";
+import { and, eq, ne } from "drizzle-orm";
 import { assert } from "../assert";
 import { newRouter } from "../context";
+import { database } from "../db/client";
 import { findLinkFacts } from "../db/customers";
+import { payouts } from "../db/schema";
 import { ApiError } from "../errors";
 import { enabledCurrency } from "../ledger/balances";
 import { merchantIdOf, requireMerchant } from "../middleware/auth";
-import { decodeCursor, selectPage, toPage } from "../pagination";
+import { decodeCursor, pageQuery, toPage } from "../pagination";
 import { createPayout } from "../payouts/create-payout";
 import { finishPayout } from "../payouts/finish-payout";
-import { findMerchantPayout, payoutView, type PayoutRow } from "../payouts/payout-row";
+import { findMerchantPayout, payoutView } from "../payouts/payout-row";
 import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, problemResponse, problemResponses } from "../schemas/common";
 import { customerIdParams } from "../schemas/customers";
 import { createPayoutRequest, idempotencyHeader, payoutIdParams, payoutListQuery, payoutSchema } from "../schemas/payouts";
@@ -87,7 +90,8 @@ const listForCustomer = createRoute({
   responses: { 200: jsonResponse(payoutList, "A page of payouts."), ...problemResponses(403, 404) },
 });
 
-const visible = "status <> 'rejected'";
+/** Without a status filter a list hides rejected attempts, which a merchant never sees (as findMerchantPayout). */
+const visible = ne(payouts.status, "rejected");
 
 export const payoutsRouter = newRouter()
   .openapi(create, async (c) => {
@@ -117,8 +121,8 @@ export const payoutsRouter = newRouter()
   .openapi(list, async (c) => {
     const { limit, cursor, status } = c.req.valid("query");
     const merchantId = merchantIdOf(c.get("caller"));
-    const where = `merchant_id = ? AND ${status ? "status = ?" : visible}`;
-    const rows = await selectPage<PayoutRow>(c.env.DB, "payouts", where, status ? [merchantId, status] : [merchantId], decodeCursor(cursor), limit);
+    const filter = and(eq(payouts.merchant_id, merchantId), status ? eq(payouts.status, status) : visible);
+    const rows = await pageQuery(database(c.env.DB), payouts, filter, decodeCursor(cursor), limit);
     return c.json(toPage(rows, limit, payoutView), 200);
   })
   .openapi(cancel, async (c) => {
@@ -136,8 +140,7 @@ export const payoutsRouter = newRouter()
     const merchantId = merchantIdOf(c.get("caller"));
     const customerId = c.req.valid("param").id;
     if (!(await findLinkFacts(c.env.DB, customerId, merchantId, "link"))) throw new ApiError("not_found", "No such customer.");
-    const where = `customer_id = ? AND merchant_id = ? AND ${status ? "status = ?" : visible}`;
-    const params = status ? [customerId, merchantId, status] : [customerId, merchantId];
-    const rows = await selectPage<PayoutRow>(c.env.DB, "payouts", where, params, decodeCursor(cursor), limit);
+    const filter = and(eq(payouts.customer_id, customerId), eq(payouts.merchant_id, merchantId), status ? eq(payouts.status, status) : visible);
+    const rows = await pageQuery(database(c.env.DB), payouts, filter, decodeCursor(cursor), limit);
     return c.json(toPage(rows, limit, payoutView), 200);
   });

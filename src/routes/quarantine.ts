@@ -1,10 +1,13 @@
 /** The operator's side of cash-ins (API §5): quarantined payments, assigned or returned. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { paymentView, type PaymentRow } from "../cashins/payment-row";
+import { eq } from "drizzle-orm";
+import { paymentView } from "../cashins/payment-row";
 import { assignQuarantined, returnQuarantined, suggestCustomer } from "../cashins/quarantine";
 import { newRouter } from "../context";
+import { database } from "../db/client";
+import { payments } from "../db/schema";
 import { requireOperator } from "../middleware/auth";
-import { decodeCursor, selectPage, toPage } from "../pagination";
+import { decodeCursor, pageQuery, toPage } from "../pagination";
 import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, paginationQuery, problemResponses, rfc3339 } from "../schemas/common";
 import { customerIdSchema } from "../schemas/customers";
 import { merchantIdSchema } from "../schemas/merchants";
@@ -76,7 +79,7 @@ const sendBack = createRoute({
 export const quarantineRouter = newRouter()
   .openapi(list, async (c) => {
     const { limit, cursor } = c.req.valid("query");
-    const rows = await selectPage<PaymentRow>(c.env.DB, "payments", "status = 'quarantined'", [], decodeCursor(cursor), limit);
+    const rows = await pageQuery(database(c.env.DB), payments, eq(payments.status, "quarantined"), decodeCursor(cursor), limit);
     const page = toPage(rows, limit, (row) => row);
     const now = Date.now();
     const data = [];

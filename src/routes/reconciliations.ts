@@ -3,12 +3,12 @@ import { createRoute } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { newRouter } from "../context";
 import { database } from "../db/client";
-import { reconciliationDiscrepancies } from "../db/schema";
+import { reconciliationDiscrepancies, reconciliationRuns } from "../db/schema";
 import { ApiError } from "../errors";
 import { requireOperator } from "../middleware/auth";
-import { decodeCursor, selectPage, toPage } from "../pagination";
+import { decodeCursor, pageQuery, toPage } from "../pagination";
 import { beginReconciliation } from "../reconciliation/driver";
-import { discrepancyView, findRun, runReport, runSummary, type DiscrepancyRow, type RunRow } from "../reconciliation/runs";
+import { discrepancyView, findRun, runReport, runSummary } from "../reconciliation/runs";
 import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, paginationQuery, problemResponses } from "../schemas/common";
 import {
   discrepancyParams,
@@ -88,14 +88,14 @@ export const reconciliationsRouter = newRouter()
   })
   .openapi(list, async (c) => {
     const { limit, cursor, date } = c.req.valid("query");
-    const rows = await selectPage<RunRow>(c.env.DB, "reconciliation_runs", date ? "date = ?" : "1", date ? [date] : [], decodeCursor(cursor), limit);
+    const rows = await pageQuery(database(c.env.DB), reconciliationRuns, date ? eq(reconciliationRuns.date, date) : undefined, decodeCursor(cursor), limit);
     return c.json(toPage(rows, limit, runSummary), 200);
   })
   .openapi(discrepancies, async (c) => {
     const run = await findRun(c.env.DB, c.req.valid("param").id);
     if (!run) throw new ApiError("not_found", "No such reconciliation run.");
     const { limit, cursor } = c.req.valid("query");
-    const rows = await selectPage<DiscrepancyRow>(c.env.DB, "reconciliation_discrepancies", "run_id = ?", [run.id], decodeCursor(cursor), limit);
+    const rows = await pageQuery(database(c.env.DB), reconciliationDiscrepancies, eq(reconciliationDiscrepancies.run_id, run.id), decodeCursor(cursor), limit);
     return c.json(toPage(rows, limit, discrepancyView), 200);
   })
   .openapi(resolve, async (c) => {
