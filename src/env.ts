@@ -3,6 +3,7 @@ import { isValidCbu } from "./domain/cbu";
 import type { PayoutMessage } from "./jobs/payout-queue";
 import type { ReconciliationMessage } from "./reconciliation/driver";
 import type { WebhookMessage } from "./webhooks/message";
+import { minimumProductionRetryBaseMs, minimumRetryWindowMs, roundFloorMs } from "./webhooks/schedule";
 
 /**
  * The bindings and variables the Worker runs with. Their names and kinds are generated from
@@ -66,7 +67,28 @@ const configSchema = z.object({
     .default("60000")
     .pipe(z.coerce.number<string>().int("must be a whole number of milliseconds").min(1, "must be at least 1").max(3_600_000, "must be at most 3600000 (an hour)")),
   CVU_PSP_CODE: z.string().regex(/^[0-9]{4}$/, "must be the PSP's 4-digit code"),
-});
+})
+  // API §14 promises retries for at least 3 days: outside the sandbox a base whose whole round
+  // (src/webhooks/schedule.ts) is shorter is a misconfiguration (a 1 ms base gives up in
+  // seconds). Checked even when another variable is bad, so that every problem is named at once.
+  .superRefine(
+    (env, context) => {
+      if (env.SANDBOX || roundFloorMs(env.WEBHOOK_RETRY_BASE_MS) >= minimumRetryWindowMs) return;
+      context.addIssue({
+        code: "custom",
+        path: ["WEBHOOK_RETRY_BASE_MS"],
+        message: `must be at least ${minimumProductionRetryBaseMs()} when SANDBOX is not true (retries must last at least 3 days)`,
+      });
+    },
+    { when: (payload) => baseAndSandboxParsed(payload.value) },
+  );
+
+/** The retry-window check needs both SANDBOX and the base to have parsed, whatever else failed. */
+function baseAndSandboxParsed(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const { SANDBOX, WEBHOOK_RETRY_BASE_MS } = value as Record<string, unknown>;
+  return typeof SANDBOX === "boolean" && typeof WEBHOOK_RETRY_BASE_MS === "number" && Number.isInteger(WEBHOOK_RETRY_BASE_MS) && WEBHOOK_RETRY_BASE_MS >= 1;
+}
 
 export interface Config {
   sandbox: boolean;

@@ -17,6 +17,8 @@ export const merchants = sqliteTable("merchants", {
   created_at: integer("created_at").notNull(),
   /** Where the merchant's own payouts go (API §12), set by the operator. */
   payout_cbu: text("payout_cbu"),
+  /** Event types delivered to webhook_url: a JSON array, '["*"]' for all (src/webhooks/event-filter.ts, migrations/0023). */
+  webhook_events: text("webhook_events").notNull().default('["*"]'),
 });
 
 export const apiKeys = sqliteTable("api_keys", {

@@ -6,6 +6,10 @@
  * bounded slots: src/webhooks/dispatch.ts). A retry's delayed message still in the queue then
  * carries an attempt number the restarted delivery uses or has passed: the consumer's
  * compare-and-set lets only one attempt have each number.
+ *
+ * The merchant's `webhook_events` filter (src/webhooks/event-filter.ts) is not consulted: it
+ * decides which events get a delivery when they happen; a redeliver names its event, so an
+ * event of a type the merchant has not enabled is delivered on this explicit request (202).
  */
 import type { Env } from "../env";
 import { ApiError } from "../errors";

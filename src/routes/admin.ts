@@ -4,6 +4,7 @@ import { newRouter } from "../context";
 import { eq } from "drizzle-orm";
 import { database } from "../db/client";
 import { bankEvents } from "../db/schema";
+import { NotYetApplicableEvent } from "../bank/event-log";
 import { handleBankEvent } from "../bank/handle-event";
 import { ApiError } from "../errors";
 import { checkInvariants } from "../ledger/invariants";
@@ -73,7 +74,8 @@ const retryBankEvent = createRoute({
   description:
     "Runs a failed event through the same code as its first delivery (its signature was verified when it was stored): " +
     "e.g. a payout event that arrived before its payout, or a reversal of a cash-in recovered since. An event already " +
-    "processed is left alone.",
+    "processed is left alone. Answers 200 with the event as it now is whatever the outcome: `processed` if it applied, " +
+    "or still `failed` with its new `error` and `attempts` if it failed again (the retry itself worked).",
   request: { params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) }) },
   responses: { 200: jsonResponse(bankEventSchema, "The event, as it stands now."), ...problemResponses(403, 404, ...bodyProblemStatuses) },
 });
@@ -114,6 +116,16 @@ export const adminRouter = newRouter()
     const id = c.req.valid("param").id;
     const event = await storedEvent(c.env.DB, id);
     if (!event) throw new ApiError("not_found", "No such bank event.");
-    if (event.status === "failed") await handleBankEvent(c.env, c.get("config"), event.payload);
+    if (event.status === "failed") {
+      try {
+        await handleBankEvent(c.env, c.get("config"), event.payload);
+      } catch (failure) {
+        // Still not applicable (e.g. a reversal whose cash-in D1 has not got): handleBankEvent
+        // stored it failed with its new error and attempt before throwing, which is the 500 the
+        // bank's webhook needs to redeliver. The operator's retry itself worked: answer the
+        // event as it now is. Anything else (D1 failing) is a 500.
+        if (!(failure instanceof NotYetApplicableEvent)) throw failure;
+      }
+    }
     return c.json(bankEventView((await storedEvent(c.env.DB, id))!), 200);
   });

@@ -59,7 +59,8 @@ const redeliver = createRoute({
     "If the delivery is pending and already in the queue, nothing changes. Otherwise (delivered, failed, pending but waiting for one of the merchant's " +
     "delivery slots, or never delivered because the merchant had no webhook_url then) it becomes pending with a fresh retry schedule whose first " +
     "attempt is due now; `attempts` keeps counting. It is then queued like any due delivery, within the merchant's bounded number of deliveries in " +
-    "flight. Redelivering twice at once queues it once. Receivers dedupe by event id: delivery is at least once.",
+    "flight. Redelivering twice at once queues it once. Receivers dedupe by event id: delivery is at least once. The merchant's " +
+    "`webhook_events` filter does not apply: an event of a type it has not enabled (so never delivered) is delivered on this explicit request.",
   request: { params: eventIdParams },
   responses: {
     202: jsonResponse(eventWithDeliverySchema, "The event and its delivery, pending."),

@@ -18,6 +18,7 @@ import {
   updateCurrentMerchantRequest,
   updateMerchantRequest,
 } from "../schemas/merchants";
+import type { WebhookEvents } from "../webhooks/event-filter";
 import { mintWebhookSecret } from "../webhooks/merchant-secret";
 import { assertWebhookUrlAllowed, merchantView } from "./merchants";
 
@@ -27,16 +28,19 @@ const merchantSelf = { tags: ["Merchant self"], security: [{ merchantKey: [] }],
 const endpointChanges =
   "A new or changed `webhook_url` applies to the next attempt of every pending delivery; events are queued for " +
   "delivery only while the merchant has a `webhook_url`, so events that happened while it had none are not sent " +
-  "(they stay listed under GET /v1/events).";
+  "(they stay listed under GET /v1/events). `webhook_events` (default `[\"*\"]`, every type) chooses which event types are " +
+  "delivered, Stripe's `enabled_events`: every event is still stored and listed, and a change applies to events that " +
+  "happen after it. A field left out is left as it is.";
 
 const updateSelf = createRoute({
   method: "patch",
   path: "/v1/merchant",
   operationId: "updateCurrentMerchant",
   ...merchantSelf,
-  summary: "Set the calling merchant's webhook endpoint",
+  summary: "Set the calling merchant's webhook endpoint and the event types it receives",
   description:
-    "Sets (a URL) or removes (null) the endpoint that receives the merchant's events. `webhook_url` is required; any " +
+    "Sets (a URL) or removes (null) the endpoint that receives the merchant's events, and/or the event types delivered " +
+    "to it (`webhook_events`). At least one of the two is required (an empty body is 400 naming `webhook_url`); any " +
     `other field is refused (400 naming it). ${endpointChanges} A PATCH is idempotent by itself: it takes no Idempotency-Key.`,
   request: { body: jsonBody(updateCurrentMerchantRequest) },
   responses: { 200: jsonResponse(merchantSchema, "The merchant, updated."), ...problemResponses(403, ...bodyProblemStatuses) },
@@ -49,8 +53,8 @@ const updateMerchant = createRoute({
   ...operator,
   summary: "Update a merchant",
   description:
-    "Changes the fields given (at least one; an empty object is 400). `webhook_url` follows the rules of PATCH " +
-    `/v1/merchant; null removes it. ${endpointChanges} \`payout_cbu\` (API §3, §12): where the merchant's own payouts ` +
+    "Changes the fields given (at least one; an empty object is 400). `webhook_url` and `webhook_events` follow the rules of PATCH " +
+    `/v1/merchant; a null webhook_url removes it. ${endpointChanges} \`payout_cbu\` (API §3, §12): where the merchant's own payouts ` +
     "go, a CBU/CVU with valid check digits (stored as its 22 digits); null clears it (POST /v1/merchant/payouts then answers " +
     "422 invalid_destination). A payout already created keeps the destination it was created with. Any other field is refused (400 naming it).",
   request: { params: merchantIdParams, body: jsonBody(updateMerchantRequest) },
@@ -81,19 +85,21 @@ const rotateWebhookSecret = createRoute({
 async function updateMerchantRow(
   d1: D1Database,
   id: string,
-  changes: { name?: string; webhook_url?: string | null; payout_cbu?: string | null },
+  changes: { name?: string; webhook_url?: string | null; webhook_events?: WebhookEvents; payout_cbu?: string | null },
 ): Promise<MerchantRow | null> {
   // drizzle leaves out the keys that are undefined: only the given columns are written.
-  const row = await database(d1).update(merchants).set(changes).where(eq(merchants.id, id)).returning().get();
+  const { webhook_events, ...columns } = changes;
+  const set = { ...columns, webhook_events: webhook_events === undefined ? undefined : JSON.stringify(webhook_events) };
+  const row = await database(d1).update(merchants).set(set).where(eq(merchants.id, id)).returning().get();
   return row ?? null;
 }
 
 export const merchantSettingsRouter = newRouter()
   .openapi(updateSelf, async (c) => {
-    const { webhook_url } = c.req.valid("json");
+    const { webhook_url, webhook_events } = c.req.valid("json");
     assertWebhookUrlAllowed(webhook_url, c.get("config"));
     const merchantId = merchantIdOf(c.get("caller"));
-    const row = await updateMerchantRow(c.env.DB, merchantId, { webhook_url });
+    const row = await updateMerchantRow(c.env.DB, merchantId, { webhook_url, webhook_events });
     if (!row) throw new ApiError("not_found", `No such merchant: ${merchantId}.`);
     return c.json(merchantView(row, c.get("config").currencies[0]!), 200);
   })
@@ -101,7 +107,7 @@ export const merchantSettingsRouter = newRouter()
     const id = c.req.valid("param").id;
     const body = c.req.valid("json");
     assertWebhookUrlAllowed(body.webhook_url, c.get("config"));
-    const row = await updateMerchantRow(c.env.DB, id, { name: body.name, webhook_url: body.webhook_url, payout_cbu: body.payout_cbu });
+    const row = await updateMerchantRow(c.env.DB, id, { name: body.name, webhook_url: body.webhook_url, webhook_events: body.webhook_events, payout_cbu: body.payout_cbu });
     if (!row) throw new ApiError("not_found", `No such merchant: ${id}.`);
     return c.json(merchantView(row, c.get("config").currencies[0]!), 200);
   })

@@ -31,6 +31,7 @@ import {
   revokedApiKeySchema,
 } from "../schemas/merchants";
 import { webhookUrlProblem } from "../webhooks/destination";
+import { defaultWebhookEvents, storedWebhookEvents } from "../webhooks/event-filter";
 import { mintWebhookSecret } from "../webhooks/merchant-secret";
 
 const operator = { tags: ["Merchants"], security: [{ operatorKey: [] }], middleware: [requireOperator] };
@@ -86,6 +87,7 @@ export function merchantView(row: MerchantRow, primaryCurrency: string) {
     name: row.name,
     reference: formatReference(row.reference),
     webhook_url: row.webhook_url,
+    webhook_events: storedWebhookEvents(row.webhook_events),
     ...merchantBalanceAccountIds(row.id, primaryCurrency),
     payout_cbu: row.payout_cbu,
     created_at: rfc3339(row.created_at),
@@ -121,7 +123,7 @@ const createMerchant = createRoute({
     "(the key as a hash, the webhook secret sealed with AES-GCM under WEBHOOK_SECRET_KEY), so a replay under the same " +
     "Idempotency-Key returns 201 with the same merchant and both null, and mints nothing (if they were lost: issue a new " +
     "key with POST /v1/merchants/{id}/api-keys, and the merchant rotates its secret with POST /v1/merchant/webhook-secret). " +
-    "`webhook_url` follows the rules of PATCH /v1/merchant.",
+    "`webhook_url` and `webhook_events` follow the rules of PATCH /v1/merchant.",
   request: { body: jsonBody(createMerchantRequest) },
   responses: {
     201: jsonResponse(createdMerchantSchema, "The new merchant, with its secrets."),
@@ -209,6 +211,7 @@ export const merchantsRouter = newRouter()
         name: body.name,
         reference: generateReference("merchant"),
         webhook_url: body.webhook_url ?? null,
+        webhook_events: JSON.stringify(body.webhook_events ?? defaultWebhookEvents),
         webhook_secret: secret.sealed,
         created_at: Date.now(),
         payout_cbu: null,
@@ -218,8 +221,8 @@ export const merchantsRouter = newRouter()
       // key's insert is conditional and the ledger's openers are shared with other batches.
       await d1.batch([
         d1
-          .prepare("INSERT INTO merchants (id, name, reference, webhook_url, webhook_secret, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-          .bind(row.id, row.name, row.reference, row.webhook_url, row.webhook_secret, row.created_at),
+          .prepare("INSERT INTO merchants (id, name, reference, webhook_url, webhook_events, webhook_secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+          .bind(row.id, row.name, row.reference, row.webhook_url, row.webhook_events, row.webhook_secret, row.created_at),
         insertApiKey(d1, row.id, key, row.created_at),
         ...merchantAccounts(row.id, currencies).map((account) => openAccountStatement(d1, account, row.created_at)),
       ]);

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { normalizeCbu } from "../domain/cbu";
 import type { Balance } from "../ledger/balances";
 import { limits } from "../limits";
+import { webhookEventsField, webhookEventsRules } from "../webhooks/event-filter";
 import { currencySchema, idSchema, rfc3339, timestampSchema } from "./common";
 
 /** A name as people type it: trimmed, then 1..name_length_max characters. */
@@ -37,17 +38,27 @@ export const createMerchantRequest = z
   .object({
     name: nameSchema.openapi({ description: "Display name, trimmed.", example: "Tienda Sur" }),
     webhook_url: webhookUrlField.optional(),
+    webhook_events: webhookEventsField.optional().openapi({ description: `${webhookEventsRules} Defaults to \`["*"]\`.` }),
   })
   .strict()
   .openapi("CreateMerchantRequest");
 
 export const updateCurrentMerchantRequest = z
   .object({
-    webhook_url: webhookUrlField.nullable().openapi({
-      description: `${webhookUrlRules} null removes the endpoint: later events are not delivered.`,
-    }),
+    webhook_url: webhookUrlField
+      .nullable()
+      .optional()
+      .openapi({
+        description: `${webhookUrlRules} null removes the endpoint: later events are not delivered. Required unless \`webhook_events\` is given.`,
+      }),
+    webhook_events: webhookEventsField.optional(),
   })
   .strict()
+  // Reported at webhook_url, the field this body was about before webhook_events existed.
+  .refine((body) => body.webhook_url !== undefined || body.webhook_events !== undefined, {
+    path: ["webhook_url"],
+    message: "required unless webhook_events is given",
+  })
   .openapi("UpdateCurrentMerchantRequest");
 
 const payoutCbuMessage = "must be a CBU: 22 digits (dashes allowed) with both check digits valid";
@@ -72,13 +83,14 @@ export const updateMerchantRequest = z
       .nullable()
       .optional()
       .openapi({ description: `${webhookUrlRules} null removes the endpoint: later events are not delivered.` }),
+    webhook_events: webhookEventsField.optional(),
     payout_cbu: payoutCbuInput
       .nullable()
       .optional()
       .openapi({ description: "Where the merchant's own payouts go (POST /v1/merchant/payouts, API §12): a CBU/CVU with valid check digits, stored as 22 digits; null clears it." }),
   })
   .strict()
-  .refine((body) => Object.keys(body).length > 0, "must set at least one field (name, webhook_url, payout_cbu)")
+  .refine((body) => Object.keys(body).length > 0, "must set at least one field (name, webhook_url, webhook_events, payout_cbu)")
   .openapi("UpdateMerchantRequest");
 
 const merchantFields = {
@@ -89,6 +101,7 @@ const merchantFields = {
     example: "MR-7K4M-9QX3",
   }),
   webhook_url: z.string().nullable().openapi({ example: "https://tiendasur.example/webhooks/virtual-accounts" }),
+  webhook_events: z.array(z.string()).openapi({ description: webhookEventsRules, example: ["*"] }),
   balance_account_id: z.string().openapi({
     description:
       "The merchant's balance account (API §12, kind `merchant`) in the platform's primary currency: the first of the CURRENCIES variable (ARS by default). " +
@@ -119,6 +132,7 @@ export const createdMerchantSchema = z
       example: "whsec_9fq2...",
     }),
     webhook_url: merchantFields.webhook_url,
+    webhook_events: merchantFields.webhook_events,
     balance_account_id: merchantFields.balance_account_id,
     reserve_account_id: merchantFields.reserve_account_id,
     created_at: merchantFields.created_at,

@@ -27,29 +27,45 @@ interface Claimed {
 }
 
 /**
+ * The claim: binds ?1 now, ?2 the merchant ids (JSON), ?3 `webhook_in_flight_per_merchant`, ?4
+ * `webhook_dispatch_batch_max`. Exported for the test of its query plan and of the rows it reads.
+ *
+ * Each merchant's waiting deliveries are read in (next_attempt_at, event_id) order, at most
+ * `webhook_in_flight_per_merchant` of them (its free slots are never more; SQLite's LIMIT cannot
+ * be the correlated slot count itself), from the index that keeps that order
+ * (migrations/0023): a dispatch reads a few rows per merchant, not its whole backlog, which
+ * made draining a backlog of n quadratic. Only the first `slots` of those are claimed.
+ */
+export const claimDueWaitingSql = `WITH touched AS (SELECT DISTINCT value AS merchant_id FROM json_each(?2)),
+ free AS (
+   SELECT t.merchant_id, ?3 - (SELECT COUNT(*) FROM webhook_deliveries d
+       WHERE d.merchant_id = t.merchant_id AND d.status = 'pending' AND d.dispatched_at IS NOT NULL
+         AND d.next_attempt_at <= ?1) AS slots
+   FROM touched AS t),
+ candidates AS (
+   SELECT w.event_id, w.merchant_id, w.next_attempt_at
+   FROM free AS f JOIN webhook_deliveries AS w ON w.event_id IN (
+     SELECT x.event_id FROM webhook_deliveries AS x
+     WHERE x.merchant_id = f.merchant_id AND x.status = 'pending' AND x.dispatched_at IS NULL AND x.next_attempt_at <= ?1
+     ORDER BY x.next_attempt_at, x.event_id LIMIT ?3)
+   WHERE f.slots > 0),
+ waiting AS (
+   SELECT c.event_id, c.merchant_id,
+     ROW_NUMBER() OVER (PARTITION BY c.merchant_id ORDER BY c.next_attempt_at, c.event_id) AS place
+   FROM candidates AS c)
+ UPDATE webhook_deliveries SET dispatched_at = ?1, updated_at = ?1
+ WHERE event_id IN (SELECT waiting.event_id FROM waiting JOIN free USING (merchant_id) WHERE waiting.place <= free.slots LIMIT ?4)
+   AND status = 'pending' AND dispatched_at IS NULL
+ RETURNING event_id, attempts`;
+
+/**
  * Claims the due waiting deliveries of these merchants that fit in their free slots, and
  * queues them. Returns how many were queued.
  */
 export async function dispatchFor(env: Env, merchantIds: Iterable<string>, now = Date.now()): Promise<number> {
   const merchants = [...new Set(merchantIds)];
   if (merchants.length === 0) return 0;
-  const { results } = await env.DB.prepare(
-    `WITH touched AS (SELECT DISTINCT value AS merchant_id FROM json_each(?2)),
-     free AS (
-       SELECT t.merchant_id, ?3 - (SELECT COUNT(*) FROM webhook_deliveries d
-           WHERE d.merchant_id = t.merchant_id AND d.status = 'pending' AND d.dispatched_at IS NOT NULL
-             AND d.next_attempt_at <= ?1) AS slots
-       FROM touched AS t),
-     waiting AS (
-       SELECT w.event_id, w.merchant_id,
-         ROW_NUMBER() OVER (PARTITION BY w.merchant_id ORDER BY w.next_attempt_at, w.event_id) AS place
-       FROM webhook_deliveries AS w JOIN free AS f ON f.merchant_id = w.merchant_id AND f.slots > 0
-       WHERE w.status = 'pending' AND w.dispatched_at IS NULL AND w.next_attempt_at <= ?1)
-     UPDATE webhook_deliveries SET dispatched_at = ?1, updated_at = ?1
-     WHERE event_id IN (SELECT waiting.event_id FROM waiting JOIN free USING (merchant_id) WHERE waiting.place <= free.slots LIMIT ?4)
-       AND status = 'pending' AND dispatched_at IS NULL
-     RETURNING event_id, attempts`,
-  )
+  const { results } = await env.DB.prepare(claimDueWaitingSql)
     .bind(now, JSON.stringify(merchants), limits.webhook_in_flight_per_merchant, limits.webhook_dispatch_batch_max)
     .all<Claimed>();
   await send(env, results);

@@ -36,3 +36,18 @@ export function roundFloorMs(baseMs: number): number {
   for (let retry = 1; retry < limits.webhook_attempts_max; retry++) total += unjitteredDelayMs(baseMs, retry);
   return total;
 }
+
+/** API §14: a delivery is retried for at least this long before it is failed (outside the sandbox). */
+export const minimumRetryWindowMs = 3 * 24 * 60 * 60 * 1000;
+
+/**
+ * The smallest `WEBHOOK_RETRY_BASE_MS` whose round lasts at least `minimumRetryWindowMs`:
+ * derived from the schedule (attempts and cap), so it follows any change to either. The floor
+ * is linear in the base (every wait is base × a factor), hence the division; the loop only
+ * guards against a floor that rounding would leave a millisecond short.
+ */
+export function minimumProductionRetryBaseMs(): number {
+  let base = Math.ceil(minimumRetryWindowMs / roundFloorMs(1));
+  while (roundFloorMs(base) < minimumRetryWindowMs) base++;
+  return base;
+}

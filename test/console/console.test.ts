@@ -213,10 +213,12 @@ describe("failed bank events view", () => {
     expect(list.html).toMatch(/no payment/);
     expect(list.html).toContain(`action="/console/fragments/bank-events/${reversal.id}/retry"`);
 
-    // Still nothing to reverse: the API answers 500 (the retry ran and failed), shown as such.
+    // Still nothing to reverse: the API answers 200 with the event still failed (the retry
+    // itself worked), and the console shows its new error.
     const stillFailing = await fragment(`/bank-events/${reversal.id}/retry`, form({}));
-    expect(stillFailing.status).toBe(500);
-    expect(stillFailing.html).toContain("<strong>Failed (internal_error):</strong>");
+    expect(stillFailing.status).toBe(200);
+    expect(stillFailing.html).toContain("(still_failing):</strong>");
+    expect(stillFailing.html).toMatch(new RegExp(`Retried ${reversal.id}: it failed again \\(no payment for bank_transaction_id`));
     expect(stillFailing.html).toMatch(/<td class="num">2<\/td>/); // the attempt is counted
     expect((await sendBankEvent(transfer)).status).toBe(200);
     const retried = await fragment(`/bank-events/${reversal.id}/retry`, form({}));
@@ -281,7 +283,7 @@ describe("GET /v1/merchants", () => {
     const second = await createMerchant(`List ${uniqueId("b")}`);
     const page = (await (await api("/v1/merchants?limit=2", { headers: operatorHeaders() })).json()) as { data: Record<string, unknown>[]; has_more: boolean; next_cursor: string };
     expect(page.data.map((merchant) => merchant.id)).toEqual([second.id, first.id]);
-    expect(Object.keys(page.data[0]!).sort()).toEqual(["balance_account_id", "created_at", "id", "name", "payout_cbu", "reference", "reserve_account_id", "webhook_url"]);
+    expect(Object.keys(page.data[0]!).sort()).toEqual(["balance_account_id", "created_at", "id", "name", "payout_cbu", "reference", "reserve_account_id", "webhook_events", "webhook_url"]);
     const next = (await (await api(`/v1/merchants?limit=2&cursor=${encodeURIComponent(page.next_cursor)}`, { headers: operatorHeaders() })).json()) as { data: { id: string }[] };
     expect(next.data.map((merchant) => merchant.id)).not.toContain(first.id);
     expect((await api("/v1/merchants", { headers: bearer(first.api_key) })).status).toBe(403);

@@ -129,7 +129,7 @@ describe("when the bank cannot say who holds the account", () => {
   /** The app as deployed without a bank adapter: every call to the bank fails transiently. */
   async function withoutBank(path: string, init: RequestInit) {
     const context = createExecutionContext();
-    const response = await newApp().fetch(new Request(`${BASE_URL}${path}`, init), { ...env, SANDBOX: "false" } as typeof env, context);
+    const response = await newApp().fetch(new Request(`${BASE_URL}${path}`, init), { ...env, SANDBOX: "false", WEBHOOK_RETRY_BASE_MS: "60000" } as typeof env, context);
     await waitOnExecutionContext(context);
     return response;
   }

@@ -77,6 +77,7 @@ describe("GET /v1/merchants/{id}", () => {
       name: "Visible",
       reference: merchant.reference,
       webhook_url: null,
+      webhook_events: ["*"], // every event type (src/webhooks/event-filter.ts): the default
       payout_cbu: null,
       balance_account_id: `ba_m${suffix}_ars`,
       reserve_account_id: `ba_r${suffix}_ars`,

@@ -169,7 +169,8 @@ describe("GET /v1/sandbox/metrics", () => {
   for (const setting of ["false", undefined]) {
     it(`answers 404 not_found to ${setting === undefined ? "an unset" : "a false"} SANDBOX, even to the operator`, async () => {
       const context = createExecutionContext();
-      const bindings = { ...env, SANDBOX: setting } as typeof env;
+      // Outside the sandbox the retry base must give 3 days of retries (src/env.ts): the production one.
+      const bindings = { ...env, SANDBOX: setting, WEBHOOK_RETRY_BASE_MS: "60000" } as typeof env;
       const response = await newApp().fetch(new Request(`${BASE_URL}/v1/sandbox/metrics`, { headers: operatorHeaders() }), bindings, context);
       await waitOnExecutionContext(context);
       expect(response.status).toBe(404);

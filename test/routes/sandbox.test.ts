@@ -313,7 +313,8 @@ describe("who may call the sandbox", () => {
 describe("with SANDBOX off", () => {
   async function fetchWithSandbox(value: string | undefined, path: string, init: RequestInit = {}) {
     const context = createExecutionContext();
-    const bindings = { ...env, SANDBOX: value } as typeof env;
+    // Outside the sandbox the retry base must give 3 days of retries (src/env.ts): the production one.
+    const bindings = { ...env, SANDBOX: value, WEBHOOK_RETRY_BASE_MS: "60000" } as typeof env;
     const response = await newApp().fetch(new Request(`${BASE_URL}${path}`, init), bindings, context);
     await waitOnExecutionContext(context);
     return response;
