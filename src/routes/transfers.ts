@@ -19,12 +19,13 @@ import { balanceAccountId, merchantAccount, platformBalanceAccount } from "../le
 import { enabledCurrency } from "../ledger/balances";
 import { requireOperator } from "../middleware/auth";
 import { storedReplay } from "../middleware/idempotency";
-import { decodeCursor, selectPage, toPage } from "../pagination";
+import { decodeCursor, toPage } from "../pagination";
 import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, problemResponses } from "../schemas/common";
 import { merchantIdParams } from "../schemas/merchants";
 import { idempotencyHeader } from "../schemas/payouts";
 import { createTopUpRequest, createTransferRequest, transferIdParams, transferListQuery, transferSchema } from "../schemas/transfers";
 import { readTransferAccounts, type TransferAccount, type TransferOrder } from "../transfers/execute-transfer";
+import { listTransfers } from "../transfers/list-transfers";
 import { executeTransferUnderKey, transferIdOf } from "../transfers/transfer-under-key";
 import { findTransfer, transferView, transferVisibleTo, type TransferRow } from "../transfers/transfer-row";
 import type { Context } from "hono";
@@ -89,7 +90,9 @@ const list = createRoute({
   path: "/v1/transfers",
   operationId: "listTransfers",
   summary: "List transfers, newest first",
-  description: "A merchant lists the transfers from or to its accounts (top-ups, sweeps and reserve releases included); the operator lists all.",
+  description:
+    "A merchant lists the transfers from or to its accounts (top-ups, sweeps and reserve releases included), each once — a transfer between two of its own " +
+    "accounts too; the operator lists all. Newest first (created_at, then id, both descending); `next_cursor` continues after the last row shown.",
   request: { query: transferListQuery },
   responses: { 200: jsonResponse(listSchema(transferSchema, "TransferList"), "A page of transfers."), ...problemResponses() },
 });
@@ -218,21 +221,7 @@ export const transfersRouter = newRouter()
   .openapi(list, async (c) => {
     const { limit, cursor, balance_account, kind } = c.req.valid("query");
     const caller = c.get("caller");
-    const conditions: string[] = [];
-    const params: unknown[] = [];
-    if (caller.kind === "merchant") {
-      conditions.push("(from_owner_id = ? OR to_owner_id = ?)");
-      params.push(caller.merchantId, caller.merchantId);
-    }
-    if (balance_account !== undefined) {
-      conditions.push("(from_balance_account = ? OR to_balance_account = ?)");
-      params.push(balance_account, balance_account);
-    }
-    if (kind !== undefined) {
-      conditions.push("kind = ?");
-      params.push(kind);
-    }
-    const where = conditions.length > 0 ? conditions.join(" AND ") : "1";
-    const rows = await selectPage<TransferRow>(c.env.DB, "transfers", where, params, decodeCursor(cursor), limit);
+    const filter = { merchantId: caller.kind === "merchant" ? caller.merchantId : undefined, balanceAccount: balance_account, kind };
+    const rows = await listTransfers(c.env.DB, filter, decodeCursor(cursor), limit);
     return c.json(toPage(rows, limit, transferView), 200);
   });
