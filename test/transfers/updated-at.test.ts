@@ -11,7 +11,7 @@ import { groupCommitStatements, type PaymentProjection } from "../../src/account
 import { merchantAccount } from "../../src/ledger/accounts";
 import { executeTransfer, type TransferOrder } from "../../src/transfers/execute-transfer";
 import { createMerchant } from "../helpers";
-import { expectInvariants, fundedCustomer, uniqueId } from "../money";
+import { drainPayoutQueue, expectInvariants, fundedCustomer, postPayout, settle, uniqueId } from "../money";
 import { merchantBa } from "./transfer-helpers";
 
 const later = Date.now() + 3_600_000;
@@ -103,6 +103,21 @@ describe("a balance account's updated_at never decreases", () => {
     expect(await updatedAtOf(merchant.id)).toBe(later);
     const times = await eventTimes(merchant.id);
     expect(times).toHaveLength(3);
+    expect([...times].sort()).toEqual(times);
+    await expectInvariants();
+  });
+
+  it("a payout's settlement stamped before a transfer that committed first leaves the transfer's later updated_at (the settled-entry trigger)", async () => {
+    const { merchant, customer } = await fundedCustomer(5_000);
+    const { merchant: payer } = await fundedCustomer(5_000);
+    const paid = (await (await postPayout(merchant.api_key, { customer_id: customer.id, amount: 1_000 })).json()) as { id: string };
+    await drainPayoutQueue([paid.id]);
+    expect((await executeTransfer(env, order(merchantBa(payer.id), merchantBa(merchant.id), 1_000), later)).result).toBe("created");
+
+    // The settlement's ledger transaction is stamped with the real clock, before `later`.
+    expect((await settle(paid.id, "completed")).status).toBe(200);
+    expect(await updatedAtOf(merchant.id)).toBe(later);
+    const times = await eventTimes(merchant.id);
     expect([...times].sort()).toEqual(times);
     await expectInvariants();
   });
