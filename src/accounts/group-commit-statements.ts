@@ -107,7 +107,10 @@ export function groupCommitStatements(d1: D1Database, fresh: PaymentProjection[]
       d1
         .prepare(
           `UPDATE ledger_accounts SET posted_debits = posted_debits + CAST(d.value->>1 AS INTEGER),
-             posted_credits = posted_credits + CAST(d.value->>2 AS INTEGER), updated_at = ?2
+             posted_credits = posted_credits + CAST(d.value->>2 AS INTEGER),
+             -- never backwards: \`now\` was taken before this group's reads, and a transfer
+             -- committed meanwhile may have stamped a later time (migrations/0022)
+             updated_at = max(ledger_accounts.updated_at, ?2)
            FROM json_each(?1) AS d WHERE ledger_accounts.id = d.value->>0`,
         )
         .bind(JSON.stringify(deltas), now),

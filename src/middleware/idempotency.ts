@@ -193,6 +193,38 @@ export function storedResponseStatement(
 }
 
 /**
+ * "The claim is still in flight", as SQL for a handler's batch: a movement guarded by it can no
+ * longer be written once the key has stored an answer (e.g. the refusal a taken-over retry
+ * stored), so the stored answer never denies what exists.
+ */
+export function claimInFlight(claim: IdempotencyClaim): { sql: string; params: unknown[] } {
+  return {
+    sql: "EXISTS (SELECT 1 FROM idempotency_keys WHERE caller = ? AND key = ? AND claim_id = ? AND state = 'in_flight')",
+    params: [claim.scope, claim.key, claim.claim_id],
+  };
+}
+
+/**
+ * The answer `claim`'s key stored, as the middleware replays it (`Idempotent-Replayed: true`),
+ * or null if it has none (still in flight, or pruned): for a handler whose write found the key
+ * completed by another attempt in the meantime.
+ */
+export async function storedReplay(d1: D1Database, claim: IdempotencyClaim): Promise<Response | null> {
+  const row = await d1
+    .prepare("SELECT response_status, response_body FROM idempotency_keys WHERE caller = ? AND key = ? AND claim_id = ? AND state = 'completed'")
+    .bind(claim.scope, claim.key, claim.claim_id)
+    .first<{ response_status: number | null; response_body: string | null }>();
+  if (!row) return null;
+  return replayResponse(row.response_status ?? 200, row.response_body ?? "");
+}
+
+/** A stored answer as the middleware's "replay" case sends it. */
+function replayResponse(status: number, body: string): Response {
+  const contentType = status >= 400 ? "application/problem+json" : "application/json";
+  return new Response(body, { status, headers: { "content-type": contentType, "Idempotent-Replayed": "true" } });
+}
+
+/**
  * Secrets are shown once (an API key, a webhook secret): the stored response keeps every
  * other field and nulls those, so a replay says what was created without revealing them.
  */

@@ -14,18 +14,19 @@ import { createRoute } from "@hono/zod-openapi";
 import { assert } from "../assert";
 import type { AppEnv, Caller, IdempotencyClaim } from "../context";
 import { newRouter } from "../context";
-import { derivedId } from "../crypto";
 import { ApiError } from "../errors";
 import { balanceAccountId, merchantAccount, platformBalanceAccount } from "../ledger/accounts";
 import { enabledCurrency } from "../ledger/balances";
 import { requireOperator } from "../middleware/auth";
-import { storedResponseStatement } from "../middleware/idempotency";
-import { decodeCursor, selectPage, toPage } from "../pagination";
+import { storedReplay } from "../middleware/idempotency";
+import { decodeCursor, toPage } from "../pagination";
 import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, problemResponses } from "../schemas/common";
 import { merchantIdParams } from "../schemas/merchants";
 import { idempotencyHeader } from "../schemas/payouts";
 import { createTopUpRequest, createTransferRequest, transferIdParams, transferListQuery, transferSchema } from "../schemas/transfers";
-import { executeTransfer, readTransferAccounts, type TransferAccount, type TransferOrder } from "../transfers/execute-transfer";
+import { readTransferAccounts, type TransferAccount, type TransferOrder } from "../transfers/execute-transfer";
+import { listTransfers } from "../transfers/list-transfers";
+import { executeTransferUnderKey, transferIdOf } from "../transfers/transfer-under-key";
 import { findTransfer, transferView, transferVisibleTo, type TransferRow } from "../transfers/transfer-row";
 import type { Context } from "hono";
 
@@ -89,18 +90,15 @@ const list = createRoute({
   path: "/v1/transfers",
   operationId: "listTransfers",
   summary: "List transfers, newest first",
-  description: "A merchant lists the transfers from or to its accounts (top-ups, sweeps and reserve releases included); the operator lists all.",
+  description:
+    "A merchant lists the transfers from or to its accounts (top-ups, sweeps and reserve releases included), each once — a transfer between two of its own " +
+    "accounts too; the operator lists all. Newest first (created_at, then id, both descending); `next_cursor` continues after the last row shown.",
   request: { query: transferListQuery },
   responses: { 200: jsonResponse(listSchema(transferSchema, "TransferList"), "A page of transfers."), ...problemResponses() },
 });
 
 const notFound = (field: string) => new ApiError("not_found", `No such balance account: ${field}.`, [{ path: field, message: "no such balance account" }]);
 const refused = (field: string, message: string) => new ApiError("invalid_request", message, [{ path: field, message }]);
-
-/** The transfer's id: from the caller, its Idempotency-Key and the key's claim, as a payout's. */
-function transferIdOf(claim: IdempotencyClaim): Promise<string> {
-  return derivedId("tr", `${claim.scope}:${claim.key}:${claim.claim_id}`);
-}
 
 function claimOf(c: Context<AppEnv>): IdempotencyClaim {
   const claim = c.get("idempotency");
@@ -114,18 +112,20 @@ function requireCurrency(currency: string, from: TransferAccount, to: TransferAc
   if (to.currency !== currency) throw refused("currency", `must be ${toField}'s currency, ${to.currency}`);
 }
 
+const created = (c: Context<AppEnv>, row: TransferRow) => c.json(transferView(row), 201);
+
 /** Runs the order and answers as the API does: 201 with the transfer, or the refusal. */
 async function answer(c: Context<AppEnv>, order: TransferOrder, fields: { from: string; to: string }) {
   const claim = claimOf(c);
-  const outcome = await executeTransfer(c.env, order, Date.now(), (row) => storedAnswer(c.env.DB, claim, row));
+  const outcome = await executeTransferUnderKey(c.env, claim, order, Date.now());
   switch (outcome.result) {
     case "created":
       // The key's record was written in the transfer's batch, holding exactly this answer
       // (201 and transferView of this same row: c.json is JSON.stringify of it).
       if (outcome.answered) c.set("idempotencyStored", 201);
-      return c.json(transferView(outcome.transfer), 201);
+      return created(c, outcome.transfer);
     case "replayed":
-      return c.json(transferView(outcome.transfer), 201);
+      return created(c, outcome.transfer);
     case "conflict":
       throw new ApiError("conflict", "This transfer was already created with different data; nothing moved.");
     case "insufficient_funds":
@@ -135,21 +135,15 @@ async function answer(c: Context<AppEnv>, order: TransferOrder, fields: { from: 
       throw new ApiError("invalid_state", `This transfer would take the balance of ${fields.to} past ${Number.MAX_SAFE_INTEGER}; nothing moved.`);
     case "not_found":
       throw notFound(outcome.field === "from_balance_account" ? fields.from : fields.to);
+    case "superseded": {
+      // Another attempt under this key stored its answer (a refusal) while this one ran:
+      // nothing moved, and this request answers what the key says.
+      // (A replay, as the middleware sends it: not one of this route's typed bodies, hence the cast.)
+      const stored = await storedReplay(c.env.DB, claim);
+      if (stored) return stored as unknown as ReturnType<typeof created>;
+      throw new ApiError("idempotency_key_in_flight", "A request with this Idempotency-Key is still in progress.");
+    }
   }
-}
-
-/**
- * The statement that completes the request's Idempotency-Key with its 201, in the transfer's own
- * batch, as a payout's (src/payouts/create-payout.ts): a request that outlived the key's lock can
- * then no longer store a stale refusal (a 422 of an earlier attempt) over a transfer that exists,
- * since the key completes with the transfer. It writes only if the batch's row is this attempt's
- * (same fingerprint, same created_at), i.e. the row the answer describes.
- */
-function storedAnswer(d1: D1Database, claim: IdempotencyClaim, row: TransferRow): D1PreparedStatement {
-  return storedResponseStatement(d1, claim, { status: 201, body: JSON.stringify(transferView(row)) }, {
-    sql: "EXISTS (SELECT 1 FROM transfers WHERE id = ? AND fingerprint = ? AND created_at = ?)",
-    params: [row.id, row.fingerprint, row.created_at],
-  });
 }
 
 function initiator(caller: Caller): string {
@@ -227,21 +221,7 @@ export const transfersRouter = newRouter()
   .openapi(list, async (c) => {
     const { limit, cursor, balance_account, kind } = c.req.valid("query");
     const caller = c.get("caller");
-    const conditions: string[] = [];
-    const params: unknown[] = [];
-    if (caller.kind === "merchant") {
-      conditions.push("(from_owner_id = ? OR to_owner_id = ?)");
-      params.push(caller.merchantId, caller.merchantId);
-    }
-    if (balance_account !== undefined) {
-      conditions.push("(from_balance_account = ? OR to_balance_account = ?)");
-      params.push(balance_account, balance_account);
-    }
-    if (kind !== undefined) {
-      conditions.push("kind = ?");
-      params.push(kind);
-    }
-    const where = conditions.length > 0 ? conditions.join(" AND ") : "1";
-    const rows = await selectPage<TransferRow>(c.env.DB, "transfers", where, params, decodeCursor(cursor), limit);
+    const filter = { merchantId: caller.kind === "merchant" ? caller.merchantId : undefined, balanceAccount: balance_account, kind };
+    const rows = await listTransfers(c.env.DB, filter, decodeCursor(cursor), limit);
     return c.json(toPage(rows, limit, transferView), 200);
   });

@@ -19,7 +19,9 @@ export const eventTypeSchema = z.enum(eventTypes).openapi({
     "`transfer.completed` (one event per owner of the transfer's two accounts: each merchant concerned gets its own, and a platform account gives the " +
     "platform's, seen by the operator only), `balance_account.balance.updated` (every change of a balance account's available or reserved, in the write " +
     "that changes it: a transfer, a cash-in, a payout reserved, settled or returned, a reversal; cash-ins are written in groups, so one event per merchant " +
-    "per group rather than one per cash-in; a reserve's events are its merchant's, the platform account's the platform's). " +
+    "per group rather than one per cash-in; a reserve's events are its merchant's, the platform account's the platform's; " +
+    "its BalanceAccount's `updated_at` never decreases from one event of an account to the next, but two events may carry the same `updated_at`, " +
+    "and deliveries may arrive in any order: to know an account's latest balance, `GET /v1/balance-accounts/{id}` rather than ordering events). " +
     "`reserve_account.threshold_reached` (a fixed reserve policy's target reached by a merchant payout's withholding, once per policy version). `balance_account.sweep.completed` and `balance_account.sweep.failed` (a sweep's daily run: its owner's, or the platform's for a platform sweep). " +
     "The others are emitted once the features they describe exist.",
   example: "payment.credited",

@@ -24,7 +24,11 @@ export const balanceAccountSchema = z
     currency: currencySchema,
     available: z.number().int().openapi({ description: "Minor units that may be moved or paid out now.", example: 150000 }),
     reserved: z.number().int().openapi({ description: "Minor units held by payouts not yet settled (already out of available).", example: 0 }),
-    updated_at: timestampSchema.openapi({ description: "When the balance last changed." }),
+    updated_at: timestampSchema.openapi({
+      description:
+        "When the balance last changed. Never decreases for an account, but two changes may share it: a consumer of `balance_account.balance.updated` " +
+        "events cannot order two with the same `updated_at` (nor trust delivery order); GET the account for its latest state.",
+    }),
   })
   .openapi("BalanceAccount", { description: "A balance account (API §12): real money owed to a merchant or kept by the platform." });
 

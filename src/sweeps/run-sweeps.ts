@@ -165,6 +165,9 @@ async function transferAndRecord(env: Env, sweep: SweepRow, run: SweepRunRow, no
       // Balance accounts are never deleted, and both were checked when the sweep was made.
       log("error", "a sweep's balance account is gone", { sweep_id: sweep.id, field: outcome.field });
       return recordOutcome(env, sweep, run, { status: "failed", failure_reason: `${outcome.field}_not_found`, transfer: null }, now);
+    case "superseded":
+      // Only a transfer guarded by onlyWhile can be superseded; a sweep's is not.
+      throw new Error(`sweep ${sweep.id}: its transfer was superseded, yet it had no onlyWhile`);
     case "conflict":
       // The id is ours alone (tr_sweep_…) and the order is rebuilt from the run row: a bug.
       log("error", "a sweep's transfer id holds another transfer", { sweep_id: sweep.id, transfer_id: run.transfer_id });

@@ -50,7 +50,32 @@ export type TransferOutcome =
   | { result: "insufficient_funds" }
   /** The destination's balance would pass 2^53 − 1 (its entry trigger refused it): nothing moved. */
   | { result: "balance_overflow" }
-  | { result: "not_found"; field: "from_balance_account" | "to_balance_account" };
+  | { result: "not_found"; field: "from_balance_account" | "to_balance_account" }
+  /** `onlyWhile` no longer held and no transfer has this id: nothing moved, nor ever will under it. */
+  | { result: "superseded" };
+
+/** A condition in SQL, with its parameters, evaluated inside the transfer's batch. */
+export interface SqlCondition {
+  sql: string;
+  params: unknown[];
+}
+
+export interface TransferOptions {
+  /**
+   * Called with the row this batch would create; returns a statement run at the end of the same
+   * batch (a route's stored Idempotency-Key answer: the key completes with the transfer or not at
+   * all). Its guard must hold only if the row is this batch's own; the outcome's `answered` says
+   * whether it wrote.
+   */
+  answerWith?: (row: TransferRow) => D1PreparedStatement;
+  /**
+   * The row (and so the movement) is written only while this holds, inside the batch: a route's
+   * "the request's Idempotency-Key is still in flight", so that once the key has stored an
+   * answer (a refusal of another attempt), no later batch under it can make a transfer that
+   * answer denies. When it fails and no row has the id: "superseded".
+   */
+  onlyWhile?: SqlCondition;
+}
 
 /** A balance account as a transfer needs it: its ledger account, owner, kind and currency. */
 export interface TransferAccount {
@@ -101,18 +126,9 @@ function isBalanceOverflow(error: unknown): boolean {
   return String(error instanceof Error ? error.message : error).includes("balance_overflow");
 }
 
-/**
- * `answerWith`, if given, is called with the row this batch would create and returns a statement
- * run at the end of the same batch (a route's stored Idempotency-Key answer: the key completes
- * with the transfer or not at all). Its guard must hold only if the row is this batch's own; the
- * outcome's `answered` says whether it wrote.
- */
-export async function executeTransfer(
-  env: Env,
-  order: TransferOrder,
-  now: number,
-  answerWith?: (row: TransferRow) => D1PreparedStatement,
-): Promise<TransferOutcome> {
+/** Runs `order` (see the file's comment and TransferOptions). */
+export async function executeTransfer(env: Env, order: TransferOrder, now: number, options: TransferOptions = {}): Promise<TransferOutcome> {
+  const { answerWith, onlyWhile } = options;
   assert(/^tr_[A-Za-z0-9_]{1,100}$/.test(order.id), `transfer id ${order.id} is not a tr_ id`);
   assert(Number.isSafeInteger(order.amount) && order.amount > 0, `transfer ${order.id}: amount ${order.amount} is not a positive safe integer`);
   assert(order.from_balance_account !== order.to_balance_account, `transfer ${order.id}: from and to are the same account`);
@@ -130,7 +146,7 @@ export async function executeTransfer(
   const insertRow = d1
     .prepare(
       `INSERT INTO transfers (id, kind, status, from_balance_account, to_balance_account, from_owner_id, to_owner_id, amount, currency, description, initiated_by, metadata, fingerprint, created_at)
-       VALUES (?, ?, 'completed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       SELECT ?, ?, 'completed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE ${onlyWhile?.sql ?? "1"}
        ON CONFLICT (id) DO NOTHING`,
     )
     .bind(
@@ -147,6 +163,7 @@ export async function executeTransfer(
       metadata,
       fingerprint,
       now,
+      ...(onlyWhile?.params ?? []),
     );
   const ledger = postTransaction(
     d1,
@@ -189,7 +206,8 @@ export async function executeTransfer(
   let answered = false;
   try {
     const results = await d1.batch(rider ? [insertRow, ...ledger, rider] : [insertRow, ...ledger]);
-    // changes counts the rows its triggers wrote (events) too: 0 only when the id existed.
+    // changes counts the rows its triggers wrote (events) too: 0 only when the id existed (or
+    // onlyWhile failed).
     created = (results[0]?.meta.changes ?? 0) > 0;
     answered = rider !== undefined && (results[results.length - 1]?.meta.changes ?? 0) > 0;
   } catch (error) {
@@ -205,6 +223,9 @@ export async function executeTransfer(
     return { result: "created", transfer: row, answered };
   }
   const existing = await findTransfer(d1, order.id);
-  assert(existing !== null, `transfer ${order.id}: not inserted, yet absent`);
+  if (existing === null) {
+    assert(onlyWhile !== undefined, `transfer ${order.id}: not inserted, yet absent`);
+    return { result: "superseded" };
+  }
   return existing.fingerprint === fingerprint ? { result: "replayed", transfer: existing } : { result: "conflict", existing };
 }
