@@ -87,26 +87,3 @@ export function pageQuery(db: Db, table: SQLiteTable, filter: SQL | undefined, c
     .orderBy(desc(createdAt), desc(id))
     .limit(limit + 1);
 }
-
-/**
- * One page of rows newest first, for raw SQL lists: `where` is the filter (no ORDER/LIMIT),
- * its params bound first. Fetches limit + 1 rows so toPage can tell whether there is more.
- * Only src/routes/transfers.ts still uses it (its list query is being reworked separately);
- * every other list goes through pageQuery. Delete this once transfers.ts no longer calls it.
- */
-export async function selectPage<Row extends Cursor>(
-  d1: D1Database,
-  table: string,
-  where: string,
-  params: unknown[],
-  cursor: Cursor | null,
-  limit: number,
-): Promise<Row[]> {
-  const after = cursor ? " AND (created_at < ? OR (created_at = ? AND id < ?))" : "";
-  const afterParams = cursor ? [cursor.created_at, cursor.created_at, cursor.id] : [];
-  const { results } = await d1
-    .prepare(`SELECT * FROM ${table} WHERE ${where}${after} ORDER BY created_at DESC, id DESC LIMIT ?`)
-    .bind(...params, ...afterParams, limit + 1)
-    .all<Row>();
-  return results;
-}
