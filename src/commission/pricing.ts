@@ -2,21 +2,20 @@
 import { eq } from "drizzle-orm";
 import { database } from "../db/client";
 import { merchantPricing } from "../db/schema";
+import { timedRead } from "../metrics";
 import { rfc3339 } from "../schemas/common";
 import type { Pricing } from "./fee";
 
 export type PricingRow = typeof merchantPricing.$inferSelect;
 
 /**
- * The merchant's price, or null (no fee). Raw SQL, not drizzle: the cash-in path reads it (on a
- * cache miss), and the metrics count a raw statement's D1 busy time (src/metrics.ts), not a
- * drizzle read's.
+ * The merchant's price, or null (no fee). A timed read (src/metrics.ts): the cash-in path reads
+ * it on a cache miss, and the bench must see that path's D1 time whole.
  */
 export async function readPricing(d1: D1Database, merchantId: string): Promise<PricingRow | null> {
-  return d1
-    .prepare("SELECT merchant_id, cash_in_fee_bps, cash_in_fee_fixed, created_at, updated_at FROM merchant_pricing WHERE merchant_id = ?")
-    .bind(merchantId)
-    .first<PricingRow>();
+  const db = database(d1);
+  const [row] = await timedRead(db, db.select().from(merchantPricing).where(eq(merchantPricing.merchant_id, merchantId)).limit(1));
+  return row ?? null;
 }
 
 /** Sets the merchant's price (last write wins: it is configuration, not money). */

@@ -11,6 +11,9 @@
  * decides which events get a delivery when they happen; a redeliver names its event, so an
  * event of a type the merchant has not enabled is delivered on this explicit request (202).
  */
+import { eq } from "drizzle-orm";
+import { database } from "../db/client";
+import { merchants } from "../db/schema";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { dispatchFor } from "../webhooks/dispatch";
@@ -23,6 +26,7 @@ import type { EventRow } from "./event-row";
  * attempt. Returns whether it changed anything.
  */
 async function restartDelivery(d1: D1Database, event: EventRow, now: number): Promise<boolean> {
+  // Raw: an INSERT … SELECT from merchants whose upsert updates only WHERE NOT (…): drizzle cannot say it.
   const restarted = await d1
     .prepare(
       `INSERT INTO webhook_deliveries (event_id, merchant_id, status, next_attempt_at, created_at, updated_at)
@@ -46,7 +50,7 @@ export async function redeliverEvent(env: Env, event: EventRow, now = Date.now()
   if (!(await restartDelivery(env.DB, event, now))) {
     // Nothing changed: either the merchant has no endpoint (nothing to deliver to), or the
     // delivery is already in the queue (it will be attempted; nothing to do).
-    const merchant = await env.DB.prepare("SELECT webhook_url FROM merchants WHERE id = ?").bind(merchantId).first<{ webhook_url: string | null }>();
+    const merchant = await database(env.DB).select({ webhook_url: merchants.webhook_url }).from(merchants).where(eq(merchants.id, merchantId)).get();
     if (!merchant || merchant.webhook_url === null) {
       throw new ApiError("invalid_state", "The merchant has no webhook_url: set one (PATCH /v1/merchant) before redelivering.");
     }

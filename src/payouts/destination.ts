@@ -9,8 +9,11 @@
  * Checked before anything is reserved: a refusal moves nothing, and so does a bank that does
  * not answer (503; the client retries with the same Idempotency-Key).
  */
+import { and, eq, sql } from "drizzle-orm";
 import { bankAdapter, TransientBankError, type AccountHolder } from "../bank/adapter";
 import { BoundedCache } from "../cache";
+import { database } from "../db/client";
+import { payments } from "../db/schema";
 import { normalizeCuit } from "../domain/cuit";
 import { loadConfig, type Env } from "../env";
 import { ApiError } from "../errors";
@@ -45,12 +48,14 @@ const provenAccounts = new BoundedCache<true>(limits.own_account_cache_entries);
 async function receivedFrom(d1: D1Database, cbu: string, cuit: string): Promise<boolean> {
   const pair = `${cbu} ${cuit}`;
   if (provenAccounts.get(pair)) return true;
-  const row = await d1
-    .prepare("SELECT 1 AS found FROM payments WHERE REPLACE(sender_cbu, '-', '') = ? AND REPLACE(sender_cuit, '-', '') = ? LIMIT 1")
-    .bind(cbu, cuit)
-    .first<{ found: number }>();
-  if (row !== null) provenAccounts.set(pair, true);
-  return row !== null;
+  const row = await database(d1)
+    .select({ found: sql<number>`1` })
+    .from(payments)
+    .where(and(eq(sql`REPLACE(${payments.sender_cbu}, '-', '')`, cbu), eq(sql`REPLACE(${payments.sender_cuit}, '-', '')`, cuit)))
+    .limit(1)
+    .get();
+  if (row !== undefined) provenAccounts.set(pair, true);
+  return row !== undefined;
 }
 
 async function askBank(env: Env, cbu: string): Promise<AccountHolder | null> {

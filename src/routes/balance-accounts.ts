@@ -3,9 +3,11 @@
  * else, the platform's included, is 404 as if absent); the operator reads all.
  */
 import { createRoute } from "@hono/zod-openapi";
+import { and, eq, inArray, type SQL } from "drizzle-orm";
 import type { Caller } from "../context";
 import { newRouter } from "../context";
-import type { BalanceAccountRow } from "../db/schema";
+import { database } from "../db/client";
+import { balanceAccounts, type BalanceAccountRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ledgerAccountIdOfBalanceAccount } from "../ledger/accounts";
 import { decodeCursor, toPage } from "../pagination";
@@ -46,18 +48,24 @@ function visibleTo(caller: Caller): { sql: string; params: unknown[] } {
   return caller.kind === "operator" ? { sql: "1", params: [] } : { sql: "owner_id = ? AND kind IN ('merchant', 'reserve')", params: [caller.merchantId] };
 }
 
+/** The same condition for a drizzle query (undefined: no limit, the operator). */
+function visibleWhere(caller: Caller): SQL | undefined {
+  return caller.kind === "operator" ? undefined : and(eq(balanceAccounts.owner_id, caller.merchantId), inArray(balanceAccounts.kind, ["merchant", "reserve"]));
+}
+
 export const balanceAccountsRouter = newRouter()
   .openapi(get, async (c) => {
     const id = c.req.valid("param").id;
     const ledgerAccountId = ledgerAccountIdOfBalanceAccount(id);
-    const visible = visibleTo(c.get("caller"));
     // By ledger_account_id (the table's primary key): the view's own `id` is computed.
     const row =
       ledgerAccountId === null
-        ? null
-        : await c.env.DB.prepare(`SELECT * FROM balance_accounts WHERE ledger_account_id = ? AND ${visible.sql}`)
-            .bind(ledgerAccountId, ...visible.params)
-            .first<BalanceAccountRow>();
+        ? undefined
+        : await database(c.env.DB)
+            .select()
+            .from(balanceAccounts)
+            .where(and(eq(balanceAccounts.ledger_account_id, ledgerAccountId), visibleWhere(c.get("caller"))))
+            .get();
     if (!row) throw new ApiError("not_found", "No such balance account.");
     return c.json(balanceAccountView(row), 200);
   })

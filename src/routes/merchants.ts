@@ -51,7 +51,10 @@ async function mintApiKey(): Promise<MintedKey> {
   return { api_key, key_prefix: api_key.slice(0, API_KEY_PREFIX_LENGTH), key_hash: await sha256Hex(api_key) };
 }
 
-/** Stores a key's hash, only if the merchant exists (so a missing merchant changes nothing). */
+/**
+ * Stores a key's hash, only if the merchant exists (so a missing merchant changes nothing).
+ * Raw: a conditional INSERT … SELECT … WHERE EXISTS, which drizzle cannot express.
+ */
 function insertApiKey(d1: D1Database, merchantId: string, key: MintedKey, now: number): D1PreparedStatement {
   return d1
     .prepare(

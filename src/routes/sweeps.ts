@@ -121,7 +121,8 @@ export const sweepsRouter = newRouter()
     const claim = c.get("idempotency");
     const id = claim ? await derivedId("sw", `sweep:${claim.scope}:${claim.key}:${claim.claim_id}`) : newId("sw");
     const now = Date.now();
-    // One statement: the bound holds under concurrent creations.
+    // One statement: the bound holds under concurrent creations. Raw: a conditional INSERT …
+    // SELECT … WHERE (count) < bound, which drizzle cannot express.
     await c.env.DB.prepare(
       `INSERT INTO sweeps (id, balance_account_id, target_balance_account, owner_id, currency, sweep_type, schedule_type, schedule_time, schedule_minutes, trigger_type, trigger_amount, status, created_at, updated_at)
        SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'daily', ?7, ?8, 'balance_exceeds', ?9, 'active', ?10, ?10

@@ -36,6 +36,7 @@ export async function emitExpiredEvents(env: Env, now = Date.now()): Promise<num
          SELECT ?1, 'virtual_account.expired', ?2, 'virtual_account', ?3, ?4, ?5
          WHERE EXISTS (SELECT 1 FROM virtual_accounts WHERE id = ?3 AND status = 'active' AND expired_event_at IS NULL AND expires_at <= ?5)`,
       ).bind(`evt_${randomToken(24)}`, account.merchant_id, account.id, data, now),
+      // Raw too: it shares the insert's D1 batch, which takes D1 statements, not drizzle queries.
       env.DB.prepare("UPDATE virtual_accounts SET expired_event_at = ?2, updated_at = ?2 WHERE id = ?1 AND status = 'active' AND expired_event_at IS NULL AND expires_at <= ?2").bind(account.id, now),
     ]);
     if (inserted && inserted.meta.changes > 0) emitted++;

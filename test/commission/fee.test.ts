@@ -11,6 +11,18 @@ import { createMerchant } from "../helpers";
 
 const price = (cash_in_fee_bps: number, cash_in_fee_fixed = 0) => ({ cash_in_fee_bps, cash_in_fee_fixed });
 
+/**
+ * A D1 whose pricing reads this test answers: readPricing sends its drizzle read as a batch of
+ * one (src/metrics.ts, timedRead), so `read` answers the batch's one row (keys in column order,
+ * as D1 gives them) or throws as D1 would.
+ */
+function answeringD1(read: () => Promise<unknown>): D1Database {
+  return {
+    prepare: () => ({ bind: () => ({}) }),
+    batch: async () => [{ results: [await read()], meta: {} }],
+  } as unknown as D1Database;
+}
+
 describe("cashInFee", () => {
   it("rounds the proportional part down to the minor unit", () => {
     expect(cashInFee(10_000, price(150))).toBe(150); // exact
@@ -79,9 +91,7 @@ describe("PricingCache", () => {
     // upsert landed, and answers the old price after the POST has forgotten the entry.
     const answers: ((row: unknown) => void)[] = [];
     let reads = 0;
-    const d1 = {
-      prepare: () => ({ bind: () => ({ first: () => (reads++, new Promise((resolve) => answers.push(resolve))) }) }),
-    } as unknown as D1Database;
+    const d1 = answeringD1(() => (reads++, new Promise((resolve) => answers.push(resolve))));
     const row = (bps: number) => ({ merchant_id: "mer_x", cash_in_fee_bps: bps, cash_in_fee_fixed: 0, created_at: 0, updated_at: 0 });
     const cache = new PricingCache(5_000, 100, () => 1_000_000);
 
@@ -101,16 +111,10 @@ describe("PricingCache", () => {
   it("serves the expired entry while D1 fails to answer, reads D1 again once it does; with no entry the error stands (found by review)", async () => {
     let failing = false;
     let bps = 100;
-    const d1 = {
-      prepare: () => ({
-        bind: () => ({
-          first: async () => {
-            if (failing) throw new Error("D1_ERROR: Network connection lost.");
-            return { merchant_id: "mer_x", cash_in_fee_bps: bps, cash_in_fee_fixed: 0, created_at: 0, updated_at: 0 };
-          },
-        }),
-      }),
-    } as unknown as D1Database;
+    const d1 = answeringD1(async () => {
+      if (failing) throw new Error("D1_ERROR: Network connection lost.");
+      return { merchant_id: "mer_x", cash_in_fee_bps: bps, cash_in_fee_fixed: 0, created_at: 0, updated_at: 0 };
+    });
     let now = 1_000_000;
     const cache = new PricingCache(5_000, 100, () => now);
     expect(await cache.pricingOf(d1, "mer_x")).toEqual(price(100));

@@ -6,9 +6,12 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
 import { newApp } from "../../src/app";
+import { database } from "../../src/db/client";
+import { merchants } from "../../src/db/schema";
 import { armFault, disarmFaults } from "../../src/faults";
-import { counters, instrumentD1, type Counters } from "../../src/metrics";
+import { counters, instrumentD1, timedRead, type Counters } from "../../src/metrics";
 import { api, BASE_URL, bearer, createCustomer, createMerchant, operatorHeaders } from "../helpers";
 import { depositReference, ownSender, runAccountAlarm, sendBankEvent, transferEvent } from "../money";
 
@@ -86,6 +89,22 @@ describe("instrumentD1", () => {
     // raw() (drizzle's selects) gives no meta at all: counted, and said to be unmetered.
     const raw = await counted(() => d1.prepare("SELECT n FROM metrics_probe WHERE id = ?").bind(id).raw());
     expect(raw).toMatchObject({ d1_write_transactions: 0, d1_round_trips: 1, d1_statements: 1, d1_unmetered_statements: 1, d1_busy_ms: 0 });
+  });
+
+  it("times a drizzle read sent through timedRead (a batch of one: one round trip, with its meta); the same read awaited alone is unmetered", async () => {
+    const id = `mer_probe_${crypto.randomUUID()}`;
+    const reference = `MR-PROBE-${crypto.randomUUID()}`;
+    await env.DB.prepare("INSERT INTO merchants (id, name, reference, webhook_secret, created_at) VALUES (?, 'Probe', ?, 'x', 0)").bind(id, reference).run();
+    const db = database(d1);
+    const byReference = (wanted: string) => db.select({ id: merchants.id }).from(merchants).where(eq(merchants.reference, wanted)).limit(1);
+    let found: unknown;
+    const timed = await counted(async () => (found = await timedRead(db, byReference(reference))));
+    expect(found).toEqual([{ id }]);
+    expect(timed).toMatchObject({ d1_round_trips: 1, d1_statements: 1, d1_unmetered_statements: 0, d1_write_transactions: 0, d1_failed_round_trips: 0 });
+    expect(timed.d1_rows_read).toBeGreaterThanOrEqual(1);
+    expect(await timedRead(db, byReference("MR-NO-SUCH"))).toEqual([]); // none: what the plain read answers
+    expect(await byReference(reference)).toEqual([{ id }]);
+    expect(await counted(() => byReference(reference))).toMatchObject({ d1_round_trips: 1, d1_statements: 1, d1_unmetered_statements: 1, d1_busy_ms: 0 });
   });
 
   it("adds D1's own duration: a query that scans many rows shows it", async () => {
