@@ -5,7 +5,7 @@ import type { AppEnv, Caller, IdempotencyClaim } from "../context";
 import { randomToken, sha256Hex } from "../crypto";
 import { database, type Db } from "../db/client";
 import { idempotencyKeys } from "../db/schema";
-import { problem } from "../errors";
+import { ApiError, problem } from "../errors";
 import { limits } from "../limits";
 import { log } from "../log";
 
@@ -193,6 +193,27 @@ export function storedResponseStatement(
 }
 
 /**
+ * storedResponseStatement for an answer D1 computes in the batch itself (`bodySql`, e.g. a
+ * json_object over the row the batch wrote, whose amounts SQL decides): same guards. It
+ * RETURNs the body it stored, which the handler must answer exactly (no row: it did not write).
+ */
+export function storedSqlResponseStatement(
+  d1: D1Database,
+  claim: IdempotencyClaim,
+  response: { status: number; bodySql: string; bodyParams: unknown[] },
+  onlyIf: { sql: string; params: unknown[] },
+): D1PreparedStatement {
+  assert(response.status < 500 && !refusedBeforeRunning.has(response.status), `storedSqlResponseStatement: ${response.status} is never stored`);
+  return d1
+    .prepare(
+      `UPDATE idempotency_keys SET state = 'completed', response_status = ?, response_body = (${response.bodySql})
+       WHERE caller = ? AND key = ? AND claim_id = ? AND state = 'in_flight' AND ${onlyIf.sql}
+       RETURNING response_body`,
+    )
+    .bind(response.status, ...response.bodyParams, claim.scope, claim.key, claim.claim_id, ...onlyIf.params);
+}
+
+/**
  * "The claim is still in flight", as SQL for a handler's batch: a movement guarded by it can no
  * longer be written once the key has stored an answer (e.g. the refusal a taken-over retry
  * stored), so the stored answer never denies what exists.
@@ -216,6 +237,22 @@ export async function storedReplay(d1: D1Database, claim: IdempotencyClaim): Pro
     .first<{ response_status: number | null; response_body: string | null }>();
   if (!row) return null;
   return replayResponse(row.response_status ?? 200, row.response_body ?? "");
+}
+
+/**
+ * What a request answers when its write found its claim no longer in flight ("superseded":
+ * nothing moved, nor ever will under this claim): the answer another attempt stored under the
+ * key, as a replay. If the key has none, its record was removed while the request ran (pruned
+ * past retention): nothing is in flight and nothing moved, so 503 unavailable, whose contract is
+ * "nothing changed: retry with the same Idempotency-Key" (the retry claims the key afresh).
+ */
+export async function supersededAnswer(d1: D1Database, claim: IdempotencyClaim): Promise<Response> {
+  const stored = await storedReplay(d1, claim);
+  if (stored) return stored;
+  throw new ApiError(
+    "unavailable",
+    "This request's Idempotency-Key record expired while the request ran, so it did nothing: retry with the same Idempotency-Key.",
+  );
 }
 
 /** A stored answer as the middleware's "replay" case sends it. */
