@@ -160,7 +160,20 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
       // claim refused by validation, whatever its first attempt moved stays reachable).
       await db.update(idempotencyKeys).set({ locked_until: 0 }).where(mineAndLocked);
     } else {
-      await db.update(idempotencyKeys).set({ state: "completed", response_status: status, response_body: body }).where(mine);
+      const stored = await db
+        .update(idempotencyKeys)
+        .set({ state: "completed", response_status: status, response_body: body })
+        .where(mine)
+        .returning({ key: idempotencyKeys.key });
+      // Another attempt under this claim (one that took the lock over while this one ran)
+      // completed the key first, e.g. with the 201 of the payout it made. A refusal here must
+      // not tell the client "nothing moved" while the key says otherwise (it would pay again
+      // under a new key): answer what the key stored. A 2xx stands: under the same claim it
+      // reached the same ids, so what it describes exists.
+      if (stored.length === 0 && status >= 400) {
+        const replay = await storedReplay(c.env.DB, { scope, key, claim_id: outcome.claim_id });
+        if (replay) c.res = replay;
+      }
     }
   } catch (error) {
     // The response stands; the lock expires and a retry re-runs an idempotent handler.
