@@ -105,14 +105,11 @@ export async function createMerchantPayout(env: Env, merchantId: string, idempot
 }
 
 /**
- * The 201 this batch's payout answers, as SQL over its row: payoutView's fields in payoutView's
- * order (the route answers the stored text itself, so a replay is byte for byte the first answer).
+ * The 201 this batch's payout answers, as SQL over its row: the payout_objects view
+ * (migrations/0018), payoutView's fields in payoutView's order, as events carry it. The route
+ * answers the stored text itself, so a replay is byte for byte the first answer.
  */
-const payoutViewSql = `SELECT json_object('id', p.id, 'object', 'payout', 'status', p.status, 'amount', p.amount, 'withheld_amount', p.withheld_amount,
-    'net_amount', p.amount - p.withheld_amount, 'currency', p.currency, 'customer_id', p.customer_id, 'merchant_id', p.merchant_id,
-    'destination_cbu', p.destination_cbu, 'description', p.description, 'failure_reason', p.failure_reason,
-    'bank_transaction_id', p.bank_transaction_id, 'created_at', ${rfc3339Sql("p.created_at")}, 'updated_at', ${rfc3339Sql("p.updated_at")})
-  FROM payouts p WHERE p.id = ?`;
+const payoutViewSql = "SELECT object FROM payout_objects WHERE id = ?";
 
 /** Completes the key with the 201 of the payout this batch wrote (its created_at is the batch's `now`), or not at all. */
 function storedAnswer(d1: D1Database, claim: IdempotencyClaim, payoutId: string, now: number): D1PreparedStatement {
