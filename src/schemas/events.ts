@@ -20,7 +20,7 @@ export const eventTypeSchema = z.enum(eventTypes).openapi({
     "platform's, seen by the operator only), `balance_account.balance.updated` (every change of a balance account's available or reserved, in the write " +
     "that changes it: a transfer, a cash-in, a payout reserved, settled or returned, a reversal; cash-ins are written in groups, so one event per merchant " +
     "per group rather than one per cash-in; a reserve's events are its merchant's, the platform account's the platform's). " +
-    "`reserve_account.threshold_reached` (a fixed reserve policy's target reached by a merchant payout's withholding, once per policy version). `balance_account.sweep.completed` and `balance_account.sweep.failed` (a sweep's daily run: its owner's, or the platform's for a platform sweep). " +
+    "`reserve_account.threshold_reached` (a fixed reserve policy's target reached, once per policy version: by the merchant payout whose withholding reaches it, or by the POST of the reserve policy itself when the reserve already holds the new version's amount). `balance_account.sweep.completed` and `balance_account.sweep.failed` (a sweep's daily run: its owner's, or the platform's for a platform sweep). " +
     "The others are emitted once the features they describe exist.",
   example: "payment.credited",
 });
