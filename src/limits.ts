@@ -13,6 +13,13 @@ export const limits = {
   /** A release the reserve refused is retried after base × 2^(attempts − 1), at most the cap. */
   reserve_release_backoff_base_ms: 60_000,
   reserve_release_backoff_max_ms: 24 * 60 * 60 * 1000,
+  /**
+   * A held hold this long past its release date is red (reserve_holds_released_on_time): the
+   * cron runs every 5 minutes, so a healthy hold goes back within minutes; a refused one is
+   * retried at most a backoff cap (1 day) later. Past the cap plus an hour of ticks (12 ticks,
+   * 2,400 releases of backlog), the reserve has refused it all day or the cron is not running.
+   */
+  reserve_hold_overdue_ms: 25 * 60 * 60 * 1000,
   /** A reserve policy's holding period (API §12). */
   holding_days_max: 3650,
   /** Page sizes for every list. */

@@ -9,14 +9,15 @@
  *   - every call, whole: the balance accounts and suspense add up to the settlement account,
  *     and customer balances to their memo contra (O(ledger accounts), from the cached balance columns);
  *     each merchant's own ledger balances per currency (O(merchant ledger accounts), likewise);
- *     no payout waits on its customer's object (bounded by an index of the few that do).
+ *     no payout waits on its customer's object (bounded by an index of the few that do);
+ *     no reserve hold is long past its release date (bounded likewise).
  *
  * Every D1 query goes through a counter that asserts the call's budget, so no call can near
  * D1's 1,000 queries per invocation however large the books grow; amounts that are sums are
  * read as text and compared as bigint, exact past 2^53.
  */
 import type { Env } from "../env";
-import { invariantLimits } from "../limits";
+import { invariantLimits, limits } from "../limits";
 import { countingD1 } from "../reconciliation/counting-d1";
 import { rfc3339 } from "../schemas/common";
 import { accountsSweep } from "./sweeps/accounts";
@@ -199,6 +200,31 @@ async function payoutsSynced(d1: D1Database, now: number): Promise<Check> {
   };
 }
 
+/**
+ * Reserve holds go back when due (API §12): a held hold whose release date passed more than
+ * limits.reserve_hold_overdue_ms ago is one the cron could not release (its reserve lacks the
+ * money: docs/RUNBOOK.md) or never tried (the cron is not running). Bounded: a range of the
+ * index reserve_holds_by_release_date (migrations/0021), at most 50 rows.
+ */
+async function reserveHoldsReleasedOnTime(d1: D1Database, now: number): Promise<Check> {
+  const { results } = await d1
+    .prepare(
+      `SELECT payout_id, release_at, attempts FROM reserve_holds
+       WHERE status = 'held' AND release_at IS NOT NULL AND release_at < ? ORDER BY release_at LIMIT 50`,
+    )
+    .bind(now - limits.reserve_hold_overdue_ms)
+    .all<{ payout_id: string; release_at: number; attempts: number }>();
+  const overdue = results.map((hold) => `${hold.payout_id} (due ${rfc3339(hold.release_at)}, ${hold.attempts} refused releases)`);
+  return {
+    name: "reserve_holds_released_on_time",
+    ok: overdue.length === 0,
+    detail:
+      overdue.length === 0
+        ? `no reserve hold is held more than ${limits.reserve_hold_overdue_ms / 3_600_000} hours past its release date`
+        : `held more than ${limits.reserve_hold_overdue_ms / 3_600_000} hours past their release date: ${sample(overdue.slice(0, 5), overdue.length)}${overdue.length === 50 ? " (first 50)" : ""}`,
+  };
+}
+
 /** The order checks are reported in: the original seven first (API §8), then the newer ones. */
 const reportOrder = [
   "ledger_balanced",
@@ -213,6 +239,8 @@ const reportOrder = [
   "payouts_match_ledger",
   "transfers_match_ledger",
   "reserve_holds_match_ledger",
+  "reserve_balances_equal_holds",
+  "reserve_holds_released_on_time",
   "merchant_ledgers_balanced",
   "merchant_ledger_transactions_balanced",
   "merchant_ledger_balances_equal_entries",
@@ -225,12 +253,13 @@ const reportOrder = [
 export async function checkInvariants(env: Env, now = Date.now()): Promise<{ ok: boolean; checks: Check[]; queries: number }> {
   const counted = countingD1(env.DB, invariantLimits.d1_queries_per_call, "an invariants call");
   const d1 = counted.d1;
-  const [swept, addUp, synced, merchantLedgers] = await Promise.all([
+  const [swept, addUp, synced, merchantLedgers, holdsOnTime] = await Promise.all([
     sweepChecks({ ...env, DB: d1 }, d1, now),
     accountsAddUp(d1),
     payoutsSynced(d1, now),
     merchantLedgersBalanced(d1),
+    reserveHoldsReleasedOnTime(d1, now),
   ]);
-  const checks = [...swept, ...addUp, synced, merchantLedgers].sort((a, b) => reportOrder.indexOf(a.name) - reportOrder.indexOf(b.name));
+  const checks = [...swept, ...addUp, synced, merchantLedgers, holdsOnTime].sort((a, b) => reportOrder.indexOf(a.name) - reportOrder.indexOf(b.name));
   return { ok: checks.every((check) => check.ok), checks, queries: counted.queries() };
 }

@@ -37,7 +37,7 @@ import { ApiError } from "../errors";
 import { faultPoint } from "../faults";
 import { merchantAccount, openAccountStatement, platformAccountId, reserveAccount } from "../ledger/accounts";
 import { claimInFlight, storedSqlResponseStatement } from "../middleware/idempotency";
-import { rfc3339Sql } from "../reserves/sql";
+import { reserveBalanceAccountJson } from "../reserves/threshold";
 import { dispatchAfterWrite } from "../webhooks/dispatch-after-write";
 import { enqueueSubmission } from "./create-payout";
 import type { PayoutRow } from "./payout-row";
@@ -220,7 +220,8 @@ function numberedFrom(first: number, sql: string): string {
 }
 
 /**
- * A fixed policy's target reached by this payout's withholding: its event and its mark, once
+ * A fixed policy's target reached by this payout's withholding (the other writer of this event:
+ * a policy POST whose target the reserve already holds, src/reserves/threshold.ts): its event and its mark, once
  * per policy (events are UNIQUE (type, object_id), the object id being the policy's; the mark
  * is a compare-and-set from NULL), and only by the attempt that inserted the payout (its
  * created_at is this batch's `now`): a replay's withholding is not a new one. The event carries
@@ -234,8 +235,7 @@ function thresholdStatements(d1: D1Database, payoutId: string, reserveLaId: stri
       .prepare(
         `INSERT OR IGNORE INTO events (id, type, merchant_id, object_type, object_id, data, created_at)
          SELECT 'evt_' || lower(hex(randomblob(12))), 'reserve_account.threshold_reached', po.merchant_id, 'reserve_policy', rp.id,
-           json_object('object', json_object('id', b.id, 'object', 'balance_account', 'owner_id', b.owner_id, 'kind', b.kind, 'currency', b.currency,
-             'available', b.available, 'reserved', b.reserved, 'updated_at', ${rfc3339Sql("b.updated_at")})), ?3
+           ${reserveBalanceAccountJson("b")}, ?3
          ${reached}`,
       )
       .bind(payoutId, reserveLaId, now),

@@ -4,6 +4,7 @@ import { newId } from "../crypto";
 import { database } from "../db/client";
 import { reservePolicies, type ReservePolicyRow } from "../db/schema";
 import { rfc3339 } from "../schemas/common";
+import { thresholdOnPolicyStatements } from "./threshold";
 
 export interface ReservePolicyInput {
   type: "percentage" | "fixed";
@@ -20,7 +21,10 @@ export function basisPointsOf(percentage: number): number {
 
 /**
  * Replaces the merchant's policy with a new version (a new id): merchant payouts created
- * after this write use it; holds already made keep their release dates. Null if no merchant.
+ * after this write use it; holds already made keep their release dates. A fixed version whose
+ * target the reserve already holds is reached at once: its reserve_account.threshold_reached
+ * and threshold_reached_at are written in the same batch as the row (src/reserves/threshold.ts).
+ * Null if no merchant.
  */
 export async function replaceReservePolicy(d1: D1Database, merchantId: string, input: ReservePolicyInput, now = Date.now()): Promise<ReservePolicyRow | null> {
   const row = {
@@ -30,21 +34,21 @@ export async function replaceReservePolicy(d1: D1Database, merchantId: string, i
     amount: input.type === "fixed" ? input.amount! : null,
     currency: input.currency,
     holding_days: input.holding_days,
-    threshold_reached_at: null,
     updated_at: now,
   };
-  return (
-    (await d1
+  const results = await d1.batch([
+    d1
       .prepare(
         `INSERT INTO reserve_policies (merchant_id, id, type, percentage_bps, amount, currency, holding_days, threshold_reached_at, created_at, updated_at)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?8 WHERE EXISTS (SELECT 1 FROM merchants WHERE id = ?1)
          ON CONFLICT (merchant_id) DO UPDATE SET id = excluded.id, type = excluded.type, percentage_bps = excluded.percentage_bps, amount = excluded.amount,
-           currency = excluded.currency, holding_days = excluded.holding_days, threshold_reached_at = NULL, created_at = excluded.created_at, updated_at = excluded.updated_at
-         RETURNING *`,
+           currency = excluded.currency, holding_days = excluded.holding_days, threshold_reached_at = NULL, created_at = excluded.created_at, updated_at = excluded.updated_at`,
       )
-      .bind(merchantId, row.id, row.type, row.percentage_bps, row.amount, row.currency, row.holding_days, now)
-      .first<ReservePolicyRow>()) ?? null
-  );
+      .bind(merchantId, row.id, row.type, row.percentage_bps, row.amount, row.currency, row.holding_days, now),
+    ...thresholdOnPolicyStatements(d1, merchantId, row.id, row.currency, now),
+    d1.prepare("SELECT * FROM reserve_policies WHERE id = ?").bind(row.id),
+  ]);
+  return (results[results.length - 1]?.results[0] as ReservePolicyRow | undefined) ?? null;
 }
 
 export async function findReservePolicy(d1: D1Database, merchantId: string): Promise<ReservePolicyRow | null> {

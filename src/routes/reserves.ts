@@ -12,6 +12,7 @@ import { merchantIdOf, requireMerchant, requireOperator } from "../middleware/au
 import { supersededAnswer } from "../middleware/idempotency";
 import { createMerchantPayout } from "../payouts/create-merchant-payout";
 import { payoutView, type PayoutView } from "../payouts/payout-row";
+import { dispatchAfterWrite } from "../webhooks/dispatch-after-write";
 import { findReservePolicy, replaceReservePolicy, reservePolicyView } from "../reserves/policy";
 import { bodyProblemStatuses, jsonBody, jsonResponse, problemResponses } from "../schemas/common";
 import { merchantIdParams } from "../schemas/merchants";
@@ -33,8 +34,13 @@ const setPolicy = createRoute({
     "payout (rounded down to the centavo) is withheld into the merchant's reserve and released back to its balance account " +
     "`holding_days` after the payout was created, by the cron. `fixed`: merchant payouts are withheld (up to their whole " +
     "amount) while the reserve holds less than `amount`; the withholding that makes it reach the target emits " +
-    "`reserve_account.threshold_reached`, once per policy version. A fixed reserve is never released by the cron " +
-    "(`holding_days` is recorded only). Withholdings stay in the reserve if their payout fails or is canceled. " +
+    "`reserve_account.threshold_reached`, once per policy version. A fixed version whose `amount` the reserve already " +
+    "holds (its available ≥ amount) is reached at once: this call emits `reserve_account.threshold_reached` (its object the " +
+    "reserve balance account) in the same atomic write as the new version, and answers with `threshold_reached_at` set; merchant " +
+    "payouts under it then withhold nothing and emit no second event, whatever runs concurrently. Each POST is a new version, " +
+    "so setting the same fixed policy again emits the event again for the new version; a replay of a POST with the same " +
+    "Idempotency-Key answers the stored response and emits nothing. A fixed reserve is never released by the cron " +
+    "(`holding_days` is recorded only). A failed or canceled payout's withholding goes back to the balance account (API §12: the lifecycle of section 7). " +
     "A policy applies to payouts in its `currency` (ARS by default).",
   request: { params: merchantIdParams, body: jsonBody(reservePolicyRequest) },
   responses: { 201: jsonResponse(reservePolicySchema, "The policy now in force."), ...problemResponses(403, 404, 409, 422, ...bodyProblemStatuses) },
@@ -79,6 +85,8 @@ export const reservesRouter = newRouter()
     const merchantId = c.req.valid("param").id;
     const row = await replaceReservePolicy(c.env.DB, merchantId, { ...body, currency });
     if (!row) throw new ApiError("not_found", `No such merchant: ${merchantId}.`);
+    // The batch may have written reserve_account.threshold_reached (a target already held).
+    if (row.threshold_reached_at !== null) await dispatchAfterWrite(c.env, [merchantId]);
     return c.json(reservePolicyView(row), 201);
   })
   .openapi(getPolicy, async (c) => {

@@ -22,7 +22,7 @@ export const eventTypeSchema = z.enum(eventTypes).openapi({
     "per group rather than one per cash-in; a reserve's events are its merchant's, the platform account's the platform's; " +
     "its BalanceAccount's `updated_at` never decreases from one event of an account to the next, but two events may carry the same `updated_at`, " +
     "and deliveries may arrive in any order: to know an account's latest balance, `GET /v1/balance-accounts/{id}` rather than ordering events). " +
-    "`reserve_account.threshold_reached` (a fixed reserve policy's target reached by a merchant payout's withholding, once per policy version). `balance_account.sweep.completed` and `balance_account.sweep.failed` (a sweep's daily run: its owner's, or the platform's for a platform sweep). " +
+    "`reserve_account.threshold_reached` (a fixed reserve policy's target reached, once per policy version: by the merchant payout whose withholding reaches it, or by the POST of the reserve policy itself when the reserve already holds the new version's amount). `balance_account.sweep.completed` and `balance_account.sweep.failed` (a sweep's daily run: its owner's, or the platform's for a platform sweep). " +
     "The others are emitted once the features they describe exist.",
   example: "payment.credited",
 });

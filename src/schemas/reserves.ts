@@ -52,7 +52,7 @@ export const reservePolicySchema = z
     amount: z.number().int().nullable(),
     currency: currencySchema,
     holding_days: z.number().int(),
-    threshold_reached_at: timestampSchema.nullable().openapi({ description: "fixed: when a withholding first made the reserve reach the target under this version (reserve_account.threshold_reached)." }),
+    threshold_reached_at: timestampSchema.nullable().openapi({ description: "fixed: when this version's target was first reached (reserve_account.threshold_reached): by a withholding, or by the POST itself when the reserve already held `amount`. Null: not reached (and always for percentage)." }),
     created_at: timestampSchema,
   })
   .openapi("ReservePolicy");

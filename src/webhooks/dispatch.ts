@@ -35,12 +35,21 @@ interface Claimed {
  * be the correlated slot count itself), from the index that keeps that order
  * (migrations/0023): a dispatch reads a few rows per merchant, not its whole backlog, which
  * made draining a backlog of n quadratic. Only the first `slots` of those are claimed.
+ *
+ * When those are more than `webhook_dispatch_batch_max`, the merchants that have waited longest
+ * are served first: by `waiting_since` (the merchant's earliest waiting next_attempt_at, one
+ * row read from that index; if any of its deliveries is due, that one is), then merchant id,
+ * then the merchant's own order. `waiting` comes out in merchant-id order (its PARTITION BY),
+ * so a bare LIMIT gave the cron's longest-waiting-first pass (`dispatchAll`) to the lowest
+ * merchant ids, every time. What is sorted is the candidates only (a slot-full per merchant).
  */
 export const claimDueWaitingSql = `WITH touched AS (SELECT DISTINCT value AS merchant_id FROM json_each(?2)),
  free AS (
    SELECT t.merchant_id, ?3 - (SELECT COUNT(*) FROM webhook_deliveries d
        WHERE d.merchant_id = t.merchant_id AND d.status = 'pending' AND d.dispatched_at IS NOT NULL
-         AND d.next_attempt_at <= ?1) AS slots
+         AND d.next_attempt_at <= ?1) AS slots,
+     (SELECT MIN(e.next_attempt_at) FROM webhook_deliveries e
+       WHERE e.merchant_id = t.merchant_id AND e.status = 'pending' AND e.dispatched_at IS NULL) AS waiting_since
    FROM touched AS t),
  candidates AS (
    SELECT w.event_id, w.merchant_id, w.next_attempt_at
@@ -54,7 +63,8 @@ export const claimDueWaitingSql = `WITH touched AS (SELECT DISTINCT value AS mer
      ROW_NUMBER() OVER (PARTITION BY c.merchant_id ORDER BY c.next_attempt_at, c.event_id) AS place
    FROM candidates AS c)
  UPDATE webhook_deliveries SET dispatched_at = ?1, updated_at = ?1
- WHERE event_id IN (SELECT waiting.event_id FROM waiting JOIN free USING (merchant_id) WHERE waiting.place <= free.slots LIMIT ?4)
+ WHERE event_id IN (SELECT waiting.event_id FROM waiting JOIN free USING (merchant_id) WHERE waiting.place <= free.slots
+     ORDER BY free.waiting_since, waiting.merchant_id, waiting.place LIMIT ?4)
    AND status = 'pending' AND dispatched_at IS NULL
  RETURNING event_id, attempts`;
 

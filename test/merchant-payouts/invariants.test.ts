@@ -28,10 +28,12 @@ describe("invariants over merchant payouts and reserves", () => {
     expect(whole.status).toBe("completed");
     expect(await redChecks()).toEqual([]);
 
-    // A hold said released with no release posted: only reserve_holds_match_ledger.
+    // A hold said held though its release is posted: reserve_holds_match_ledger, and its reserve
+    // now holds less than its held holds say (reserve_balances_equal_holds).
     await env.DB.prepare("UPDATE reserve_holds SET status = 'held', released_at = NULL WHERE payout_id = ?").bind(completed.id).run();
     let red = await redChecks();
-    expect(red.map((check) => check.name)).toEqual(["reserve_holds_match_ledger"]);
+    expect(red.map((check) => check.name)).toEqual(["reserve_holds_match_ledger", "reserve_balances_equal_holds"]);
+    expect(red[1]!.detail).toContain("(difference -100)");
     expect(red[0]!.detail).toContain(completed.id);
     await env.DB.prepare("UPDATE reserve_holds SET status = 'released', released_at = updated_at WHERE payout_id = ?").bind(completed.id).run();
     expect(await redChecks()).toEqual([]);
@@ -39,7 +41,8 @@ describe("invariants over merchant payouts and reserves", () => {
     // A voided hold said held (its return lt_unwithhold_ stays posted), and a held one said voided (no return posted).
     await env.DB.prepare("UPDATE reserve_holds SET status = 'held', voided_at = NULL WHERE payout_id = ? AND status = 'voided'").bind(failed.id).run();
     red = await redChecks();
-    expect(red.map((check) => check.name)).toEqual(["reserve_holds_match_ledger"]);
+    expect(red.map((check) => check.name)).toEqual(["reserve_holds_match_ledger", "reserve_balances_equal_holds"]);
+    expect(red[1]!.detail).toContain("(difference -200)");
     expect(red[0]!.detail).toContain(`held, but lt_unwithhold_${failed.id} exists`);
     await env.DB.prepare("UPDATE reserve_holds SET status = 'voided', voided_at = updated_at WHERE payout_id = ?").bind(failed.id).run();
     expect(await redChecks()).toEqual([]);
@@ -54,7 +57,8 @@ describe("invariants over merchant payouts and reserves", () => {
     // A hold of another amount than its withholding.
     await env.DB.prepare("UPDATE reserve_holds SET amount = amount + 1 WHERE payout_id = ?").bind(whole.id).run();
     red = await redChecks();
-    expect(red.map((check) => check.name)).toEqual(["reserve_holds_match_ledger"]);
+    expect(red.map((check) => check.name)).toEqual(["reserve_holds_match_ledger", "reserve_balances_equal_holds"]);
+    expect(red[1]!.detail).toContain("(difference -1)");
     await env.DB.prepare("UPDATE reserve_holds SET amount = amount - 1 WHERE payout_id = ?").bind(whole.id).run();
     expect(await redChecks()).toEqual([]);
 

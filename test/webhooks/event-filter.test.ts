@@ -158,8 +158,13 @@ describe("setting webhook_events", () => {
     expect(await changed.json()).toMatchObject({ id: merchant.id, name: "Before", webhook_url: null, webhook_events: ["transfer.completed"] });
     const renamed = await patch(`/v1/merchants/${merchant.id}`, { name: "After", webhook_events: ["*"] }, operatorHeaders());
     expect(await renamed.json()).toMatchObject({ name: "After", webhook_events: ["*"] });
+    // Left out, it is kept: a non-default list, so that a PATCH resetting it to ["*"] fails here.
+    const narrowed = await patch(`/v1/merchants/${merchant.id}`, { webhook_events: ["transfer.completed"] }, operatorHeaders());
+    expect(await narrowed.json()).toMatchObject({ name: "After", webhook_events: ["transfer.completed"] });
     const other = await patch(`/v1/merchants/${merchant.id}`, { name: "Again" }, operatorHeaders());
-    expect(await other.json()).toMatchObject({ name: "Again", webhook_events: ["*"] }); // left out: unchanged
+    expect(other.status).toBe(200);
+    expect(await other.json()).toMatchObject({ name: "Again", webhook_events: ["transfer.completed"] });
+    expect(await storedFilter(merchant.id)).toEqual(["transfer.completed"]);
     expect(await storedFilter(bystander.id)).toEqual(["*"]);
     // The merchant list shows it too (its rows are read as stored).
     const list = (await (await api("/v1/merchants?limit=100", { headers: operatorHeaders() })).json()) as { data: { id: string; webhook_events: unknown }[] };

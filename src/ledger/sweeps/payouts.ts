@@ -10,7 +10,8 @@
  * hold's release lt_release_<id> exists, posted Dr reserve / Cr merchant, iff the hold is
  * released; its return lt_unwithhold_<id> (the payout failed or was canceled while the hold was
  * held) exists, posted Dr reserve / Cr merchant, iff the hold is voided, and only a failed or
- * canceled payout's hold is voided. Bound: five range queries per window, in one batch (one
+ * canceled payout's hold is voided; the hold's policy is the one the payout records it was
+ * withheld under (reserve_policy_id). Bound: five range queries per window, in one batch (one
  * state of the books).
  */
 import type { Env } from "../../env";
@@ -27,11 +28,13 @@ interface PayoutRow {
   currency: string;
   customer_id: string | null;
   merchant_id: string | null;
+  reserve_policy_id: string | null;
 }
 
 interface HoldRow {
   payout_id: string;
   merchant_id: string;
+  policy_id: string;
   amount: number;
   currency: string;
   status: "held" | "released" | "voided";
@@ -86,6 +89,10 @@ function holdProblem(payout: PayoutRow, hold: HoldRow | undefined, { withholding
   if (hold.amount !== payout.withheld_amount || hold.merchant_id !== payout.merchant_id || hold.currency !== payout.currency) {
     problems.push(`hold of ${hold.amount} ${hold.currency} for ${hold.merchant_id}, expected ${payout.withheld_amount} ${payout.currency} for ${payout.merchant_id}`);
   }
+  // The payout records the policy version it was withheld under (reserve_policy_id, read in its
+  // creating batch); its hold is copied from that row. Older versions are replaced in
+  // reserve_policies, so the payout's record is the only witness to compare with.
+  if (hold.policy_id !== payout.reserve_policy_id) problems.push(`hold under policy ${hold.policy_id}, but the payout was withheld under ${payout.reserve_policy_id}`);
   if (hold.status === "released") {
     const released = transactionMismatch(releaseId, releases.get(releaseId), "posted", release(hold.merchant_id, hold.currency, hold.amount));
     if (released) problems.push(`released: ${released}`);
@@ -106,12 +113,12 @@ async function inspectPayouts(_env: Env, d1: D1Database, ids: string[]): Promise
   const first = ids[0]!;
   const last = ids[ids.length - 1]!;
   const [payouts, ledger, withheld, released, unwithheld, holds] = await d1.batch([
-    d1.prepare("SELECT id, kind, status, amount, withheld_amount, currency, customer_id, merchant_id FROM payouts WHERE id BETWEEN ? AND ?").bind(first, last),
+    d1.prepare("SELECT id, kind, status, amount, withheld_amount, currency, customer_id, merchant_id, reserve_policy_id FROM payouts WHERE id BETWEEN ? AND ?").bind(first, last),
     transactionsInRange(d1, `lt_${first}`, `lt_${last}`),
     transactionsInRange(d1, `lt_withhold_${first}`, `lt_withhold_${last}`),
     transactionsInRange(d1, `lt_release_${first}`, `lt_release_${last}`),
     transactionsInRange(d1, `lt_unwithhold_${first}`, `lt_unwithhold_${last}`),
-    d1.prepare("SELECT payout_id, merchant_id, amount, currency, status FROM reserve_holds WHERE payout_id BETWEEN ? AND ?").bind(first, last),
+    d1.prepare("SELECT payout_id, merchant_id, policy_id, amount, currency, status FROM reserve_holds WHERE payout_id BETWEEN ? AND ?").bind(first, last),
   ]);
   const transactions = groupTransactions((ledger?.results ?? []) as TransactionEntryRow[]);
   const withholdings = groupTransactions((withheld?.results ?? []) as TransactionEntryRow[]);
@@ -143,7 +150,7 @@ export const payoutsSweep: SweepSpec = {
     { name: "payouts_match_ledger", holds: "every payout's ledger transaction holds its amount on the right accounts and follows its status" },
     {
       name: "reserve_holds_match_ledger",
-      holds: "every merchant payout's withholding is posted to its reserve and has one hold of that amount, released exactly when its release is posted, voided (its payout failed or canceled) exactly when its return is posted",
+      holds: "every merchant payout's withholding is posted to its reserve and has one hold of that amount under the payout's policy, released exactly when its release is posted, voided (its payout failed or canceled) exactly when its return is posted",
     },
   ],
   inspect: inspectPayouts,
