@@ -133,17 +133,33 @@ const payoutIsLive = (payoutId: string) => ({
   params: [payoutId],
 });
 
-/** `sameData` follows the insert: it aborts the batch if D1 held this payout id with other data. */
-export function payoutStatements(d1: D1Database, projection: Extract<Projection, { kind: "payout.created" }>, now: number, sameData: D1PreparedStatement): D1PreparedStatement[] {
+/**
+ * `sameData` follows the insert: it aborts the batch if D1 held this payout id with other data.
+ * `onlyWhile` (the request's Idempotency-Key still in flight): the payout is written pending only
+ * while it holds; when it does not, and D1 has no row yet, the row is written 'rejected' with
+ * failure_reason 'superseded' instead, in the same batch, so that no later replay (the object's
+ * alarm) can write it either, and the reservation is released as for any rejection.
+ */
+export function payoutStatements(
+  d1: D1Database,
+  projection: Extract<Projection, { kind: "payout.created" }>,
+  now: number,
+  sameData: D1PreparedStatement,
+  onlyWhile?: { sql: string; params: unknown[] },
+): D1PreparedStatement[] {
   const { payout } = projection;
   const { amount, currency } = payout;
-  return [
+  const row = [payout.id, payout.merchant_id, payout.customer_id, amount, currency, payout.destination_cbu, payout.description] as const;
+  const insert = (status: "pending" | "rejected", condition: { sql: string; params: unknown[] }) =>
     d1
       .prepare(
-        `INSERT INTO payouts (id, merchant_id, customer_id, amount, currency, destination_cbu, description, status, fingerprint, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO payouts (id, merchant_id, customer_id, amount, currency, destination_cbu, description, status, failure_reason, fingerprint, created_at, updated_at)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE ${condition.sql} ON CONFLICT DO NOTHING`,
       )
-      .bind(payout.id, payout.merchant_id, payout.customer_id, amount, currency, payout.destination_cbu, payout.description, fingerprintOf(projection), payout.created_at, now),
+      .bind(...row, status, status === "rejected" ? "superseded" : null, fingerprintOf(projection), payout.created_at, now, ...condition.params);
+  return [
+    insert("pending", onlyWhile ?? { sql: "1", params: [] }),
+    ...(onlyWhile ? [insert("rejected", { sql: `NOT ${onlyWhile.sql}`, params: onlyWhile.params })] : []),
     sameData,
     // Pending until the bank confirms: it lowers `available` and shows as `reserved`. The
     // merchant account refuses an overdraft (trigger), which fails this whole batch.

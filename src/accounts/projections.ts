@@ -7,6 +7,8 @@
  * is keyed by the operation's id.
  */
 import type { ReceivedEvent } from "../bank/event-log";
+import type { IdempotencyClaim } from "../context";
+import { claimInFlight } from "../middleware/idempotency";
 import { countMerchantRowWrites } from "../metrics";
 import { merchantAccount } from "../ledger/accounts";
 import { assignedTo, assignmentStatements, paymentEntries, paymentStatements, payoutStatements, reversalStatements } from "./projection-statements";
@@ -67,7 +69,18 @@ export type Projection =
       payment: PaymentRecord;
       event: BankEventRecord | null;
     }
-  | { kind: "payout.created"; op_id: string; payout: PayoutRecord }
+  | {
+      kind: "payout.created";
+      op_id: string;
+      payout: PayoutRecord;
+      /**
+       * The Idempotency-Key claim of the request creating it: D1 writes the payout only while
+       * that claim is in flight, whoever applies the projection (the request, the object's
+       * alarm), so a key that stored a refusal never has a payout (payoutStatements' onlyWhile).
+       * Absent in projections stored before it existed: written unguarded, as then.
+       */
+      claim?: IdempotencyClaim;
+    }
   | {
       /** The operator assigned a quarantined payment to a customer (API §5, matched_by "manual"). */
       kind: "payment.assigned";
@@ -272,14 +285,16 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
  * The payout branch of applyProjection. `rider`, if given, is one more statement for the
  * payout's first batch (the idempotency record of the request creating it, which must then
  * commit with the payout or not at all); it is never part of the rejection's batch, and
- * `riderWritten` says whether it changed a row.
+ * `riderWritten` says whether it changed a row. `superseded`: the outcome is "rejected"
+ * because the projection's claim was no longer in flight (another attempt under the key
+ * stored its answer first), not for want of money: the request answers the key's stored reply.
  */
 export async function applyPayoutProjection(
   d1: D1Database,
   projection: Extract<Projection, { kind: "payout.created" }>,
   now = Date.now(),
   rider?: D1PreparedStatement,
-): Promise<{ outcome: ProjectionOutcome; riderWritten: boolean }> {
+): Promise<{ outcome: ProjectionOutcome; riderWritten: boolean; superseded: boolean }> {
   const confirm = (condition: string, ...params: unknown[]) =>
     d1
       .prepare(`INSERT INTO applied_projections (id, applied_at) SELECT ?, ? WHERE ${condition} ON CONFLICT DO NOTHING`)
@@ -296,13 +311,19 @@ export async function applyPayoutProjection(
     payout.merchant_id,
   );
   const confirmLive = confirm("EXISTS (SELECT 1 FROM payouts WHERE id = ? AND status <> 'rejected')", payout.id);
-  const readStatus = d1.prepare("SELECT status FROM payouts WHERE id = ?").bind(payout.id);
+  const readStatus = d1.prepare("SELECT status, failure_reason FROM payouts WHERE id = ?").bind(payout.id);
+  const outcomeOf = (result: D1Result | undefined, riderWritten: boolean) => {
+    const row = result?.results[0] as { status?: string; failure_reason?: string | null } | undefined;
+    const rejected = row?.status === "rejected";
+    return { outcome: rejected ? ("rejected" as const) : ("applied" as const), riderWritten, superseded: rejected && row?.failure_reason === "superseded" };
+  };
+  const onlyWhile = projection.claim ? claimInFlight(projection.claim) : undefined;
   try {
-    const results = await d1.batch([...payoutStatements(d1, projection, now, sameData), confirmLive, ...(rider ? [rider] : []), readStatus]);
+    const results = await d1.batch([...payoutStatements(d1, projection, now, sameData, onlyWhile), confirmLive, ...(rider ? [rider] : []), readStatus]);
     const riderWritten = rider !== undefined && (results[results.length - 2]?.meta.changes ?? 0) > 0;
-    return { outcome: statusIn(results[results.length - 1]) === "rejected" ? "rejected" : "applied", riderWritten };
+    return outcomeOf(results[results.length - 1], riderWritten);
   } catch (error) {
-    if (isDifferentData(error)) return { outcome: "conflict", riderWritten: false };
+    if (isDifferentData(error)) return { outcome: "conflict", riderWritten: false, superseded: false };
     if (!isInsufficientFunds(error)) throw error;
   }
   // The merchant cannot cover it. Whichever of 'pending' and 'rejected' D1 records first wins.
@@ -318,15 +339,11 @@ export async function applyPayoutProjection(
       confirmLive,
       readStatus,
     ]);
-    return { outcome: statusIn(results[results.length - 1]) === "rejected" ? "rejected" : "applied", riderWritten: false };
+    return outcomeOf(results[results.length - 1], false);
   } catch (error) {
-    if (isDifferentData(error)) return { outcome: "conflict", riderWritten: false };
+    if (isDifferentData(error)) return { outcome: "conflict", riderWritten: false, superseded: false };
     throw error;
   }
-}
-
-function statusIn(result: D1Result | undefined): string | undefined {
-  return (result?.results[0] as { status?: string } | undefined)?.status;
 }
 
 async function isConfirmed(d1: D1Database, opId: string): Promise<boolean> {

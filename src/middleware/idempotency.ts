@@ -5,7 +5,7 @@ import type { AppEnv, Caller, IdempotencyClaim } from "../context";
 import { randomToken, sha256Hex } from "../crypto";
 import { database, type Db } from "../db/client";
 import { idempotencyKeys } from "../db/schema";
-import { problem } from "../errors";
+import { ApiError, problem } from "../errors";
 import { limits } from "../limits";
 import { log } from "../log";
 
@@ -160,7 +160,20 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
       // claim refused by validation, whatever its first attempt moved stays reachable).
       await db.update(idempotencyKeys).set({ locked_until: 0 }).where(mineAndLocked);
     } else {
-      await db.update(idempotencyKeys).set({ state: "completed", response_status: status, response_body: body }).where(mine);
+      const stored = await db
+        .update(idempotencyKeys)
+        .set({ state: "completed", response_status: status, response_body: body })
+        .where(mine)
+        .returning({ key: idempotencyKeys.key });
+      // Another attempt under this claim (one that took the lock over while this one ran)
+      // completed the key first, e.g. with the 201 of the payout it made. A refusal here must
+      // not tell the client "nothing moved" while the key says otherwise (it would pay again
+      // under a new key): answer what the key stored. A 2xx stands: under the same claim it
+      // reached the same ids, so what it describes exists.
+      if (stored.length === 0 && status >= 400) {
+        const replay = await storedReplay(c.env.DB, { scope, key, claim_id: outcome.claim_id });
+        if (replay) c.res = replay;
+      }
     }
   } catch (error) {
     // The response stands; the lock expires and a retry re-runs an idempotent handler.
@@ -193,6 +206,27 @@ export function storedResponseStatement(
 }
 
 /**
+ * storedResponseStatement for an answer D1 computes in the batch itself (`bodySql`, e.g. a
+ * json_object over the row the batch wrote, whose amounts SQL decides): same guards. It
+ * RETURNs the body it stored, which the handler must answer exactly (no row: it did not write).
+ */
+export function storedSqlResponseStatement(
+  d1: D1Database,
+  claim: IdempotencyClaim,
+  response: { status: number; bodySql: string; bodyParams: unknown[] },
+  onlyIf: { sql: string; params: unknown[] },
+): D1PreparedStatement {
+  assert(response.status < 500 && !refusedBeforeRunning.has(response.status), `storedSqlResponseStatement: ${response.status} is never stored`);
+  return d1
+    .prepare(
+      `UPDATE idempotency_keys SET state = 'completed', response_status = ?, response_body = (${response.bodySql})
+       WHERE caller = ? AND key = ? AND claim_id = ? AND state = 'in_flight' AND ${onlyIf.sql}
+       RETURNING response_body`,
+    )
+    .bind(response.status, ...response.bodyParams, claim.scope, claim.key, claim.claim_id, ...onlyIf.params);
+}
+
+/**
  * "The claim is still in flight", as SQL for a handler's batch: a movement guarded by it can no
  * longer be written once the key has stored an answer (e.g. the refusal a taken-over retry
  * stored), so the stored answer never denies what exists.
@@ -216,6 +250,22 @@ export async function storedReplay(d1: D1Database, claim: IdempotencyClaim): Pro
     .first<{ response_status: number | null; response_body: string | null }>();
   if (!row) return null;
   return replayResponse(row.response_status ?? 200, row.response_body ?? "");
+}
+
+/**
+ * What a request answers when its write found its claim no longer in flight ("superseded":
+ * nothing moved, nor ever will under this claim): the answer another attempt stored under the
+ * key, as a replay. If the key has none, its record was removed while the request ran (pruned
+ * past retention): nothing is in flight and nothing moved, so 503 unavailable, whose contract is
+ * "nothing changed: retry with the same Idempotency-Key" (the retry claims the key afresh).
+ */
+export async function supersededAnswer(d1: D1Database, claim: IdempotencyClaim): Promise<Response> {
+  const stored = await storedReplay(d1, claim);
+  if (stored) return stored;
+  throw new ApiError(
+    "unavailable",
+    "This request's Idempotency-Key record expired while the request ran, so it did nothing: retry with the same Idempotency-Key.",
+  );
 }
 
 /** A stored answer as the middleware's "replay" case sends it. */

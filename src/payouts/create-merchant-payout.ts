@@ -19,6 +19,15 @@
  *
  * The id derives from (merchant, Idempotency-Key, claim) as a customer payout's does: a retry
  * after a crash finds the row and replays it (and queues it if still pending).
+ *
+ * The key's answer always agrees with what exists (as a transfer's, src/transfers/transfer-under-key.ts):
+ *   - the payout row is written only while the request's key is in flight (`claimInFlight`):
+ *     once another attempt under the key stored an answer (the 422 of a retry that took the
+ *     claim over while this one stalled before its batch), this batch writes no row, and every
+ *     other statement of it reads the row (FROM payouts p WHERE p.id = …), so nothing moves:
+ *     "superseded", and the request answers what the key stored;
+ *   - the 201 is stored in the same batch, so a request that outlived the key's lock cannot
+ *     later store a refusal over a payout that exists.
  */
 import { assert } from "../assert";
 import type { IdempotencyClaim } from "../context";
@@ -27,6 +36,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { faultPoint } from "../faults";
 import { merchantAccount, openAccountStatement, platformAccountId, reserveAccount } from "../ledger/accounts";
+import { claimInFlight, storedSqlResponseStatement } from "../middleware/idempotency";
 import { reserveBalanceAccountJson } from "../reserves/threshold";
 import { dispatchAfterWrite } from "../webhooks/dispatch-after-write";
 import { enqueueSubmission } from "./create-payout";
@@ -55,7 +65,16 @@ const noPayoutCbu = () =>
     { path: "payout_cbu", message: "not set" },
   ]);
 
-export async function createMerchantPayout(env: Env, merchantId: string, idempotency: IdempotencyClaim, input: CreateMerchantPayoutInput): Promise<PayoutRow> {
+/**
+ * created: the payout (this batch's or an earlier attempt's under the same claim), and the
+ *   201 body this batch stored under the key with it (the route answers exactly that), or
+ *   null if it stored none (the middleware then stores the answer).
+ * superseded: the key was no longer in flight and no payout has the id: nothing moved, nor
+ *   ever will under this claim.
+ */
+export type MerchantPayoutOutcome = { result: "created"; payout: PayoutRow; storedBody: string | null } | { result: "superseded" };
+
+export async function createMerchantPayout(env: Env, merchantId: string, idempotency: IdempotencyClaim, input: CreateMerchantPayoutInput): Promise<MerchantPayoutOutcome> {
   const merchant = await env.DB.prepare("SELECT payout_cbu FROM merchants WHERE id = ?").bind(merchantId).first<{ payout_cbu: string | null }>();
   if (!merchant) throw new ApiError("not_found", `No such merchant: ${merchantId}.`);
   if (merchant.payout_cbu === null) throw noPayoutCbu();
@@ -64,7 +83,7 @@ export async function createMerchantPayout(env: Env, merchantId: string, idempot
   const now = Date.now();
   let results: D1Result[];
   try {
-    results = await env.DB.batch(merchantPayoutStatements(env.DB, merchantId, payoutId, merchant.payout_cbu, input, now));
+    results = await env.DB.batch(merchantPayoutStatements(env.DB, merchantId, idempotency, payoutId, merchant.payout_cbu, input, now));
   } catch (error) {
     if (String(error).includes("exists_with_different_data")) {
       throw new ApiError("conflict", "This payout was already created with different data (amount or currency); nothing moved.");
@@ -75,17 +94,37 @@ export async function createMerchantPayout(env: Env, merchantId: string, idempot
     throw error;
   }
   const payout = results[results.length - 1]?.results[0] as PayoutRow | undefined;
-  assert(payout !== undefined && payout.kind === "merchant_payout", `merchant payout ${payoutId} is in D1 after its batch`);
+  if (payout === undefined) return { result: "superseded" };
+  assert(payout.kind === "merchant_payout", `payout ${payoutId} is a merchant payout`);
+  const stored = results[results.length - 2]?.results[0] as { response_body: string } | undefined;
   faultPoint("merchant_payout.after_batch");
   // The batch may have written payout.completed (withheld whole) or threshold_reached.
   await dispatchAfterWrite(env, [merchantId]);
   if (payout.status === "pending") await enqueueSubmission(env, payoutId);
-  return payout;
+  return { result: "created", payout, storedBody: stored?.response_body ?? null };
+}
+
+/**
+ * The 201 this batch's payout answers, as SQL over its row: the payout_objects view
+ * (migrations/0018), payoutView's fields in payoutView's order, as events carry it. The route
+ * answers the stored text itself, so a replay is byte for byte the first answer.
+ */
+const payoutViewSql = "SELECT object FROM payout_objects WHERE id = ?";
+
+/** Completes the key with the 201 of the payout this batch wrote (its created_at is the batch's `now`), or not at all. */
+function storedAnswer(d1: D1Database, claim: IdempotencyClaim, payoutId: string, now: number): D1PreparedStatement {
+  return storedSqlResponseStatement(
+    d1,
+    claim,
+    { status: 201, bodySql: payoutViewSql, bodyParams: [payoutId] },
+    { sql: "EXISTS (SELECT 1 FROM payouts WHERE id = ? AND kind = 'merchant_payout' AND created_at = ?)", params: [payoutId, now] },
+  );
 }
 
 function merchantPayoutStatements(
   d1: D1Database,
   merchantId: string,
+  claim: IdempotencyClaim,
   payoutId: string,
   destinationCbu: string,
   input: CreateMerchantPayoutInput,
@@ -96,6 +135,7 @@ function merchantPayoutStatements(
   const reserveLa = reserveAccount(merchantId, currency);
   const settlement = platformAccountId.settlement(currency);
   const ids = merchantPayoutLedgerIds;
+  const inFlight = claimInFlight(claim);
   const entries = (transactionId: string, status: "pending" | "posted", amountSql: string, debit: string, credit: string, condition: string) =>
     d1
       .prepare(
@@ -133,13 +173,18 @@ function merchantPayoutStatements(
                      WHERE p.merchant_id = ?2 AND p.currency = ?4), 0),
            (SELECT id FROM reserve_policies WHERE merchant_id = ?2 AND currency = ?4),
            ?4, ?5, 'pending', ?7, ?8, ?8
-         WHERE 1
+         WHERE ${numberedFrom(9, inFlight.sql)}
          ON CONFLICT DO NOTHING`,
       )
-      .bind(payoutId, merchantId, amount, currency, destinationCbu, reserveLa.id, merchantPayoutFingerprint(merchantId, input), now),
-    // Same id, other data (or another kind of payout): abort everything, move nothing.
+      .bind(payoutId, merchantId, amount, currency, destinationCbu, reserveLa.id, merchantPayoutFingerprint(merchantId, input), now, ...inFlight.params),
+    // Same id, other data (or another kind of payout): abort everything, move nothing. No row
+    // at all (the key was no longer in flight) is no conflict: every statement below reads the
+    // row, so the batch moves nothing.
     d1
-      .prepare("INSERT INTO write_guards (reason) SELECT 'merchant payout' WHERE NOT EXISTS (SELECT 1 FROM payouts WHERE id = ? AND kind = 'merchant_payout' AND fingerprint = ?)")
+      .prepare(
+        `INSERT INTO write_guards (reason) SELECT 'merchant payout'
+         WHERE EXISTS (SELECT 1 FROM payouts WHERE id = ?1) AND NOT EXISTS (SELECT 1 FROM payouts WHERE id = ?1 AND kind = 'merchant_payout' AND fingerprint = ?2)`,
+      )
       .bind(payoutId, merchantPayoutFingerprint(merchantId, input)),
     header(ids.net(payoutId), "pending", "Merchant payout", "p.amount > p.withheld_amount AND p.status = 'pending'"),
     entries(ids.net(payoutId), "pending", "p.amount - p.withheld_amount", merchantLa.id, settlement, "p.amount > p.withheld_amount"),
@@ -162,8 +207,16 @@ function merchantPayoutStatements(
     d1
       .prepare("UPDATE payouts SET status = 'completed', updated_at = ? WHERE id = ? AND status = 'pending' AND withheld_amount = amount")
       .bind(now, payoutId),
+    // After the status is final: the answer describes the row as this batch leaves it.
+    storedAnswer(d1, claim, payoutId, now),
     d1.prepare("SELECT * FROM payouts WHERE id = ?").bind(payoutId),
   ];
+}
+
+/** `sql`'s anonymous parameters as ?first, ?first+1, …: for a condition inside a statement that numbers its own. */
+function numberedFrom(first: number, sql: string): string {
+  let next = first;
+  return sql.replace(/\?(?!\d)/g, () => `?${next++}`);
 }
 
 /**

@@ -7,6 +7,11 @@
  *      the ledger refuses if the merchant's available would go below zero
  *   3. if D1 refused: the payout is recorded 'rejected' and the customer's reservation released
  *   4. the payout is queued for submission to the bank
+ * The payout is written only while the request's Idempotency-Key is in flight (the projection
+ * carries the claim): if another attempt under the key stored its answer first (the 422 of a
+ * retry that took the claim over while this one stalled), step 2 records the payout rejected
+ * ('superseded') instead, step 3 releases the reservation, and the request answers the key's
+ * stored reply: the key never replays a refusal for a payout that exists.
  * The payout id is derived from (merchant, Idempotency-Key, the key's claim): a retry after a crash at any step
  * finds the same reservation and the same row and finishes the job. A retry that carries
  * other data (amount, customer, destination, description) moves nothing: 409 conflict. The object's alarm
@@ -53,7 +58,16 @@ export interface CreatedPayout {
   stored: { status: number; body: string } | null;
 }
 
-export async function createPayout(env: Env, merchantId: string, idempotency: IdempotencyClaim, input: CreatePayoutInput): Promise<CreatedPayout> {
+/**
+ * Another attempt under the request's key stored its answer (a refusal) before this one's
+ * payout reached D1: D1 recorded the payout rejected (failure_reason 'superseded'), the
+ * reservation is released, nothing moved; the request answers the key's stored reply.
+ */
+export interface SupersededPayout {
+  superseded: true;
+}
+
+export async function createPayout(env: Env, merchantId: string, idempotency: IdempotencyClaim, input: CreatePayoutInput): Promise<CreatedPayout | SupersededPayout> {
   const customer = await findLinkFacts(env.DB, input.customer_id, merchantId, "transacted");
   if (!customer) throw new ApiError("not_found", `No customer ${input.customer_id}.`, [{ path: "customer_id", message: "no such customer" }]);
   const destination_cbu = input.destination_cbu ?? customer.cbu;
@@ -82,7 +96,9 @@ export async function createPayout(env: Env, merchantId: string, idempotency: Id
     amount: payout.amount,
     currency: payout.currency,
     merchant_id: merchantId,
-    projection: { kind: "payout.created", op_id: payoutId, payout },
+    // With the request's claim: D1 writes the payout only while the key is in flight, whoever
+    // applies this projection (this request, a retry, the object's alarm).
+    projection: { kind: "payout.created", op_id: payoutId, payout, claim: idempotency },
   });
   if (!reservation.ok && reservation.reason === "insufficient_funds") throw insufficientFundsFor(customer, "customer");
   if (!reservation.ok || reservation.state === "refused") throw differentData();
@@ -101,15 +117,18 @@ export async function createPayout(env: Env, merchantId: string, idempotency: Id
   // a moment ago and has not written yet would make it refuse money the customer has. Write it
   // first (another isolate's is not seen: the payout is then refused, and a retry succeeds).
   if (groupCommit.holdsCreditFor(input.customer_id)) await groupCommit.drain();
-  const { outcome, riderWritten } = await applyPayoutProjection(env.DB, projection, Date.now(), answer?.statement);
+  const { outcome, riderWritten, superseded } = await applyPayoutProjection(env.DB, projection, Date.now(), answer?.statement);
   if (outcome === "conflict") {
     // D1 holds this payout id with other data (another customer's reservation won it).
     await account.refuseReservation(payoutId);
     throw differentData();
   }
   if (outcome === "rejected") {
+    // D1 recorded the payout rejected: release the reservation (the object's alarm does the
+    // same, replaying this projection, if this request dies first; a release is done once).
     faultPoint("payout.after_rejection");
     await account.release(payoutId);
+    if (superseded) return { superseded: true };
     // D1 refused it: the merchant's balance, or its copy of the customer's (which trails the
     // customer's object by the group commit), does not cover it.
     throw customer.transacted

@@ -1,5 +1,6 @@
 /** Payouts (API §7): the merchant sends a customer's money out to a bank account. */
 import { createRoute } from "@hono/zod-openapi";
+import type { TypedResponse } from "hono";
 import { and, eq, ne } from "drizzle-orm";
 import { assert } from "../assert";
 import { newRouter } from "../context";
@@ -9,10 +10,11 @@ import { payouts } from "../db/schema";
 import { ApiError } from "../errors";
 import { enabledCurrency } from "../ledger/balances";
 import { merchantIdOf, requireMerchant } from "../middleware/auth";
+import { supersededAnswer } from "../middleware/idempotency";
 import { decodeCursor, pageQuery, toPage } from "../pagination";
 import { createPayout } from "../payouts/create-payout";
 import { finishPayout } from "../payouts/finish-payout";
-import { findMerchantPayout, payoutView } from "../payouts/payout-row";
+import { findMerchantPayout, payoutView, type PayoutView } from "../payouts/payout-row";
 import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, problemResponse, problemResponses } from "../schemas/common";
 import { customerIdParams } from "../schemas/customers";
 import { createPayoutRequest, idempotencyHeader, payoutIdParams, payoutListQuery, payoutSchema } from "../schemas/payouts";
@@ -32,7 +34,8 @@ const create = createRoute({
     "same key never pays twice, and after a 5xx only the same body may be retried (another is 422 " +
     "idempotency_key_reused). A key reused after its retention creates a new payout. The payout also keeps its own " +
     "data: should a repeat of its id ever carry other data (amount, customer, destination, description), it is 409 " +
-    "conflict and nothing moves. A payout that cannot be created is never shown.\n\n" +
+    "conflict and nothing moves. A payout that cannot be created is never shown. " +
+    "The key's answer always agrees with what exists: an attempt still running under a key another attempt has already answered (say, a retry's 422 insufficient_funds, stored while the first attempt stalled) moves nothing and answers the stored answer (`Idempotent-Replayed: true`); one whose key record expired (past retention) while it ran moves nothing and answers 503 unavailable: retry with the same key.\n\n" +
     "**Own accounts only** (*cuenta propia*): the destination (`destination_cbu`, or the customer's CBU on file) " +
     "must be an account the customer holds — one we have received a transfer from whose sender CUIT is the " +
     "customer's, or one whose holder the bank's account-holder lookup reports with the customer's CUIT (in the " +
@@ -101,13 +104,19 @@ export const payoutsRouter = newRouter()
     // id comes from that claim, so that a key reused after retention is a new payout.
     const claim = c.get("idempotency");
     assert(claim !== undefined, "POST /v1/payouts runs under an idempotency claim");
-    const { payout, stored } = await createPayout(c.env, merchantIdOf(c.get("caller")), claim, {
+    const created = await createPayout(c.env, merchantIdOf(c.get("caller")), claim, {
       customer_id: body.customer_id,
       amount: body.amount,
       currency,
       destination_cbu: body.destination_cbu ?? null,
       description: body.description ?? null,
     });
+    if ("superseded" in created) {
+      // Nothing moved: answer what the key stored (a replay, as the middleware sends it: not
+      // one of this route's typed bodies, hence the cast).
+      return (await supersededAnswer(c.env.DB, claim)) as unknown as TypedResponse<PayoutView, 201, "json">;
+    }
+    const { payout, stored } = created;
     // The key's record was written with the payout, holding exactly this answer: 201 and
     // payoutView of this same row (c.json is JSON.stringify of it).
     if (stored) c.set("idempotencyStored", stored.status);

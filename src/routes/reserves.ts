@@ -3,14 +3,16 @@
  * src/payouts/create-merchant-payout.ts; the releases in src/reserves/release-holds.ts.
  */
 import { createRoute } from "@hono/zod-openapi";
+import type { TypedResponse } from "hono";
 import { assert } from "../assert";
 import { newRouter } from "../context";
 import { ApiError } from "../errors";
 import { enabledCurrency } from "../ledger/balances";
 import { merchantIdOf, requireMerchant, requireOperator } from "../middleware/auth";
+import { supersededAnswer } from "../middleware/idempotency";
 import { createMerchantPayout } from "../payouts/create-merchant-payout";
+import { payoutView, type PayoutView } from "../payouts/payout-row";
 import { dispatchAfterWrite } from "../webhooks/dispatch-after-write";
-import { payoutView } from "../payouts/payout-row";
 import { findReservePolicy, replaceReservePolicy, reservePolicyView } from "../reserves/policy";
 import { bodyProblemStatuses, jsonBody, jsonResponse, problemResponses } from "../schemas/common";
 import { merchantIdParams } from "../schemas/merchants";
@@ -70,7 +72,8 @@ const createOwnPayout = createRoute({
     "the reserve can cover it; a completed payout's withholding stays in the reserve until its release). " +
     "A payout withheld whole (net 0) is completed at once without the bank. Listed by GET /v1/payouts (customer_id null). " +
     "Idempotency-Key required: a retry with the same key and body replays; another body is 422 idempotency_key_reused; " +
-    "a repeat of the payout's id with other data is 409 conflict and moves nothing.",
+    "a repeat of the payout's id with other data is 409 conflict and moves nothing. " +
+    "The key's answer always agrees with what exists: an attempt still running under a key another attempt has already answered (say, a retry's 422 insufficient_funds, stored while the first attempt stalled) moves nothing and answers the stored answer (`Idempotent-Replayed: true`); one whose key record expired (past retention) while it ran moves nothing and answers 503 unavailable: retry with the same key.",
   request: { headers: idempotencyHeader, body: jsonBody(createMerchantPayoutRequest) },
   responses: { 201: jsonResponse(payoutSchema, "The payout."), ...problemResponses(403, 404, 409, 422, ...bodyProblemStatuses) },
 });
@@ -97,6 +100,15 @@ export const reservesRouter = newRouter()
     const currency = enabledCurrency(c.get("config").currencies, body.currency);
     const claim = c.get("idempotency");
     assert(claim !== undefined, "POST /v1/merchant/payouts runs under an idempotency claim");
-    const payout = await createMerchantPayout(c.env, merchantIdOf(c.get("caller")), claim, { amount: body.amount, currency });
-    return c.json(payoutView(payout), 201);
+    const outcome = await createMerchantPayout(c.env, merchantIdOf(c.get("caller")), claim, { amount: body.amount, currency });
+    if (outcome.result === "superseded") {
+      // Another attempt under this key stored its answer (a refusal) while this one ran:
+      // nothing moved, and this request answers what the key says (as the middleware replays
+      // it: not one of this route's typed bodies, hence the cast).
+      return (await supersededAnswer(c.env.DB, claim)) as unknown as TypedResponse<PayoutView, 201, "json">;
+    }
+    if (outcome.storedBody === null) return c.json(payoutView(outcome.payout), 201);
+    // The key completed with this very answer in the payout's batch: answer its exact text.
+    c.set("idempotencyStored", 201);
+    return c.body(outcome.storedBody, 201, { "content-type": "application/json" }) as unknown as TypedResponse<PayoutView, 201, "json">;
   });

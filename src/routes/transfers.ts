@@ -18,7 +18,7 @@ import { ApiError } from "../errors";
 import { balanceAccountId, merchantAccount, platformBalanceAccount } from "../ledger/accounts";
 import { enabledCurrency } from "../ledger/balances";
 import { requireOperator } from "../middleware/auth";
-import { storedReplay } from "../middleware/idempotency";
+import { supersededAnswer } from "../middleware/idempotency";
 import { decodeCursor, toPage } from "../pagination";
 import { bodyProblemStatuses, jsonBody, jsonResponse, listSchema, problemResponses } from "../schemas/common";
 import { merchantIdParams } from "../schemas/merchants";
@@ -37,7 +37,8 @@ const sameData =
   "another body under the key is 422 idempotency_key_reused. The transfer also keeps its own data: should a repeat of its id ever carry other data, " +
   "it is 409 conflict and nothing moves. The balance check and the movement are one atomic write: concurrent transfers and payouts on one account " +
   "can never take its available below zero (422 insufficient_funds, nothing moved). A movement that would take the destination's balance past " +
-  "2^53 − 1 (9007199254740991) is 422 invalid_state, nothing moved (as a quarantined cash-in's release).";
+  "2^53 − 1 (9007199254740991) is 422 invalid_state, nothing moved (as a quarantined cash-in's release). " +
+  "The key's answer always agrees with what exists: an attempt still running under a key another attempt has already answered (say, a retry's 422 insufficient_funds, stored while the first attempt stalled) moves nothing and answers the stored answer (`Idempotent-Replayed: true`); one whose key record expired (past retention) while it ran moves nothing and answers 503 unavailable: retry with the same key.";
 
 const create = createRoute({
   ...either,
@@ -139,9 +140,8 @@ async function answer(c: Context<AppEnv>, order: TransferOrder, fields: { from: 
       // Another attempt under this key stored its answer (a refusal) while this one ran:
       // nothing moved, and this request answers what the key says.
       // (A replay, as the middleware sends it: not one of this route's typed bodies, hence the cast.)
-      const stored = await storedReplay(c.env.DB, claim);
-      if (stored) return stored as unknown as ReturnType<typeof created>;
-      throw new ApiError("idempotency_key_in_flight", "A request with this Idempotency-Key is still in progress.");
+      // (With no stored answer, the key's record expired meanwhile: 503, retry; see supersededAnswer.)
+      return (await supersededAnswer(c.env.DB, claim)) as unknown as ReturnType<typeof created>;
     }
   }
 }

@@ -93,7 +93,7 @@ const problemDescriptions: Record<number, string> = {
   422: "idempotency_key_reused, insufficient_funds, invalid_state or invalid_destination (a payout to an account that is not the customer's own, or a merchant payout with no payout_cbu).",
   429: "rate_limited: the caller's request budget is spent; see Retry-After.",
   500: "internal_error: nothing internal is revealed.",
-  503: "unavailable: the service's configuration is invalid (its log names each bad variable), so it serves nothing until an operator fixes it; nothing changed.",
+  503: "unavailable: the service's configuration is invalid (its log names each bad variable), so it serves nothing until an operator fixes it; or a money-moving POST's Idempotency-Key record expired (past retention) while it ran. Nothing changed: retry with the same Idempotency-Key.",
 };
 
 /** The statuses a body can be refused with before any route runs (src/middleware/json-body.ts). */

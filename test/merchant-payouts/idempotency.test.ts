@@ -71,7 +71,7 @@ describe("merchant payout idempotency", () => {
     await expectInvariants();
   });
 
-  it("a crash after the batch: the retry with the same key finds the payout and queues it; so does the repair job", async () => {
+  it("a crash after the batch: the retry with the same key replays the 201 the batch stored with the payout; the repair job queues it", async () => {
     const merchant = await payingMerchant(10_000, { type: "percentage", percentage: 10, holding_days: 1 });
     const key = uniqueId("idem");
     armFault("merchant_payout.after_batch");

@@ -10,7 +10,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import type { IdempotencyClaim } from "../../src/context";
 import { sha256Hex } from "../../src/crypto";
+import { ApiError, statusOf } from "../../src/errors";
 import { armFault, disarmFaults, InjectedFault } from "../../src/faults";
+import { supersededAnswer } from "../../src/middleware/idempotency";
 import { executeTransfer, type TransferOrder } from "../../src/transfers/execute-transfer";
 import { executeTransferUnderKey, transferIdOf } from "../../src/transfers/transfer-under-key";
 import { api, createMerchant, type TestMerchant } from "../helpers";
@@ -101,22 +103,52 @@ describe("a transfer's stored refusal agrees with what exists", () => {
     await expectInvariants();
   });
 
-  it("concurrent attempts under one key, the balance short then covered: whatever interleaves, the key's answer matches the transfers that exist", async () => {
-    const { merchant, customer } = await fundedCustomer(500);
+  // Every order of the three steps, each driven to completion before the next: retry B through
+  // the API, the money arriving, and stalled attempt A's batch. (It replaces a Promise.all of
+  // them, which passed with the guard removed: its I/O happened never to run A's batch between
+  // the refusal and the money.) Without the guard, "retry, money, batch" fails here.
+  const steps = ["retry", "money", "batch"] as const;
+  const orders = steps.flatMap((a) => steps.flatMap((b) => steps.filter((c) => c !== a && c !== b && a !== b).map((c) => [a, b, c])));
+  for (const order of orders) {
+    it(`attempts under one key in the order ${order.join(", ")}: the key's answer matches the transfers that exist`, async () => {
+      const { merchant, customer } = await fundedCustomer(500);
+      const other = await createMerchant();
+      const body = { from_balance_account: merchantBa(merchant.id), to_balance_account: merchantBa(other.id), amount: 1_000 };
+      const claim = await stalledClaim(merchant, body);
+      const transferOrder = await routeOrder(merchant, claim, body);
+      const run = {
+        retry: async () => void (await postTransfer(merchant.api_key, body, claim.key)),
+        money: async () => void (await fund(merchant, customer.id, 1_000)),
+        batch: async () => void (await executeTransferUnderKey(env, claim, transferOrder, Date.now())),
+      };
+      for (const step of order) await run[step]();
+      const final = await postTransfer(merchant.api_key, body, claim.key);
+      const exists = await transferExists(transferOrder.id);
+      expect(final.status).toBe(exists ? 201 : 422);
+      if (exists) expect(((await final.json()) as TransferBody).id).toBe(transferOrder.id);
+      expect(await availableOf(merchantBa(merchant.id))).toBe(exists ? 500 : 1_500);
+      expect((await listAll<TransferBody>("/v1/transfers", merchant.api_key)).data).toHaveLength(exists ? 1 : 0);
+      await expectInvariants();
+    });
+  }
+
+  it("a batch whose key's record expired (pruned) while it ran moves nothing and answers 503 unavailable (retry with the key), not 409 in flight", async () => {
+    const { merchant } = await fundedCustomer(2_000);
     const other = await createMerchant();
     const body = { from_balance_account: merchantBa(merchant.id), to_balance_account: merchantBa(other.id), amount: 1_000 };
     const claim = await stalledClaim(merchant, body);
+    await env.DB.prepare("DELETE FROM idempotency_keys WHERE caller = ? AND key = ?").bind(claim.scope, claim.key).run();
     const order = await routeOrder(merchant, claim, body);
-    await Promise.all([
-      ...Array.from({ length: 3 }, () => postTransfer(merchant.api_key, body, claim.key)),
-      fund(merchant, customer.id, 1_000),
-      ...Array.from({ length: 3 }, () => executeTransferUnderKey(env, claim, order, Date.now())),
-    ]);
-    const final = await postTransfer(merchant.api_key, body, claim.key);
-    const exists = await transferExists(order.id);
-    expect(final.status).toBe(exists ? 201 : 422);
-    expect(await availableOf(merchantBa(merchant.id))).toBe(exists ? 500 : 1_500);
-    expect((await listAll<TransferBody>("/v1/transfers", merchant.api_key)).data).toHaveLength(exists ? 1 : 0);
+    expect(await executeTransferUnderKey(env, claim, order, Date.now())).toEqual({ result: "superseded" });
+    expect(await transferExists(order.id)).toBe(false);
+    const answer = await supersededAnswer(env.DB, claim).catch((error: unknown) => error);
+    expect(answer).toBeInstanceOf(ApiError);
+    expect((answer as ApiError).code).toBe("unavailable");
+    expect(statusOf((answer as ApiError).code)).toBe(503);
+    // The retry the answer asks for claims the key afresh and makes the transfer once.
+    const retry = await postTransfer(merchant.api_key, body, claim.key);
+    expect(retry.status).toBe(201);
+    expect(await availableOf(merchantBa(merchant.id))).toBe(1_000);
     await expectInvariants();
   });
 });
