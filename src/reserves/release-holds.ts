@@ -4,8 +4,8 @@
  * Exactly once per hold whatever the cron does: one batch per hold holds its ledger transaction
  * lt_release_<payout id> (a deterministic id, written only while the hold is 'held') and the
  * compare-and-set held → released. A repeated or concurrent tick finds it released and moves
- * nothing; a late tick releases what is due then. A reserve that cannot cover the release (the
- * operator moved money out of it) refuses the batch whole: the hold stays held, and is retried
+ * nothing; a late tick releases what is due then. A reserve that cannot cover the release (which the API never
+ * allows: no transfer leaves a reserve, and reserve_balances_equal_holds is then red) refuses the batch whole: the hold stays held, and is retried
  * with backoff (next_attempt_at). The cron picks holds by their next attempt, oldest first, so
  * refused holds wait behind due ones instead of filling every tick's LIMIT forever.
  */

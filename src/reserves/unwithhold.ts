@@ -8,7 +8,7 @@
  * header exists. A hold the cron already released moves nothing more (its money went back by
  * lt_release_<payout>).
  *
- * A reserve that can no longer cover the hold (the operator moved money out of it) must not
+ * A reserve that can no longer cover the hold (the API never moves money out of a reserve; reserve_balances_equal_holds would be red) must not
  * make the whole batch fail (the no_overdraft trigger would refuse it, and the payout could
  * never be canceled or failed): the return is then not posted, and the hold is made due now
  * instead, so the release cron returns it (lt_release_<payout>) once the reserve can cover it.
