@@ -116,11 +116,13 @@ export const payoutsRouter = newRouter()
       // one of this route's typed bodies, hence the cast).
       return (await supersededAnswer(c.env.DB, claim)) as unknown as TypedResponse<PayoutView, 201, "json">;
     }
-    const { payout, stored } = created;
-    // The key's record was written with the payout, holding exactly this answer: 201 and
-    // payoutView of this same row (c.json is JSON.stringify of it).
-    if (stored) c.set("idempotencyStored", stored.status);
-    return c.json(payoutView(payout), 201);
+    if (created.stored) {
+      // The key's record was written with the payout, holding exactly this answer (the
+      // payout_objects view of the row, payoutView's shape): answer its very text.
+      c.set("idempotencyStored", created.stored.status);
+      return c.body(created.stored.body, 201, { "content-type": "application/json" }) as unknown as TypedResponse<PayoutView, 201, "json">;
+    }
+    return c.json(payoutView(created.payout), 201);
   })
   .openapi(get, async (c) => {
     const payout = await findMerchantPayout(c.env.DB, merchantIdOf(c.get("caller")), c.req.valid("param").id);
