@@ -8,7 +8,7 @@
  */
 import type { ReceivedEvent } from "../bank/event-log";
 import type { IdempotencyClaim } from "../context";
-import { claimInFlight } from "../middleware/idempotency";
+import { claimInFlight, storedSqlResponseStatement } from "../middleware/idempotency";
 import { countMerchantRowWrites } from "../metrics";
 import { merchantAccount } from "../ledger/accounts";
 import { assignedTo, assignmentStatements, paymentEntries, paymentStatements, payoutStatements, reversalStatements } from "./projection-statements";
@@ -282,19 +282,23 @@ export async function applyProjection(d1: D1Database, projection: Projection, no
 }
 
 /**
- * The payout branch of applyProjection. `rider`, if given, is one more statement for the
- * payout's first batch (the idempotency record of the request creating it, which must then
- * commit with the payout or not at all); it is never part of the rejection's batch, and
- * `riderWritten` says whether it changed a row. `superseded`: the outcome is "rejected"
- * because the projection's claim was no longer in flight (another attempt under the key
- * stored its answer first), not for want of money: the request answers the key's stored reply.
+ * The payout branch of applyProjection. A projection carrying its request's claim is written
+ * pending only while that claim is in flight, and the batch that writes it so also completes
+ * the claim with the payout's 201 (the payout_objects view of the row: payoutView's shape), so
+ * "the payout exists" and "the key answers 201" are one atomic fact, whoever applies it (the
+ * request, a retry whose reservation was replayed, the object's alarm). Without that, the
+ * alarm could write the payout with the key still in flight, and a retry refused before its
+ * reservation would then store a refusal under the key of a live payout. `storedBody`: the 201
+ * body this batch stored, which a request must answer exactly (null: it stored none).
+ * `superseded`: the outcome is "rejected" because the projection's claim was no longer in
+ * flight (another attempt under the key stored its answer first, or the key was pruned), not
+ * for want of money: the request answers the key's stored reply.
  */
 export async function applyPayoutProjection(
   d1: D1Database,
   projection: Extract<Projection, { kind: "payout.created" }>,
   now = Date.now(),
-  rider?: D1PreparedStatement,
-): Promise<{ outcome: ProjectionOutcome; riderWritten: boolean; superseded: boolean }> {
+): Promise<{ outcome: ProjectionOutcome; storedBody: string | null; superseded: boolean }> {
   const confirm = (condition: string, ...params: unknown[]) =>
     d1
       .prepare(`INSERT INTO applied_projections (id, applied_at) SELECT ?, ? WHERE ${condition} ON CONFLICT DO NOTHING`)
@@ -312,18 +316,20 @@ export async function applyPayoutProjection(
   );
   const confirmLive = confirm("EXISTS (SELECT 1 FROM payouts WHERE id = ? AND status <> 'rejected')", payout.id);
   const readStatus = d1.prepare("SELECT status, failure_reason FROM payouts WHERE id = ?").bind(payout.id);
-  const outcomeOf = (result: D1Result | undefined, riderWritten: boolean) => {
+  const outcomeOf = (result: D1Result | undefined, storedBody: string | null) => {
     const row = result?.results[0] as { status?: string; failure_reason?: string | null } | undefined;
     const rejected = row?.status === "rejected";
-    return { outcome: rejected ? ("rejected" as const) : ("applied" as const), riderWritten, superseded: rejected && row?.failure_reason === "superseded" };
+    return { outcome: rejected ? ("rejected" as const) : ("applied" as const), storedBody, superseded: rejected && row?.failure_reason === "superseded" };
   };
-  const onlyWhile = projection.claim ? claimInFlight(projection.claim) : undefined;
+  const { claim } = projection;
+  const onlyWhile = claim ? claimInFlight(claim) : undefined;
+  const answer = claim ? storedCreatedAnswer(d1, claim, projection) : undefined;
   try {
-    const results = await d1.batch([...payoutStatements(d1, projection, now, sameData, onlyWhile), confirmLive, ...(rider ? [rider] : []), readStatus]);
-    const riderWritten = rider !== undefined && (results[results.length - 2]?.meta.changes ?? 0) > 0;
-    return outcomeOf(results[results.length - 1], riderWritten);
+    const results = await d1.batch([...payoutStatements(d1, projection, now, sameData, onlyWhile), confirmLive, ...(answer ? [answer] : []), readStatus]);
+    const stored = answer ? (results[results.length - 2]?.results[0] as { response_body: string } | undefined) : undefined;
+    return outcomeOf(results[results.length - 1], stored?.response_body ?? null);
   } catch (error) {
-    if (isDifferentData(error)) return { outcome: "conflict", riderWritten: false, superseded: false };
+    if (isDifferentData(error)) return { outcome: "conflict", storedBody: null, superseded: false };
     if (!isInsufficientFunds(error)) throw error;
   }
   // The merchant cannot cover it. Whichever of 'pending' and 'rejected' D1 records first wins.
@@ -339,11 +345,31 @@ export async function applyPayoutProjection(
       confirmLive,
       readStatus,
     ]);
-    return outcomeOf(results[results.length - 1], false);
+    return outcomeOf(results[results.length - 1], null);
   } catch (error) {
-    if (isDifferentData(error)) return { outcome: "conflict", riderWritten: false, superseded: false };
+    if (isDifferentData(error)) return { outcome: "conflict", storedBody: null, superseded: false };
     throw error;
   }
+}
+
+/**
+ * Completes `claim` with the 201 of this payout, in the batch that writes it: only while the
+ * claim is in flight (storedSqlResponseStatement's guard, the same as the pending insert's) and
+ * only if the row is this payout, pending (the answer a creation gives; a payout that has moved
+ * on since is answered by the request from its row, and stored by the middleware). Its body is
+ * the payout_objects view of the row (migrations/0018), as the merchant payout's 201 is.
+ */
+function storedCreatedAnswer(d1: D1Database, claim: IdempotencyClaim, projection: Extract<Projection, { kind: "payout.created" }>): D1PreparedStatement {
+  const { payout } = projection;
+  return storedSqlResponseStatement(
+    d1,
+    claim,
+    { status: 201, bodySql: "SELECT object FROM payout_objects WHERE id = ?", bodyParams: [payout.id] },
+    {
+      sql: "EXISTS (SELECT 1 FROM payouts WHERE id = ? AND kind = 'payout' AND status = 'pending' AND created_at = ? AND fingerprint = ?)",
+      params: [payout.id, payout.created_at, fingerprintOf(projection)],
+    },
+  );
 }
 
 async function isConfirmed(d1: D1Database, opId: string): Promise<boolean> {

@@ -21,16 +21,15 @@ import { customerAccountStub } from "../accounts/customer-account";
 import { assert } from "../assert";
 import type { IdempotencyClaim } from "../context";
 import { groupCommit } from "../accounts/group-commit";
-import { applyPayoutProjection, fingerprintOf, type PayoutRecord, type Projection } from "../accounts/projections";
+import { applyPayoutProjection, type PayoutRecord } from "../accounts/projections";
 import { derivedId } from "../crypto";
 import { findLinkFacts } from "../db/customers";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { faultPoint } from "../faults";
 import { log } from "../log";
-import { storedResponseStatement } from "../middleware/idempotency";
 import { requireOwnAccount } from "./destination";
-import { findPayout, payoutView, type PayoutRow } from "./payout-row";
+import { findPayout, type PayoutRow } from "./payout-row";
 
 export interface CreatePayoutInput {
   customer_id: string;
@@ -50,13 +49,11 @@ const insufficientFundsFor = (customer: { transacted: boolean }, who: "customer"
 const differentData = () => new ApiError("conflict", "This payout was already created with different data (amount, customer, destination or description); nothing moved.");
 
 /**
- * The payout, and the response already stored under the request's Idempotency-Key with it
- * (status and exact body), or null if the idempotency middleware must store the answer.
+ * Either the response stored under the request's Idempotency-Key in the batch that wrote the
+ * payout pending (status and exact body: the route answers exactly it), or the payout's row as
+ * D1 holds it, whose answer the idempotency middleware stores.
  */
-export interface CreatedPayout {
-  payout: PayoutRow;
-  stored: { status: number; body: string } | null;
-}
+export type CreatedPayout = { stored: { status: 201; body: string } } | { payout: PayoutRow; stored: null };
 
 /**
  * Another attempt under the request's key stored its answer (a refusal) before this one's
@@ -106,18 +103,17 @@ export async function createPayout(env: Env, merchantId: string, idempotency: Id
   // is answered from D1 below: its projection reports a rejection again, or the row.
   faultPoint("payout.after_customer_reserve");
 
-  // Exactly the projection the object stored: a retry applies the first attempt's. A first
-  // attempt also completes its Idempotency-Key in the same batch, with the answer it is about
-  // to give (see storedAnswer): the claim completes with the payout or not at all.
+  // Exactly the projection the object stored: a retry applies the first attempt's. Whoever
+  // writes the payout pending (this request, a retry, the object's alarm) completes the key
+  // with its 201 in the same batch (applyPayoutProjection): the claim completes with the
+  // payout or not at all, so no refusal can be stored later under the key of a live payout.
   const projection = reservation.projection;
   assert(projection.kind === "payout.created", `payout ${payoutId}: the object stored a ${projection.kind} projection`);
-  const created = reservation.replayed ? null : newPayoutRow(projection);
-  const answer = created && storedAnswer(env.DB, idempotency, created);
   // D1 refuses a payout its copy of the customer cannot cover: a cash-in this isolate answered
   // a moment ago and has not written yet would make it refuse money the customer has. Write it
   // first (another isolate's is not seen: the payout is then refused, and a retry succeeds).
   if (groupCommit.holdsCreditFor(input.customer_id)) await groupCommit.drain();
-  const { outcome, riderWritten, superseded } = await applyPayoutProjection(env.DB, projection, Date.now(), answer?.statement);
+  const { outcome, storedBody, superseded } = await applyPayoutProjection(env.DB, projection, Date.now());
   if (outcome === "conflict") {
     // D1 holds this payout id with other data (another customer's reservation won it).
     await account.refuseReservation(payoutId);
@@ -136,52 +132,18 @@ export async function createPayout(env: Env, merchantId: string, idempotency: Id
       : insufficientFundsFor(customer, "merchant");
   }
   faultPoint("payout.after_projection");
-  if (created) {
+  if (storedBody !== null) {
+    // This batch stored the 201 with the pending row: answer exactly that.
     await enqueueSubmission(env, payoutId);
-    return { payout: created, stored: riderWritten ? answer!.response : null };
+    return { stored: { status: 201, body: storedBody } };
   }
-  // A retry after a crash: the payout may have moved on since its first attempt.
+  // D1 held the row already (a retry after a crash whose key a batch could not complete: the
+  // payout moved on since, or it was written before keys were stored with it): answer the row;
+  // the middleware stores the answer.
   const row = await findPayout(env.DB, payoutId);
   assert(row !== null && row.status !== "rejected", `payout ${payoutId} is live in D1 after its projection`);
   if (row.status === "pending") await enqueueSubmission(env, payoutId);
   return { payout: row, stored: null };
-}
-
-/**
- * The answer a first attempt gives (201, the new payout as payoutView renders it: the route
- * renders the very same row with the very same function, and c.json is JSON.stringify), and
- * the statement that stores it under the request's claim. It writes only if the batch leaves
- * the payout pending with this attempt's created_at, i.e. the row this answer describes.
- */
-function storedAnswer(d1: D1Database, claim: IdempotencyClaim, row: PayoutRow) {
-  const response = { status: 201, body: JSON.stringify(payoutView(row)) };
-  const statement = storedResponseStatement(d1, claim, response, {
-    sql: "EXISTS (SELECT 1 FROM payouts WHERE id = ? AND status = 'pending' AND created_at = ?)",
-    params: [row.id, row.created_at],
-  });
-  return { response, statement };
-}
-
-/** The row D1 now holds for a payout this request created (what a read would return). */
-function newPayoutRow(projection: Extract<Projection, { kind: "payout.created" }>): PayoutRow {
-  const { payout } = projection;
-  return {
-    ...payout,
-    kind: "payout",
-    payment_id: null,
-    status: "pending",
-    failure_reason: null,
-    bank_transaction_id: null,
-    submit_attempts: 0,
-    submitted_at: null,
-    customer_sync: null,
-    completed_date: null,
-    reconciled_by: null,
-    fingerprint: fingerprintOf(projection),
-    withheld_amount: 0,
-    reserve_policy_id: null,
-    updated_at: payout.created_at,
-  };
 }
 
 /** A lost message is not lost money: the repair job re-queues pending payouts it finds idle. */

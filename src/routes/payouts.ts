@@ -35,7 +35,8 @@ const create = createRoute({
     "idempotency_key_reused). A key reused after its retention creates a new payout. The payout also keeps its own " +
     "data: should a repeat of its id ever carry other data (amount, customer, destination, description), it is 409 " +
     "conflict and nothing moves. A payout that cannot be created is never shown. " +
-    "The key's answer always agrees with what exists: an attempt still running under a key another attempt has already answered (say, a retry's 422 insufficient_funds, stored while the first attempt stalled) moves nothing and answers the stored answer (`Idempotent-Replayed: true`); one whose key record expired (past retention) while it ran moves nothing and answers 503 unavailable: retry with the same key.\n\n" +
+    "The key's answer always agrees with what exists: an attempt still running under a key another attempt has already answered (say, a retry's 422 insufficient_funds, stored while the first attempt stalled) moves nothing and answers the stored answer (`Idempotent-Replayed: true`); one whose key record expired (past retention) while it ran moves nothing and answers 503 unavailable: retry with the same key. " +
+    "The same holds after a 5xx: a payout the platform could not record before its key's retention (48 h) ran out (a long outage) is never created (like any payout that cannot be created, it is never shown) and its funds are released, not paid, because past retention the key starts a new payout and paying both would pay twice.\n\n" +
     "**Own accounts only** (*cuenta propia*): the destination (`destination_cbu`, or the customer's CBU on file) " +
     "must be an account the customer holds — one we have received a transfer from whose sender CUIT is the " +
     "customer's, or one whose holder the bank's account-holder lookup reports with the customer's CUIT (in the " +
@@ -47,7 +48,7 @@ const create = createRoute({
     201: jsonResponse(payoutSchema, "The payout, pending."),
     ...problemResponses(403, 404, 409, 422, ...bodyProblemStatuses),
     503: problemResponse(
-      "unavailable: the bank did not answer the destination lookup, or the service's configuration is invalid; nothing moved: retry with the same Idempotency-Key.",
+      "unavailable: the bank did not answer the destination lookup, the service's configuration is invalid, or the key's record expired while the request ran; nothing moved: retry with the same Idempotency-Key (within its 48 h retention: past it, an unrecorded payout is released, not paid, and the key starts a new one).",
     ),
   },
 });
@@ -116,11 +117,13 @@ export const payoutsRouter = newRouter()
       // one of this route's typed bodies, hence the cast).
       return (await supersededAnswer(c.env.DB, claim)) as unknown as TypedResponse<PayoutView, 201, "json">;
     }
-    const { payout, stored } = created;
-    // The key's record was written with the payout, holding exactly this answer: 201 and
-    // payoutView of this same row (c.json is JSON.stringify of it).
-    if (stored) c.set("idempotencyStored", stored.status);
-    return c.json(payoutView(payout), 201);
+    if (created.stored) {
+      // The key's record was written with the payout, holding exactly this answer (the
+      // payout_objects view of the row, payoutView's shape): answer its very text.
+      c.set("idempotencyStored", created.stored.status);
+      return c.body(created.stored.body, 201, { "content-type": "application/json" }) as unknown as TypedResponse<PayoutView, 201, "json">;
+    }
+    return c.json(payoutView(created.payout), 201);
   })
   .openapi(get, async (c) => {
     const payout = await findMerchantPayout(c.env.DB, merchantIdOf(c.get("caller")), c.req.valid("param").id);

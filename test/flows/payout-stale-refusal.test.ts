@@ -105,7 +105,10 @@ describe("a customer payout's stored refusal agrees with what exists", () => {
     const { merchant, customer, claim, payoutId } = await setUp();
     await fund(merchant, customer.id, 1_000);
     const created = await attemptA(merchant, claim, customer.id);
-    expect(created).toMatchObject({ payout: { id: payoutId, status: "pending" }, stored: { status: 201 } });
+    expect(created).toMatchObject({ stored: { status: 201 } });
+    const stored = "stored" in created && created.stored ? created.stored.body : "";
+    expect(JSON.parse(stored)).toMatchObject({ id: payoutId, status: "pending" });
+    expect(await keyRecord(claim)).toEqual({ state: "completed", response_status: 201, response_body: stored });
     const replay = await postPayout(merchant.api_key, { customer_id: customer.id, amount: 1_000 }, claim.key);
     expect(replay.status).toBe(201);
     expect(replay.headers.get("idempotent-replayed")).toBe("true");

@@ -13,7 +13,15 @@ import type { AppEnv } from "../../src/context";
 import { idempotency } from "../../src/middleware/idempotency";
 import { uniqueId } from "../money";
 
-const storedByTheOther = JSON.stringify({ id: "po_other", object: "payout", status: "pending" });
+const storedByTheOther = JSON.stringify({ id: "po_same", object: "payout", status: "pending" });
+/**
+ * This attempt's 201: under the same claim it reached the same resource (the same derived id),
+ * which may have moved on since the other attempt described it. A 201 for ANOTHER resource
+ * under one claim cannot happen (every handler derives its ids from the claim; a customer
+ * payout's 201 is stored in the very batch that writes it, whoever writes it), so no case
+ * here pretends it can.
+ */
+const mine = { id: "po_same", object: "payout", status: "submitted" };
 
 /** An app whose POST /probe answers `status`, after completing its own key with a 201 if `otherAnswersFirst`. */
 function probeApp(status: 201 | 422, otherAnswersFirst: boolean) {
@@ -30,7 +38,7 @@ function probeApp(status: 201 | 422, otherAnswersFirst: boolean) {
         .bind(storedByTheOther, claim.scope, claim.key, claim.claim_id)
         .run();
     }
-    return status === 201 ? c.json({ id: "po_mine" }, 201) : c.json({ code: "insufficient_funds" }, 422);
+    return status === 201 ? c.json(mine, 201) : c.json({ code: "insufficient_funds" }, 422);
   });
   return app;
 }
@@ -58,9 +66,9 @@ describe("a refusal whose key was answered meanwhile", () => {
     expect(await stored(key)).toEqual({ state: "completed", response_status: 422, response_body: first.body });
   });
 
-  it("a 201 stands even if the key was answered meanwhile (the same claim reached the same resources)", async () => {
+  it("a 201 stands even if the key was answered meanwhile: the same claim reached the same resource, only its state moved on", async () => {
     const key = uniqueId("idem");
-    expect(await send(probeApp(201, true), key)).toEqual({ status: 201, replayed: null, body: JSON.stringify({ id: "po_mine" }) });
+    expect(await send(probeApp(201, true), key)).toEqual({ status: 201, replayed: null, body: JSON.stringify(mine) });
     expect(await stored(key)).toMatchObject({ response_body: storedByTheOther });
   });
 });
